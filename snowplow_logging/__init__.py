@@ -1,0 +1,53 @@
+"""Send Snowplow analytics events through the logging you already have.
+
+The public API; implementation lives in private modules. ``import
+snowplow_logging`` never imports structlog and never configures logging.
+"""
+
+from __future__ import annotations
+
+from snowplow_logging._events import (
+    EcommerceTransaction,
+    EcommerceTransactionItem,
+    Event,
+    PagePing,
+    PageView,
+    ScreenView,
+    SelfDescribing,
+    SelfDescribingJson,
+    StructuredEvent,
+)
+from snowplow_logging._exceptions import (
+    ClosedError,
+    ConfigurationError,
+    ConfigurationTypeError,
+    InvalidEventError,
+    InvalidEventTypeError,
+    SnowplowLoggingError,
+)
+from snowplow_logging._subject import Subject
+from snowplow_logging._tracker import EmitterLike, Payload, Tracker
+from snowplow_logging._version import __version__
+
+__all__ = [
+    "ClosedError",
+    "ConfigurationError",
+    "ConfigurationTypeError",
+    "EcommerceTransaction",
+    "EcommerceTransactionItem",
+    "EmitterLike",
+    "Event",
+    "InvalidEventError",
+    "InvalidEventTypeError",
+    "PagePing",
+    "PageView",
+    "Payload",
+    "ScreenView",
+    "SelfDescribing",
+    "SelfDescribingJson",
+    "SnowplowLoggingError",
+    "StructuredEvent",
+    "Subject",
+    "Tracker",
+    "__version__",
+]

@@ -1,0 +1,378 @@
+"""Event value types: immutable, keyword-only, checked when they are built.
+
+The names follow the official Snowplow Python tracker v1 (``PageView``,
+``StructuredEvent``, ``SelfDescribing`` ...), so code moving from it reads the
+same. Each event formats its protocol fields once, in ``__post_init__``: a bad
+value raises :class:`~snowplow_logging.InvalidEventError` (or the ``TypeError``
+twin) naming the field, and the tracker only adds ids and timestamps later.
+Events pickle, so they can cross a ``multiprocessing`` queue inside a log record.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import decimal
+import uuid
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import NamedTuple, TypeAlias
+
+from snowplow_logging import _payload as p
+from snowplow_logging._exceptions import InvalidEventTypeError
+from snowplow_logging._subject import Subject
+
+Number: TypeAlias = int | float | decimal.Decimal | str
+"""A decimal field: ``int``, ``float``, ``Decimal`` or decimal text like ``"12.50"``."""
+
+__all__ = [
+    "EcommerceTransaction",
+    "EcommerceTransactionItem",
+    "Event",
+    "PagePing",
+    "PageView",
+    "ScreenView",
+    "SelfDescribing",
+    "SelfDescribingJson",
+    "StructuredEvent",
+]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SelfDescribingJson:
+    """A JSON object together with the Iglu schema that describes it.
+
+    Used for self-describing events and for entities (``context``).
+
+    Args:
+        schema: an Iglu URI, ``iglu:vendor/name/jsonschema/MODEL-REVISION-ADDITION``.
+        data: the JSON object. It is copied when the value is built, so later
+            changes to the caller's dict do not change the event. Values ``json``
+            cannot encode (datetimes, ``Decimal``, ``UUID``...) are handled by the
+            tracker's JSON encoder.
+    """
+
+    schema: str
+    data: Mapping[str, object]
+
+    def __post_init__(self) -> None:
+        p.check_iglu_uri("schema", self.schema)
+        object.__setattr__(self, "data", p.check_json_data("data", self.data))
+
+    def to_dict(self) -> dict[str, object]:
+        """Return ``{"schema": ..., "data": ...}``."""
+        return {"schema": self.schema, "data": self.data}
+
+
+class _Part(NamedTuple):
+    """One protocol event: its type, its formatted fields and its ``ue`` payload."""
+
+    event_type: str
+    fields: dict[str, str]
+    unstruct: SelfDescribingJson | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Event:
+    """Base of every event type: the fields all events share.
+
+    Args:
+        context: entities attached to the event, a sequence of
+            :class:`SelfDescribingJson`.
+        event_subject: a :class:`Subject` whose set fields override the tracker's
+            subject for this event only.
+        true_timestamp: the caller-asserted time of the event (``ttm``):
+            milliseconds since the epoch or a timezone-aware ``datetime``.
+    """
+
+    context: Sequence[SelfDescribingJson] = ()
+    event_subject: Subject | None = None
+    true_timestamp: int | dt.datetime | None = None
+    _parts: tuple[_Part, ...] = field(init=False, repr=False, compare=False)
+    _ttm: str | None = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        if type(self) is Event:
+            msg = "'Event' is a base class; build a PageView, StructuredEvent, ... instead."
+            raise InvalidEventTypeError(msg)
+        object.__setattr__(self, "context", _check_context(self.context))
+        if self.event_subject is not None and not isinstance(self.event_subject, Subject):
+            msg = (
+                "'event_subject' must be a Subject "
+                f"(got {type(self.event_subject).__name__})."
+            )
+            raise InvalidEventTypeError(msg)
+        object.__setattr__(
+            self, "_ttm", p.format_timestamp("true_timestamp", self.true_timestamp)
+        )
+        object.__setattr__(self, "_parts", self._build())
+
+    def _build(self) -> tuple[_Part, ...]:
+        raise NotImplementedError
+
+
+def _check_context(context: object) -> tuple[SelfDescribingJson, ...]:
+    if isinstance(context, SelfDescribingJson):
+        msg = "'context' must be a sequence of SelfDescribingJson (got one; wrap it in [...])."
+        raise InvalidEventTypeError(msg)
+    if not isinstance(context, Sequence) or isinstance(context, str | bytes):
+        msg = (
+            "'context' must be a sequence of SelfDescribingJson "
+            f"(got {type(context).__name__})."
+        )
+        raise InvalidEventTypeError(msg)
+    for index, entity in enumerate(context):
+        if not isinstance(entity, SelfDescribingJson):
+            msg = (
+                f"'context[{index}]' must be a SelfDescribingJson "
+                f"(got {type(entity).__name__})."
+            )
+            raise InvalidEventTypeError(msg)
+    return tuple(context)
+
+
+def _compact(fields: Mapping[str, str | None]) -> dict[str, str]:
+    return {k: v for k, v in fields.items() if v is not None}
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PageView(Event):
+    """A page view (``e=pv``).
+
+    Args:
+        page_url: the page URL (``url``), required.
+        page_title: the page title (``page``).
+        referrer: the referrer URL (``refr``).
+    """
+
+    page_url: str
+    page_title: str | None = None
+    referrer: str | None = None
+
+    def _build(self) -> tuple[_Part, ...]:
+        fields = {
+            p.PAGE_URL: p.format_text("page_url", self.page_url, required=True, max_length=4096),
+            p.PAGE_TITLE: p.format_text("page_title", self.page_title, max_length=2000),
+            p.PAGE_REFERRER: p.format_text("referrer", self.referrer, max_length=4096),
+        }
+        return (_Part(p.PAGE_VIEW, _compact(fields)),)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PagePing(Event):
+    """A page ping (``e=pp``): the page is still open; scroll offsets in pixels.
+
+    Zero offsets are sent (the Node tracker drops them).
+
+    Args:
+        page_url: the page URL (``url``), required.
+        page_title: the page title (``page``).
+        referrer: the referrer URL (``refr``).
+        min_x: minimum horizontal offset (``pp_mix``), an integer.
+        max_x: maximum horizontal offset (``pp_max``), an integer.
+        min_y: minimum vertical offset (``pp_miy``), an integer.
+        max_y: maximum vertical offset (``pp_may``), an integer.
+    """
+
+    page_url: str
+    page_title: str | None = None
+    referrer: str | None = None
+    min_x: int | None = None
+    max_x: int | None = None
+    min_y: int | None = None
+    max_y: int | None = None
+
+    def _build(self) -> tuple[_Part, ...]:
+        fields = {
+            p.PAGE_URL: p.format_text("page_url", self.page_url, required=True, max_length=4096),
+            p.PAGE_TITLE: p.format_text("page_title", self.page_title, max_length=2000),
+            p.PAGE_REFERRER: p.format_text("referrer", self.referrer, max_length=4096),
+            p.PING_X_MIN: p.format_int("min_x", self.min_x),
+            p.PING_X_MAX: p.format_int("max_x", self.max_x),
+            p.PING_Y_MIN: p.format_int("min_y", self.min_y),
+            p.PING_Y_MAX: p.format_int("max_y", self.max_y),
+        }
+        return (_Part(p.PAGE_PING, _compact(fields)),)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ScreenView(Event):
+    """A screen view, sent as the ``com.snowplowanalytics.mobile/screen_view``
+    1-0-0 self-describing event.
+
+    Args:
+        name: the screen's name, required.
+        id_: the screen view id, a UUID; a fresh one by default.
+        type: the screen's type, e.g. ``"feed"``.
+        previous_name: the previous screen's name.
+        previous_id: the previous screen view's id, a UUID.
+        previous_type: the previous screen's type.
+        transition_type: how the screen was reached.
+    """
+
+    name: str
+    id_: str | uuid.UUID = field(default_factory=lambda: str(uuid.uuid4()))
+    type: str | None = None
+    previous_name: str | None = None
+    previous_id: str | uuid.UUID | None = None
+    previous_type: str | None = None
+    transition_type: str | None = None
+
+    def _build(self) -> tuple[_Part, ...]:
+        data = {
+            "name": p.format_text("name", self.name, required=True),
+            "id": p.format_uuid("id_", self.id_),
+            "type": p.format_text("type", self.type),
+            "previousName": p.format_text("previous_name", self.previous_name),
+            "previousId": p.format_uuid("previous_id", self.previous_id),
+            "previousType": p.format_text("previous_type", self.previous_type),
+            "transitionType": p.format_text("transition_type", self.transition_type),
+        }
+        event = SelfDescribingJson(schema=p.SCREEN_VIEW_SCHEMA, data=_compact(data))
+        return (_Part(p.UNSTRUCT_EVENT, {}, event),)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class StructuredEvent(Event):
+    """A structured event (``e=se``): category, action, label, property, value.
+
+    Args:
+        category: the event category (``se_ca``), required.
+        action: the event action (``se_ac``), required.
+        label: the label (``se_la``).
+        property_: the property (``se_pr``).
+        value: a number (``se_va``): ``int``, ``float``, ``Decimal`` or decimal text;
+            never a ``bool``, NaN or infinity.
+    """
+
+    category: str
+    action: str
+    label: str | None = None
+    property_: str | None = None
+    value: Number | None = None
+
+    def _build(self) -> tuple[_Part, ...]:
+        fields = {
+            p.SE_CATEGORY: p.format_text("category", self.category, required=True, max_length=1000),
+            p.SE_ACTION: p.format_text("action", self.action, required=True, max_length=1000),
+            p.SE_LABEL: p.format_text("label", self.label, max_length=4096),
+            p.SE_PROPERTY: p.format_text("property_", self.property_, max_length=1000),
+            p.SE_VALUE: p.format_decimal("value", self.value),
+        }
+        return (_Part(p.STRUCT_EVENT, _compact(fields)),)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SelfDescribing(Event):
+    """A self-describing event (``e=ue``): any JSON with its Iglu schema.
+
+    Args:
+        event_json: the event's :class:`SelfDescribingJson`.
+    """
+
+    event_json: SelfDescribingJson
+
+    def _build(self) -> tuple[_Part, ...]:
+        if not isinstance(self.event_json, SelfDescribingJson):
+            msg = (
+                "'event_json' must be a SelfDescribingJson "
+                f"(got {type(self.event_json).__name__})."
+            )
+            raise InvalidEventTypeError(msg)
+        return (_Part(p.UNSTRUCT_EVENT, {}, self.event_json),)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class EcommerceTransactionItem:
+    """One line of an :class:`EcommerceTransaction`, sent as a ``ti`` event.
+
+    Args:
+        sku: the item's SKU (``ti_sk``), required.
+        price: the unit price (``ti_pr``), required, a number.
+        quantity: the quantity (``ti_qu``), required, an integer.
+        name: the item's name (``ti_nm``).
+        category: the item's category (``ti_ca``).
+    """
+
+    sku: str
+    price: Number
+    quantity: int
+    name: str | None = None
+    category: str | None = None
+    _fields: dict[str, str] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        fields = {
+            p.TI_SKU: p.format_text("sku", self.sku, required=True, max_length=255),
+            p.TI_NAME: p.format_text("name", self.name, max_length=255),
+            p.TI_CATEGORY: p.format_text("category", self.category, max_length=255),
+            p.TI_PRICE: p.format_decimal("price", self.price, required=True),
+            p.TI_QUANTITY: p.format_int("quantity", self.quantity, required=True),
+        }
+        object.__setattr__(self, "_fields", _compact(fields))
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class EcommerceTransaction(Event):
+    """An ecommerce transaction: one ``tr`` event plus one ``ti`` event per item.
+
+    The items share the transaction's order id, currency, creation time, true
+    timestamp, subject and entities; each has its own event id.
+
+    Args:
+        order_id: the order id (``tr_id``), required.
+        total_value: the order total (``tr_tt``), required, a number.
+        affiliation: the affiliation (``tr_af``).
+        tax_value: the tax (``tr_tx``), a number.
+        shipping: the shipping cost (``tr_sh``), a number.
+        city: the city (``tr_ci``).
+        state: the state (``tr_st``).
+        country: the country (``tr_co``).
+        currency: an ISO 4217 currency code such as ``"EUR"`` (``tr_cu``).
+        items: the :class:`EcommerceTransactionItem` lines.
+    """
+
+    order_id: str
+    total_value: Number
+    affiliation: str | None = None
+    tax_value: Number | None = None
+    shipping: Number | None = None
+    city: str | None = None
+    state: str | None = None
+    country: str | None = None
+    currency: str | None = None
+    items: Sequence[EcommerceTransactionItem] = ()
+
+    def _build(self) -> tuple[_Part, ...]:
+        order_id = p.format_text("order_id", self.order_id, required=True, max_length=255)
+        currency = p.format_text("currency", self.currency, max_length=3)
+        fields = {
+            p.TR_ORDER_ID: order_id,
+            p.TR_TOTAL: p.format_decimal("total_value", self.total_value, required=True),
+            p.TR_AFFILIATION: p.format_text("affiliation", self.affiliation, max_length=255),
+            p.TR_TAX: p.format_decimal("tax_value", self.tax_value),
+            p.TR_SHIPPING: p.format_decimal("shipping", self.shipping),
+            p.TR_CITY: p.format_text("city", self.city, max_length=255),
+            p.TR_STATE: p.format_text("state", self.state, max_length=255),
+            p.TR_COUNTRY: p.format_text("country", self.country, max_length=255),
+            p.TR_CURRENCY: currency,
+        }
+        if not isinstance(self.items, Sequence) or isinstance(self.items, str | bytes):
+            msg = (
+                "'items' must be a sequence of EcommerceTransactionItem "
+                f"(got {type(self.items).__name__})."
+            )
+            raise InvalidEventTypeError(msg)
+        parts = [_Part(p.TRANSACTION, _compact(fields))]
+        for index, item in enumerate(self.items):
+            if not isinstance(item, EcommerceTransactionItem):
+                msg = (
+                    f"'items[{index}]' must be an EcommerceTransactionItem "
+                    f"(got {type(item).__name__})."
+                )
+                raise InvalidEventTypeError(msg)
+            item_fields = {p.TI_ORDER_ID: order_id, **item._fields}  # noqa: SLF001
+            if currency is not None:
+                item_fields[p.TI_CURRENCY] = currency
+            parts.append(_Part(p.TRANSACTION_ITEM, _compact(item_fields)))
+        object.__setattr__(self, "items", tuple(self.items))
+        return tuple(parts)

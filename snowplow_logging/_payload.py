@@ -1,0 +1,465 @@
+"""Protocol field names and the rules that turn Python values into wire strings.
+
+Everything here is pure: no threads, no I/O. Event and subject classes call the
+``check_*`` and ``format_*`` functions when they are constructed, so a bad value
+fails where the caller built it (PROTOCOL.md section 3), never at send time.
+:class:`JsonEncoding` turns self-describing JSON into the compact UTF-8 text and
+URL-safe unpadded base64 the collector expects (PROTOCOL.md section 4).
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import decimal
+import enum
+import json
+import math
+import re
+import uuid
+from collections.abc import Callable, Mapping
+from typing import Final, TypeAlias
+
+from snowplow_logging._exceptions import InvalidEventError, InvalidEventTypeError
+
+__all__ = [
+    "JsonDefault",
+    "JsonEncoding",
+    "check_iglu_uri",
+    "check_json_data",
+    "format_color_depth",
+    "format_decimal",
+    "format_int",
+    "format_platform",
+    "format_size",
+    "format_text",
+    "format_timestamp",
+    "format_uuid",
+]
+
+# --- Common fields (PROTOCOL.md 2.1) -------------------------------------------
+EVENT: Final = "e"
+EVENT_ID: Final = "eid"
+TRACKER_VERSION: Final = "tv"
+NAMESPACE: Final = "tna"
+APP_ID: Final = "aid"
+PLATFORM: Final = "p"
+CREATED_TSTAMP: Final = "dtm"
+SENT_TSTAMP: Final = "stm"
+TRUE_TSTAMP: Final = "ttm"
+CONTEXT: Final = "co"
+CONTEXT_ENCODED: Final = "cx"
+UNSTRUCT: Final = "ue_pr"
+UNSTRUCT_ENCODED: Final = "ue_px"
+
+# --- Subject fields (PROTOCOL.md 2.2) ------------------------------------------
+USER_ID: Final = "uid"
+DOMAIN_USER_ID: Final = "duid"
+DOMAIN_SESSION_ID: Final = "sid"
+DOMAIN_SESSION_INDEX: Final = "vid"
+NETWORK_USER_ID: Final = "nuid"
+TRACKER_NETWORK_USER_ID: Final = "tnuid"
+IP_ADDRESS: Final = "ip"
+USERAGENT: Final = "ua"
+TIMEZONE: Final = "tz"
+LANGUAGE: Final = "lang"
+RESOLUTION: Final = "res"
+VIEWPORT: Final = "vp"
+COLOR_DEPTH: Final = "cd"
+
+# --- Event-specific fields (PROTOCOL.md 2.3) -----------------------------------
+PAGE_URL: Final = "url"
+PAGE_TITLE: Final = "page"
+PAGE_REFERRER: Final = "refr"
+PING_X_MIN: Final = "pp_mix"
+PING_X_MAX: Final = "pp_max"
+PING_Y_MIN: Final = "pp_miy"
+PING_Y_MAX: Final = "pp_may"
+SE_CATEGORY: Final = "se_ca"
+SE_ACTION: Final = "se_ac"
+SE_LABEL: Final = "se_la"
+SE_PROPERTY: Final = "se_pr"
+SE_VALUE: Final = "se_va"
+TR_ORDER_ID: Final = "tr_id"
+TR_TOTAL: Final = "tr_tt"
+TR_AFFILIATION: Final = "tr_af"
+TR_TAX: Final = "tr_tx"
+TR_SHIPPING: Final = "tr_sh"
+TR_CITY: Final = "tr_ci"
+TR_STATE: Final = "tr_st"
+TR_COUNTRY: Final = "tr_co"
+TR_CURRENCY: Final = "tr_cu"
+TI_ORDER_ID: Final = "ti_id"
+TI_SKU: Final = "ti_sk"
+TI_NAME: Final = "ti_nm"
+TI_CATEGORY: Final = "ti_ca"
+TI_PRICE: Final = "ti_pr"
+TI_QUANTITY: Final = "ti_qu"
+TI_CURRENCY: Final = "ti_cu"
+
+# --- Event types ---------------------------------------------------------------
+PAGE_VIEW: Final = "pv"
+PAGE_PING: Final = "pp"
+STRUCT_EVENT: Final = "se"
+UNSTRUCT_EVENT: Final = "ue"
+TRANSACTION: Final = "tr"
+TRANSACTION_ITEM: Final = "ti"
+EVENT_TYPES: Final = frozenset(
+    {PAGE_VIEW, PAGE_PING, STRUCT_EVENT, UNSTRUCT_EVENT, TRANSACTION, TRANSACTION_ITEM}
+)
+
+# --- Schemas -------------------------------------------------------------------
+PAYLOAD_DATA_SCHEMA: Final = (
+    "iglu:com.snowplowanalytics.snowplow/payload_data/jsonschema/1-0-4"
+)
+CONTEXTS_SCHEMA: Final = "iglu:com.snowplowanalytics.snowplow/contexts/jsonschema/1-0-1"
+UNSTRUCT_EVENT_SCHEMA: Final = (
+    "iglu:com.snowplowanalytics.snowplow/unstruct_event/jsonschema/1-0-0"
+)
+SCREEN_VIEW_SCHEMA: Final = "iglu:com.snowplowanalytics.mobile/screen_view/jsonschema/1-0-0"
+APPLICATION_SCHEMA: Final = (
+    "iglu:com.snowplowanalytics.snowplow/application/jsonschema/1-0-0"
+)
+APPLICATION_ERROR_SCHEMA: Final = (
+    "iglu:com.snowplowanalytics.snowplow/application_error/jsonschema/1-0-2"
+)
+
+PLATFORMS: Final = frozenset(
+    {"web", "mob", "pc", "srv", "app", "tv", "cnsl", "iot", "headset"}
+)
+"""The platform codes Enrich accepts in ``p``."""
+
+INT_MIN: Final = -(2**31)
+INT_MAX: Final = 2**31 - 1
+"""Integer fields are Java ``int`` in Enrich."""
+
+MS_MIN: Final = 100_000_000_000
+"""The smallest timestamp accepted (1973-03-03): anything lower is seconds, not ms."""
+MS_MAX: Final = 253_402_300_799_999
+"""The largest timestamp accepted (9999-12-31T23:59:59.999Z)."""
+
+IGLU_URI: Final = re.compile(
+    r"^iglu:[a-zA-Z0-9\-_.]+/[a-zA-Z0-9\-_]+/[a-zA-Z0-9\-_]+/[0-9]+-[0-9]+-[0-9]+$"
+)
+UUID_PATTERN: Final = re.compile(
+    r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"
+)
+_DECIMAL_TEXT: Final = re.compile(r"^-?[0-9]+(\.[0-9]+)?$")
+_MAX_JSON_DEPTH: Final = 64
+
+JsonDefault: TypeAlias = Callable[[object], object]
+"""A ``default=`` function for :func:`json.dumps`: returns a serialisable stand-in
+for an object ``json`` cannot encode, or raises ``TypeError``."""
+
+
+def _got(value: object) -> str:
+    """Render a rejected value for an error message, bounded in length."""
+    text = repr(value)
+    return text if len(text) <= 80 else f"{text[:77]}..."
+
+
+def _check_unicode(field: str, value: str) -> None:
+    if not value.isascii():
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError as exc:
+            msg = (
+                f"{field!r} must be text encodable as UTF-8 "
+                f"(got a lone surrogate at position {exc.start})."
+            )
+            raise InvalidEventError(msg) from None
+
+
+def format_text(
+    field: str, value: object, *, required: bool = False, max_length: int | None = None
+) -> str | None:
+    """Check a text field; ``None`` and ``""`` mean "no value" (the key is omitted).
+
+    Raises:
+        InvalidEventTypeError: ``value`` is not a ``str``.
+        InvalidEventError: a required field is empty, or the text is too long or
+            not encodable as UTF-8.
+    """
+    if value is None or value == "":
+        if required:
+            msg = f"{field!r} is required and must be a non-empty string (got {_got(value)})."
+            raise InvalidEventError(msg)
+        return None
+    if not isinstance(value, str):
+        msg = f"{field!r} must be a string (got {type(value).__name__} {_got(value)})."
+        raise InvalidEventTypeError(msg)
+    if max_length is not None and len(value) > max_length:
+        msg = (
+            f"{field!r} must be at most {max_length} characters, the collector's limit "
+            f"(got {len(value)})."
+        )
+        raise InvalidEventError(msg)
+    _check_unicode(field, value)
+    return value
+
+
+def format_int(
+    field: str,
+    value: object,
+    *,
+    required: bool = False,
+    minimum: int = INT_MIN,
+    maximum: int = INT_MAX,
+) -> str | None:
+    """Format an integer field: ``int``, or a ``float`` with an integral value.
+
+    Booleans are refused: Enrich rejects ``"True"``.
+    """
+    if value is None:
+        if required:
+            msg = f"{field!r} is required and must be an integer (got None)."
+            raise InvalidEventError(msg)
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        msg = f"{field!r} must be an integer (got {type(value).__name__} {_got(value)})."
+        raise InvalidEventTypeError(msg)
+    if isinstance(value, float):
+        if not value.is_integer():
+            msg = f"{field!r} must be a whole number (got {_got(value)})."
+            raise InvalidEventError(msg)
+        value = int(value)
+    if not minimum <= value <= maximum:
+        msg = f"{field!r} must be between {minimum} and {maximum} (got {value})."
+        raise InvalidEventError(msg)
+    return str(value)
+
+
+def format_decimal(field: str, value: object, *, required: bool = False) -> str | None:
+    """Format a decimal field as plain digits: no exponent, never NaN or infinite.
+
+    Accepts ``int``, ``float``, :class:`decimal.Decimal` and decimal text such as
+    ``"12.50"`` (kept as written). Booleans are refused: Enrich rejects ``"True"``.
+    """
+    if value is None or value == "":
+        if required:
+            msg = f"{field!r} is required and must be a number (got {_got(value)})."
+            raise InvalidEventError(msg)
+        return None
+    if isinstance(value, bool):
+        msg = f"{field!r} must be a number, not a bool (got {value!r})."
+        raise InvalidEventTypeError(msg)
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, str):
+        if _DECIMAL_TEXT.match(value) is None:
+            msg = f"{field!r} must be a decimal number such as '12.50' (got {_got(value)})."
+            raise InvalidEventError(msg)
+        return value
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            msg = f"{field!r} must be a finite number (got {value!r})."
+            raise InvalidEventError(msg)
+        text = repr(value)
+        if "e" not in text:
+            return text
+        value = decimal.Decimal(text)
+    if isinstance(value, decimal.Decimal):
+        if not value.is_finite():
+            msg = f"{field!r} must be a finite number (got {value!r})."
+            raise InvalidEventError(msg)
+        return format(value, "f")
+    msg = f"{field!r} must be a number (got {type(value).__name__} {_got(value)})."
+    raise InvalidEventTypeError(msg)
+
+
+def format_uuid(field: str, value: object) -> str | None:
+    """Check a UUID field (canonical 8-4-4-4-12 hex); a :class:`uuid.UUID` is accepted."""
+    if value is None:
+        return None
+    if isinstance(value, uuid.UUID):
+        return str(value)
+    if not isinstance(value, str):
+        msg = f"{field!r} must be a UUID string (got {type(value).__name__} {_got(value)})."
+        raise InvalidEventTypeError(msg)
+    if UUID_PATTERN.match(value) is None:
+        msg = (
+            f"{field!r} must be a UUID like '123e4567-e89b-12d3-a456-426614174000' "
+            f"(got {_got(value)})."
+        )
+        raise InvalidEventError(msg)
+    return value
+
+
+def format_platform(field: str, value: object) -> str:
+    """Check a platform code against the protocol's list."""
+    if not isinstance(value, str) or value not in PLATFORMS:
+        msg = f"{field!r} must be one of {', '.join(sorted(PLATFORMS))} (got {_got(value)})."
+        raise InvalidEventError(msg)
+    return value
+
+
+def format_size(field: str, width: object, height: object) -> str:
+    """Format a screen or viewport size as ``"{width}x{height}"``."""
+    w = format_int(f"{field}.width", width, required=True, minimum=0)
+    h = format_int(f"{field}.height", height, required=True, minimum=0)
+    return f"{w}x{h}"
+
+
+def format_color_depth(field: str, value: object) -> str | None:
+    """Format a colour depth: a non-negative int, or short text (at most 12 characters)."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        return format_int(field, value, minimum=0)
+    return format_text(field, value, max_length=12)
+
+
+def format_timestamp(field: str, value: object) -> str | None:
+    """Format a timestamp as integer milliseconds since the epoch.
+
+    Accepts an ``int`` of milliseconds or a timezone-aware :class:`datetime.datetime`.
+    A naive ``datetime`` is refused: its instant is ambiguous.
+    """
+    if value is None:
+        return None
+    if isinstance(value, dt.datetime):
+        if value.tzinfo is None or value.utcoffset() is None:
+            msg = f"{field!r} must be a timezone-aware datetime (got naive {value!r})."
+            raise InvalidEventError(msg)
+        delta = value - dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+        value = delta // dt.timedelta(milliseconds=1)
+    elif isinstance(value, bool) or not isinstance(value, int):
+        msg = (
+            f"{field!r} must be milliseconds since the epoch (int) or an aware datetime "
+            f"(got {type(value).__name__} {_got(value)})."
+        )
+        raise InvalidEventTypeError(msg)
+    assert isinstance(value, int)  # noqa: S101 - narrowed by the branches above
+    if not MS_MIN <= value <= MS_MAX:
+        hint = " (this looks like seconds, not milliseconds)" if 0 < value < MS_MIN else ""
+        msg = (
+            f"{field!r} must be milliseconds between {MS_MIN} and {MS_MAX}{hint} "
+            f"(got {value})."
+        )
+        raise InvalidEventError(msg)
+    return str(value)
+
+
+def check_iglu_uri(field: str, value: object) -> str:
+    """Check an Iglu schema URI: ``iglu:vendor/name/jsonschema/M-R-A``."""
+    if not isinstance(value, str):
+        msg = f"{field!r} must be a string (got {type(value).__name__} {_got(value)})."
+        raise InvalidEventTypeError(msg)
+    if IGLU_URI.match(value) is None:
+        msg = (
+            f"{field!r} must be an Iglu URI like "
+            f"'iglu:com.acme/checkout/jsonschema/1-0-0' (got {_got(value)})."
+        )
+        raise InvalidEventError(msg)
+    return value
+
+
+def check_json_data(field: str, value: object) -> dict[str, object]:
+    """Check and snapshot the ``data`` of a self-describing JSON.
+
+    Returns a copy (mappings become ``dict``, lists and tuples ``list``) so later
+    changes to the caller's objects do not change the event. Keys must be text,
+    text must be UTF-8 encodable, floats finite; other objects are kept for the
+    tracker's JSON encoder.
+    """
+    if not isinstance(value, Mapping):
+        msg = f"{field!r} must be a mapping (got {type(value).__name__} {_got(value)})."
+        raise InvalidEventTypeError(msg)
+    return _snapshot_mapping(field, value, 0)
+
+
+def _snapshot_mapping(path: str, value: Mapping[object, object], depth: int) -> dict[str, object]:
+    if depth > _MAX_JSON_DEPTH:
+        msg = f"{path!r} is nested deeper than {_MAX_JSON_DEPTH} levels (or is circular)."
+        raise InvalidEventError(msg)
+    out: dict[str, object] = {}
+    for key, item in value.items():
+        if not isinstance(key, str):
+            msg = f"keys of {path!r} must be strings (got {type(key).__name__} {_got(key)})."
+            raise InvalidEventTypeError(msg)
+        _check_unicode(f"{path} key", key)
+        out[key] = _snapshot(f"{path}.{key}", item, depth + 1)
+    return out
+
+
+def _snapshot(path: str, value: object, depth: int) -> object:
+    if value is None or isinstance(value, bool | int):
+        return value
+    if isinstance(value, str):
+        _check_unicode(path, value)
+        return value
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            msg = f"{path!r} must be a finite number; JSON has no {value!r}."
+            raise InvalidEventError(msg)
+        return value
+    if isinstance(value, Mapping):
+        return _snapshot_mapping(path, value, depth)
+    if isinstance(value, list | tuple):
+        if depth > _MAX_JSON_DEPTH:
+            msg = f"{path!r} is nested deeper than {_MAX_JSON_DEPTH} levels (or is circular)."
+            raise InvalidEventError(msg)
+        return [_snapshot(f"{path}[{i}]", v, depth + 1) for i, v in enumerate(value)]
+    return value
+
+
+def _builtin_default(value: object) -> object:
+    """Encode the common types ``json`` cannot: datetimes, Decimal, UUID, enums, sets."""
+    if isinstance(value, dt.datetime | dt.date | dt.time):
+        return value.isoformat()
+    if isinstance(value, decimal.Decimal):
+        return float(value) if value.is_finite() else str(value)
+    if isinstance(value, uuid.UUID):
+        return str(value)
+    if isinstance(value, enum.Enum):
+        return value.value
+    if isinstance(value, set | frozenset):
+        return sorted(value, key=repr)
+    msg = f"Object of type {type(value).__name__} is not JSON serializable"
+    raise TypeError(msg)
+
+
+class JsonEncoding:
+    """Compact UTF-8 JSON and URL-safe unpadded base64, as the collector expects.
+
+    Args:
+        json_encoder: a ``default=`` function tried first for objects ``json``
+            cannot encode; then datetimes, dates, ``Decimal``, ``UUID``, enums and
+            sets are handled; anything else becomes ``str(obj)`` and is counted
+            in :attr:`fallbacks` instead of raising into the caller.
+    """
+
+    __slots__ = ("_encoder", "_user_default", "fallbacks")
+
+    def __init__(self, json_encoder: JsonDefault | None = None) -> None:
+        self._user_default = json_encoder
+        self.fallbacks = 0
+        self._encoder = json.JSONEncoder(
+            ensure_ascii=False,
+            separators=(",", ":"),
+            allow_nan=False,
+            default=self._default,
+        )
+
+    def _default(self, value: object) -> object:
+        if self._user_default is not None:
+            try:
+                return self._user_default(value)
+            except Exception:  # noqa: BLE001 - a user encoder must not break tracking
+                pass
+        try:
+            return _builtin_default(value)
+        except TypeError:
+            self.fallbacks += 1
+            return str(value)
+
+    def dumps(self, value: object) -> str:
+        """Serialise ``value`` as compact JSON text.
+
+        Raises:
+            ValueError: the user's encoder produced NaN, infinity or a cycle.
+        """
+        return self._encoder.encode(value)
+
+    @staticmethod
+    def b64(text: str) -> str:
+        """URL-safe base64 of the UTF-8 bytes of ``text``, without ``=`` padding."""
+        return base64.urlsafe_b64encode(text.encode("utf-8")).rstrip(b"=").decode("ascii")

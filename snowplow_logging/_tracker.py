@@ -1,0 +1,369 @@
+"""The tracker: stamps ids and times on events and hands payloads to emitters.
+
+Pure and synchronous: ``track()`` builds ``dict[str, str]`` payloads from an
+already-validated event (PROTOCOL.md sections 2-6) and calls ``input()`` on each
+emitter. It does no I/O itself; sending belongs to the emitter.
+"""
+
+from __future__ import annotations
+
+import inspect
+import threading
+import time
+import uuid
+from collections.abc import Callable, Sequence
+from typing import Protocol, TypeAlias, runtime_checkable
+
+from snowplow_logging import _payload as p
+from snowplow_logging._diagnostics import RateLimitedLog
+from snowplow_logging._events import Event, SelfDescribingJson
+from snowplow_logging._exceptions import (
+    ConfigurationError,
+    ConfigurationTypeError,
+    InvalidEventError,
+    InvalidEventTypeError,
+)
+from snowplow_logging._subject import Subject
+from snowplow_logging._version import TRACKER_VERSION
+
+__all__ = ["EmitterLike", "Payload", "Tracker"]
+
+Payload: TypeAlias = dict[str, str]
+"""One event on the wire: protocol field names to string values."""
+
+
+@runtime_checkable
+class EmitterLike(Protocol):
+    """Anything with ``input(payload)`` is an emitter.
+
+    ``input`` is called on the thread that tracks the event and receives a dict
+    it owns (the tracker gives every emitter its own copy). It should return
+    quickly; optional ``flush(timeout=None) -> bool`` and ``close(timeout=None)``
+    methods are called by :meth:`Tracker.flush` and :meth:`Tracker.close`.
+    """
+
+    def input(self, payload: Payload) -> None:
+        """Accept one payload for sending."""
+
+
+class _Hook:
+    """A bound ``flush``/``close`` of an emitter and whether it takes a timeout."""
+
+    __slots__ = ("call", "takes_timeout")
+
+    def __init__(self, call: Callable[..., object]) -> None:
+        self.call = call
+        try:
+            params = list(inspect.signature(call).parameters.values())
+        except (TypeError, ValueError):
+            params = []
+        self.takes_timeout = any(
+            param.name == "timeout" or param.kind is inspect.Parameter.VAR_KEYWORD
+            for param in params
+        )
+
+    def __call__(self, timeout: float | None) -> object:
+        if self.takes_timeout:
+            return self.call(timeout=timeout)
+        return self.call()
+
+
+def _hook(emitter: object, name: str) -> _Hook | None:
+    call = getattr(emitter, name, None)
+    return _Hook(call) if callable(call) else None
+
+
+class Tracker:
+    """Turns events into protocol-exact payloads and hands them to emitters.
+
+    Args:
+        emitters: one emitter or a sequence of them; anything with
+            ``input(payload: dict[str, str])`` is an emitter. A failing emitter
+            never stops the others.
+        namespace: the tracker namespace (``tna``).
+        app_id: the application id (``aid``).
+        subject: default subject fields for every event; a per-event subject
+            overrides only the fields it sets.
+        platform: the platform code (``p``), ``"srv"`` by default.
+        encode_base64: send entities and self-describing events as base64
+            (``cx``/``ue_px``, the default) or as plain JSON (``co``/``ue_pr``).
+        json_encoder: a ``default=`` function for values ``json`` cannot encode,
+            tried before the built-in handling of datetimes, ``Decimal``, ``UUID``,
+            enums and sets. What neither handles is sent as ``str(value)`` and
+            counted in ``stats["encoding_fallbacks"]``.
+
+    Raises:
+        ConfigurationError: a setting has a value that cannot work.
+        ConfigurationTypeError: a setting has the wrong type.
+    """
+
+    __slots__ = (
+        "_closed",
+        "_co",
+        "_common",
+        "_emitters",
+        "_encoding",
+        "_lock",
+        "_log",
+        "_stats",
+        "_ue",
+        "app_id",
+        "namespace",
+        "subject",
+    )
+
+    def __init__(
+        self,
+        *,
+        emitters: EmitterLike | Sequence[EmitterLike],
+        namespace: str | None = None,
+        app_id: str | None = None,
+        subject: Subject | None = None,
+        platform: str = "srv",
+        encode_base64: bool = True,
+        json_encoder: p.JsonDefault | None = None,
+    ) -> None:
+        self._emitters = _check_emitters(emitters)
+        common = {
+            p.TRACKER_VERSION: TRACKER_VERSION,
+            p.NAMESPACE: _setting(p.format_text, "namespace", namespace, max_length=128),
+            p.APP_ID: _setting(p.format_text, "app_id", app_id, max_length=255),
+            p.PLATFORM: _setting(p.format_platform, "platform", platform),
+        }
+        if subject is not None and not isinstance(subject, Subject):
+            msg = f"'subject' must be a Subject or None (got {type(subject).__name__})."
+            raise ConfigurationTypeError(msg)
+        if not isinstance(encode_base64, bool):
+            msg = f"'encode_base64' must be a bool (got {encode_base64!r})."
+            raise ConfigurationTypeError(msg)
+        if json_encoder is not None and not callable(json_encoder):
+            msg = f"'json_encoder' must be callable or None (got {json_encoder!r})."
+            raise ConfigurationTypeError(msg)
+        self.namespace = namespace or None
+        self.app_id = app_id or None
+        self.subject = subject
+        self._common: dict[str, str] = {k: v for k, v in common.items() if v is not None}
+        if subject is not None:
+            self._common.update(subject._fields)  # noqa: SLF001
+        self._ue = p.UNSTRUCT_ENCODED if encode_base64 else p.UNSTRUCT
+        self._co = p.CONTEXT_ENCODED if encode_base64 else p.CONTEXT
+        self._encoding = p.JsonEncoding(json_encoder)
+        self._lock = threading.Lock()
+        self._log = RateLimitedLog()
+        self._closed = False
+        self._stats = {"tracked": 0, "emitter_errors": 0, "encoding_failures": 0}
+
+    def __repr__(self) -> str:
+        return (
+            f"<Tracker namespace={self.namespace!r} app_id={self.app_id!r} "
+            f"emitters={len(self._emitters)}>"
+        )
+
+    def __enter__(self) -> Tracker:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    @property
+    def emitters(self) -> tuple[EmitterLike, ...]:
+        """The emitters payloads go to."""
+        return tuple(emitter for emitter, _, _ in self._emitters)
+
+    @property
+    def stats(self) -> dict[str, int]:
+        """A snapshot of counters.
+
+        ``tracked`` payloads handed to emitters, ``emitter_errors`` exceptions
+        raised by an emitter's ``input``, ``encoding_failures`` events dropped
+        because their JSON could not be encoded, ``encoding_fallbacks`` values
+        sent as ``str(value)``.
+        """
+        with self._lock:
+            stats = dict(self._stats)
+        stats["encoding_fallbacks"] = self._encoding.fallbacks
+        return stats
+
+    def track(
+        self,
+        event: Event,
+        *,
+        created_ms: int | None = None,
+        context: Sequence[SelfDescribingJson] = (),
+    ) -> str:
+        """Build the event's payloads and hand them to every emitter.
+
+        Runs on the caller's thread: formatting was done when the event was
+        built, so this only adds ids and timestamps, encodes JSON entities and
+        calls each emitter's ``input()``.
+
+        Args:
+            event: the event to send.
+            created_ms: the creation time (``dtm``) in milliseconds since the
+                epoch; now by default. Integrations pass the log record's time.
+            context: extra entities for this call, added after the event's own.
+
+        Returns:
+            The event id (``eid``); for a transaction, the ``tr`` event's id.
+
+        Raises:
+            InvalidEventTypeError: ``event`` is not an event.
+            InvalidEventError: ``created_ms`` is not a plausible ms timestamp.
+        """
+        if not isinstance(event, Event):
+            msg = f"'event' must be an Event such as StructuredEvent (got {type(event).__name__})."
+            raise InvalidEventTypeError(msg)
+        if created_ms is None:
+            dtm = str(time.time_ns() // 1_000_000)
+        elif isinstance(created_ms, int) and p.MS_MIN <= created_ms <= p.MS_MAX:
+            dtm = str(created_ms)
+        else:
+            dtm = p.format_timestamp("created_ms", created_ms) or ""
+        entities = event.context + tuple(context) if context else event.context
+        try:
+            payloads = self._build(event, dtm, entities)
+        except (ValueError, TypeError, RecursionError) as exc:
+            with self._lock:
+                self._stats["encoding_failures"] += len(event._parts)  # noqa: SLF001
+            self._log.warning(
+                "encoding",
+                "Dropped an event whose JSON could not be encoded: %s: %s",
+                type(exc).__name__,
+                exc,
+            )
+            return ""
+        for payload in payloads:
+            self._emit(payload)
+        return payloads[0][p.EVENT_ID]
+
+    def _build(
+        self, event: Event, dtm: str, entities: tuple[SelfDescribingJson, ...]
+    ) -> list[Payload]:
+        common = self._common
+        if event.event_subject is not None:
+            common = {**common, **event.event_subject._fields}  # noqa: SLF001
+        tail: dict[str, str] = {}
+        if entities:
+            if any(not isinstance(entity, SelfDescribingJson) for entity in entities):
+                msg = "'context' must be a sequence of SelfDescribingJson."
+                raise InvalidEventTypeError(msg)
+            text = self._encoding.dumps(
+                {"schema": p.CONTEXTS_SCHEMA, "data": [e.to_dict() for e in entities]}
+            )
+            tail[self._co] = self._encoding.b64(text) if self._co == p.CONTEXT_ENCODED else text
+        ttm = event._ttm  # noqa: SLF001
+        payloads = []
+        for part in event._parts:  # noqa: SLF001
+            payload = {p.EVENT: part.event_type, p.EVENT_ID: str(uuid.uuid4()), **common}
+            payload[p.CREATED_TSTAMP] = dtm
+            if ttm is not None:
+                payload[p.TRUE_TSTAMP] = ttm
+            payload.update(part.fields)
+            if part.unstruct is not None:
+                text = self._encoding.dumps(
+                    {"schema": p.UNSTRUCT_EVENT_SCHEMA, "data": part.unstruct.to_dict()}
+                )
+                payload[self._ue] = (
+                    self._encoding.b64(text) if self._ue == p.UNSTRUCT_ENCODED else text
+                )
+            payload.update(tail)  # co/cx last: a truncating proxy cuts entities first
+            payloads.append(payload)
+        return payloads
+
+    def _emit(self, payload: Payload) -> None:
+        last = len(self._emitters) - 1
+        for index, (emitter, _, _) in enumerate(self._emitters):
+            try:
+                emitter.input(payload if index == last else dict(payload))
+            except Exception as exc:  # noqa: BLE001 - one emitter must not stop the others
+                with self._lock:
+                    self._stats["emitter_errors"] += 1
+                self._log.warning(
+                    f"input:{id(emitter)}",
+                    "Emitter %r raised in input(); the event was not handed to it: %s: %s",
+                    emitter,
+                    type(exc).__name__,
+                    exc,
+                )
+        with self._lock:
+            self._stats["tracked"] += 1
+
+    def flush(self, timeout: float | None = None) -> bool:
+        """Flush every emitter, sharing one deadline.
+
+        Args:
+            timeout: seconds to wait in total; ``None`` waits until done.
+
+        Returns:
+            True if every emitter finished in time (emitters without ``flush``
+            count as finished).
+        """
+        return self._each("flush", timeout)
+
+    def close(self, timeout: float | None = None) -> bool:
+        """Flush and close every emitter, sharing one deadline. Idempotent.
+
+        Returns:
+            True if every emitter closed in time.
+        """
+        if self._closed:
+            return True
+        self._closed = True
+        return self._each("close", timeout)
+
+    def _each(self, which: str, timeout: float | None) -> bool:
+        deadline = None if timeout is None else time.monotonic() + timeout
+        ok = True
+        for emitter, flush_hook, close_hook in self._emitters:
+            hook = flush_hook if which == "flush" else close_hook
+            if hook is None:
+                continue
+            remaining = None if deadline is None else max(0.0, deadline - time.monotonic())
+            try:
+                result = hook(remaining)
+            except Exception as exc:  # noqa: BLE001 - one emitter must not stop the others
+                ok = False
+                self._log.warning(
+                    f"lifecycle:{id(emitter)}",
+                    "Emitter %r raised in %s(): %s: %s",
+                    emitter,
+                    which,
+                    type(exc).__name__,
+                    exc,
+                )
+                continue
+            if result is False:
+                ok = False
+        return ok
+
+
+def _check_emitters(
+    emitters: object,
+) -> tuple[tuple[EmitterLike, _Hook | None, _Hook | None], ...]:
+    items = [emitters] if isinstance(emitters, EmitterLike) else emitters
+    if not isinstance(items, Sequence) or isinstance(items, str | bytes) or not items:
+        msg = (
+            "'emitters' must be an emitter (an object with input(payload)) or a "
+            f"non-empty sequence of them (got {emitters!r})."
+        )
+        raise ConfigurationTypeError(msg)
+    out = []
+    for index, emitter in enumerate(items):
+        if not isinstance(emitter, EmitterLike) or not callable(emitter.input):
+            msg = (
+                f"'emitters[{index}]' must have an input(payload) method "
+                f"(got {type(emitter).__name__})."
+            )
+            raise ConfigurationTypeError(msg)
+        out.append((emitter, _hook(emitter, "flush"), _hook(emitter, "close")))
+    return tuple(out)
+
+
+def _setting(check: Callable[..., str | None], name: str, value: object, **kw: int) -> str | None:
+    """Run an event-field check on a setting, re-raising as a configuration error."""
+    try:
+        return check(name, value, **kw)
+    except InvalidEventTypeError as exc:
+        raise ConfigurationTypeError(str(exc)) from None
+    except InvalidEventError as exc:
+        raise ConfigurationError(str(exc)) from None
