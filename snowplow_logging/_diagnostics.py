@@ -29,7 +29,9 @@ class RateLimitedLog:
 
     __slots__ = ("_interval", "_lock", "_logger", "_seen")
 
-    def __init__(self, logger: logging.Logger = LOGGER, *, interval: float = 30.0) -> None:
+    def __init__(
+        self, logger: logging.Logger = LOGGER, *, interval: float = 30.0
+    ) -> None:
         self._logger = logger
         self._interval = interval
         self._lock = threading.Lock()

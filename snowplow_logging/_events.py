@@ -15,7 +15,7 @@ import decimal
 import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import NamedTuple, TypeAlias
+from typing import NamedTuple, TypeAlias, cast
 
 from snowplow_logging import _payload as p
 from snowplow_logging._exceptions import InvalidEventTypeError
@@ -94,13 +94,9 @@ class Event:
         if type(self) is Event:
             msg = "'Event' is a base class; build a PageView, StructuredEvent, ... instead."
             raise InvalidEventTypeError(msg)
-        object.__setattr__(self, "context", _check_context(self.context))
-        if self.event_subject is not None and not isinstance(self.event_subject, Subject):
-            msg = (
-                "'event_subject' must be a Subject "
-                f"(got {type(self.event_subject).__name__})."
-            )
-            raise InvalidEventTypeError(msg)
+        context = p.check_sequence("context", self.context, SelfDescribingJson)
+        object.__setattr__(self, "context", context)
+        p.check_instance("event_subject", self.event_subject, Subject, optional=True)
         object.__setattr__(
             self, "_ttm", p.format_timestamp("true_timestamp", self.true_timestamp)
         )
@@ -108,26 +104,6 @@ class Event:
 
     def _build(self) -> tuple[_Part, ...]:
         raise NotImplementedError
-
-
-def _check_context(context: object) -> tuple[SelfDescribingJson, ...]:
-    if isinstance(context, SelfDescribingJson):
-        msg = "'context' must be a sequence of SelfDescribingJson (got one; wrap it in [...])."
-        raise InvalidEventTypeError(msg)
-    if not isinstance(context, Sequence) or isinstance(context, str | bytes):
-        msg = (
-            "'context' must be a sequence of SelfDescribingJson "
-            f"(got {type(context).__name__})."
-        )
-        raise InvalidEventTypeError(msg)
-    for index, entity in enumerate(context):
-        if not isinstance(entity, SelfDescribingJson):
-            msg = (
-                f"'context[{index}]' must be a SelfDescribingJson "
-                f"(got {type(entity).__name__})."
-            )
-            raise InvalidEventTypeError(msg)
-    return tuple(context)
 
 
 def _compact(fields: Mapping[str, str | None]) -> dict[str, str]:
@@ -150,7 +126,9 @@ class PageView(Event):
 
     def _build(self) -> tuple[_Part, ...]:
         fields = {
-            p.PAGE_URL: p.format_text("page_url", self.page_url, required=True, max_length=4096),
+            p.PAGE_URL: p.format_text(
+                "page_url", self.page_url, required=True, max_length=4096
+            ),
             p.PAGE_TITLE: p.format_text("page_title", self.page_title, max_length=2000),
             p.PAGE_REFERRER: p.format_text("referrer", self.referrer, max_length=4096),
         }
@@ -183,7 +161,9 @@ class PagePing(Event):
 
     def _build(self) -> tuple[_Part, ...]:
         fields = {
-            p.PAGE_URL: p.format_text("page_url", self.page_url, required=True, max_length=4096),
+            p.PAGE_URL: p.format_text(
+                "page_url", self.page_url, required=True, max_length=4096
+            ),
             p.PAGE_TITLE: p.format_text("page_title", self.page_title, max_length=2000),
             p.PAGE_REFERRER: p.format_text("referrer", self.referrer, max_length=4096),
             p.PING_X_MIN: p.format_int("min_x", self.min_x),
@@ -196,8 +176,9 @@ class PagePing(Event):
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class ScreenView(Event):
-    """A screen view, sent as the ``com.snowplowanalytics.mobile/screen_view``
-    1-0-0 self-describing event.
+    """A screen view, sent as the mobile ``screen_view`` 1-0-0 self-describing event.
+
+    The schema is ``iglu:com.snowplowanalytics.mobile/screen_view/jsonschema/1-0-0``.
 
     Args:
         name: the screen's name, required.
@@ -252,8 +233,12 @@ class StructuredEvent(Event):
 
     def _build(self) -> tuple[_Part, ...]:
         fields = {
-            p.SE_CATEGORY: p.format_text("category", self.category, required=True, max_length=1000),
-            p.SE_ACTION: p.format_text("action", self.action, required=True, max_length=1000),
+            p.SE_CATEGORY: p.format_text(
+                "category", self.category, required=True, max_length=1000
+            ),
+            p.SE_ACTION: p.format_text(
+                "action", self.action, required=True, max_length=1000
+            ),
             p.SE_LABEL: p.format_text("label", self.label, max_length=4096),
             p.SE_PROPERTY: p.format_text("property_", self.property_, max_length=1000),
             p.SE_VALUE: p.format_decimal("value", self.value),
@@ -272,12 +257,7 @@ class SelfDescribing(Event):
     event_json: SelfDescribingJson
 
     def _build(self) -> tuple[_Part, ...]:
-        if not isinstance(self.event_json, SelfDescribingJson):
-            msg = (
-                "'event_json' must be a SelfDescribingJson "
-                f"(got {type(self.event_json).__name__})."
-            )
-            raise InvalidEventTypeError(msg)
+        p.check_instance("event_json", self.event_json, SelfDescribingJson)
         return (_Part(p.UNSTRUCT_EVENT, {}, self.event_json),)
 
 
@@ -343,12 +323,18 @@ class EcommerceTransaction(Event):
     items: Sequence[EcommerceTransactionItem] = ()
 
     def _build(self) -> tuple[_Part, ...]:
-        order_id = p.format_text("order_id", self.order_id, required=True, max_length=255)
+        order_id = p.format_text(
+            "order_id", self.order_id, required=True, max_length=255
+        )
         currency = p.format_text("currency", self.currency, max_length=3)
         fields = {
             p.TR_ORDER_ID: order_id,
-            p.TR_TOTAL: p.format_decimal("total_value", self.total_value, required=True),
-            p.TR_AFFILIATION: p.format_text("affiliation", self.affiliation, max_length=255),
+            p.TR_TOTAL: p.format_decimal(
+                "total_value", self.total_value, required=True
+            ),
+            p.TR_AFFILIATION: p.format_text(
+                "affiliation", self.affiliation, max_length=255
+            ),
             p.TR_TAX: p.format_decimal("tax_value", self.tax_value),
             p.TR_SHIPPING: p.format_decimal("shipping", self.shipping),
             p.TR_CITY: p.format_text("city", self.city, max_length=255),
@@ -356,23 +342,15 @@ class EcommerceTransaction(Event):
             p.TR_COUNTRY: p.format_text("country", self.country, max_length=255),
             p.TR_CURRENCY: currency,
         }
-        if not isinstance(self.items, Sequence) or isinstance(self.items, str | bytes):
-            msg = (
-                "'items' must be a sequence of EcommerceTransactionItem "
-                f"(got {type(self.items).__name__})."
-            )
-            raise InvalidEventTypeError(msg)
+        items = cast(
+            "tuple[EcommerceTransactionItem, ...]",
+            p.check_sequence("items", self.items, EcommerceTransactionItem),
+        )
+        object.__setattr__(self, "items", items)
         parts = [_Part(p.TRANSACTION, _compact(fields))]
-        for index, item in enumerate(self.items):
-            if not isinstance(item, EcommerceTransactionItem):
-                msg = (
-                    f"'items[{index}]' must be an EcommerceTransactionItem "
-                    f"(got {type(item).__name__})."
-                )
-                raise InvalidEventTypeError(msg)
-            item_fields = {p.TI_ORDER_ID: order_id, **item._fields}  # noqa: SLF001
+        for item in items:
+            item_fields = {p.TI_ORDER_ID: order_id, **item._fields}
             if currency is not None:
                 item_fields[p.TI_CURRENCY] = currency
             parts.append(_Part(p.TRANSACTION_ITEM, _compact(item_fields)))
-        object.__setattr__(self, "items", tuple(self.items))
         return tuple(parts)

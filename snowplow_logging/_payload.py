@@ -10,6 +10,7 @@ URL-safe unpadded base64 the collector expects (PROTOCOL.md section 4).
 from __future__ import annotations
 
 import base64
+import binascii
 import datetime as dt
 import decimal
 import enum
@@ -17,7 +18,7 @@ import json
 import math
 import re
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Final, TypeAlias
 
 from snowplow_logging._exceptions import InvalidEventError, InvalidEventTypeError
@@ -26,7 +27,10 @@ __all__ = [
     "JsonDefault",
     "JsonEncoding",
     "check_iglu_uri",
+    "check_instance",
     "check_json_data",
+    "check_sequence",
+    "decode_b64",
     "format_color_depth",
     "format_decimal",
     "format_int",
@@ -116,7 +120,9 @@ CONTEXTS_SCHEMA: Final = "iglu:com.snowplowanalytics.snowplow/contexts/jsonschem
 UNSTRUCT_EVENT_SCHEMA: Final = (
     "iglu:com.snowplowanalytics.snowplow/unstruct_event/jsonschema/1-0-0"
 )
-SCREEN_VIEW_SCHEMA: Final = "iglu:com.snowplowanalytics.mobile/screen_view/jsonschema/1-0-0"
+SCREEN_VIEW_SCHEMA: Final = (
+    "iglu:com.snowplowanalytics.mobile/screen_view/jsonschema/1-0-0"
+)
 APPLICATION_SCHEMA: Final = (
     "iglu:com.snowplowanalytics.snowplow/application/jsonschema/1-0-0"
 )
@@ -146,16 +152,21 @@ UUID_PATTERN: Final = re.compile(
 )
 _DECIMAL_TEXT: Final = re.compile(r"^-?[0-9]+(\.[0-9]+)?$")
 _MAX_JSON_DEPTH: Final = 64
+_MAX_DECIMAL_EXPONENT: Final = 400
+"""Beyond a double's range (about 1e308) Enrich cannot store the value anyway."""
 
 JsonDefault: TypeAlias = Callable[[object], object]
 """A ``default=`` function for :func:`json.dumps`: returns a serialisable stand-in
 for an object ``json`` cannot encode, or raises ``TypeError``."""
 
 
+_MAX_SHOWN: Final = 80
+
+
 def _got(value: object) -> str:
     """Render a rejected value for an error message, bounded in length."""
     text = repr(value)
-    return text if len(text) <= 80 else f"{text[:77]}..."
+    return text if len(text) <= _MAX_SHOWN else f"{text[: _MAX_SHOWN - 3]}..."
 
 
 def _check_unicode(field: str, value: str) -> None:
@@ -168,6 +179,38 @@ def _check_unicode(field: str, value: str) -> None:
                 f"(got a lone surrogate at position {exc.start})."
             )
             raise InvalidEventError(msg) from None
+
+
+def check_instance(
+    field: str, value: object, cls: type, *, optional: bool = False
+) -> None:
+    """Check ``value`` is an instance of ``cls`` (or None when ``optional``).
+
+    Raises:
+        InvalidEventTypeError: it is not.
+    """
+    if isinstance(value, cls) or (optional and value is None):
+        return
+    article = "an" if cls.__name__[0] in "AEIOU" else "a"
+    msg = f"{field!r} must be {article} {cls.__name__}{' or None' if optional else ''} (got {type(value).__name__})."
+    raise InvalidEventTypeError(msg)
+
+
+def check_sequence(field: str, value: object, cls: type) -> tuple[object, ...]:
+    """Check ``value`` is a sequence (not text) of ``cls`` instances; return a tuple.
+
+    Raises:
+        InvalidEventTypeError: it is not.
+    """
+    if isinstance(value, cls):
+        msg = f"{field!r} must be a sequence of {cls.__name__} (got one; wrap it in [...])."
+        raise InvalidEventTypeError(msg)
+    if not isinstance(value, Sequence) or isinstance(value, str | bytes):
+        msg = f"{field!r} must be a sequence of {cls.__name__} (got {type(value).__name__})."
+        raise InvalidEventTypeError(msg)
+    for index, item in enumerate(value):
+        check_instance(f"{field}[{index}]", item, cls)
+    return tuple(value)
 
 
 def format_text(
@@ -216,7 +259,9 @@ def format_int(
             raise InvalidEventError(msg)
         return None
     if isinstance(value, bool) or not isinstance(value, int | float):
-        msg = f"{field!r} must be an integer (got {type(value).__name__} {_got(value)})."
+        msg = (
+            f"{field!r} must be an integer (got {type(value).__name__} {_got(value)})."
+        )
         raise InvalidEventTypeError(msg)
     if isinstance(value, float):
         if not value.is_integer():
@@ -255,16 +300,24 @@ def format_decimal(field: str, value: object, *, required: bool = False) -> str 
             msg = f"{field!r} must be a finite number (got {value!r})."
             raise InvalidEventError(msg)
         text = repr(value)
-        if "e" not in text:
-            return text
-        value = decimal.Decimal(text)
+        return text if "e" not in text else _plain_decimal(field, decimal.Decimal(text))
     if isinstance(value, decimal.Decimal):
-        if not value.is_finite():
-            msg = f"{field!r} must be a finite number (got {value!r})."
-            raise InvalidEventError(msg)
-        return format(value, "f")
+        return _plain_decimal(field, value)
     msg = f"{field!r} must be a number (got {type(value).__name__} {_got(value)})."
     raise InvalidEventTypeError(msg)
+
+
+def _plain_decimal(field: str, value: decimal.Decimal) -> str:
+    if not value.is_finite():
+        msg = f"{field!r} must be a finite number (got {value!r})."
+        raise InvalidEventError(msg)
+    if abs(value.adjusted()) > _MAX_DECIMAL_EXPONENT:
+        msg = (
+            f"{field!r} must be within 1e-{_MAX_DECIMAL_EXPONENT} and "
+            f"1e{_MAX_DECIMAL_EXPONENT} in size (got {_got(value)})."
+        )
+        raise InvalidEventError(msg)
+    return format(value, "f")
 
 
 def format_uuid(field: str, value: object) -> str | None:
@@ -329,7 +382,9 @@ def format_timestamp(field: str, value: object) -> str | None:
         raise InvalidEventTypeError(msg)
     assert isinstance(value, int)  # noqa: S101 - narrowed by the branches above
     if not MS_MIN <= value <= MS_MAX:
-        hint = " (this looks like seconds, not milliseconds)" if 0 < value < MS_MIN else ""
+        hint = (
+            " (this looks like seconds, not milliseconds)" if 0 < value < MS_MIN else ""
+        )
         msg = (
             f"{field!r} must be milliseconds between {MS_MIN} and {MS_MAX}{hint} "
             f"(got {value})."
@@ -366,9 +421,13 @@ def check_json_data(field: str, value: object) -> dict[str, object]:
     return _snapshot_mapping(field, value, 0)
 
 
-def _snapshot_mapping(path: str, value: Mapping[object, object], depth: int) -> dict[str, object]:
+def _snapshot_mapping(
+    path: str, value: Mapping[object, object], depth: int
+) -> dict[str, object]:
     if depth > _MAX_JSON_DEPTH:
-        msg = f"{path!r} is nested deeper than {_MAX_JSON_DEPTH} levels (or is circular)."
+        msg = (
+            f"{path!r} is nested deeper than {_MAX_JSON_DEPTH} levels (or is circular)."
+        )
         raise InvalidEventError(msg)
     out: dict[str, object] = {}
     for key, item in value.items():
@@ -443,7 +502,7 @@ class JsonEncoding:
         if self._user_default is not None:
             try:
                 return self._user_default(value)
-            except Exception:  # noqa: BLE001 - a user encoder must not break tracking
+            except Exception:  # noqa: BLE001, S110 - declined or broken: use ours
                 pass
         try:
             return _builtin_default(value)
@@ -462,4 +521,23 @@ class JsonEncoding:
     @staticmethod
     def b64(text: str) -> str:
         """URL-safe base64 of the UTF-8 bytes of ``text``, without ``=`` padding."""
-        return base64.urlsafe_b64encode(text.encode("utf-8")).rstrip(b"=").decode("ascii")
+        return (
+            base64.urlsafe_b64encode(text.encode("utf-8")).rstrip(b"=").decode("ascii")
+        )
+
+
+def decode_b64(text: str) -> str:
+    """Decode base64 (URL-safe or standard, padded or not) to UTF-8 text.
+
+    Raises:
+        ValueError: ``text`` is not base64 of UTF-8 text.
+    """
+    padded = text + "=" * (-len(text) % 4)
+    try:
+        raw = base64.b64decode(
+            padded.replace("-", "+").replace("_", "/"), validate=True
+        )
+        return raw.decode("utf-8")
+    except (binascii.Error, UnicodeDecodeError) as exc:
+        msg = f"not base64 of UTF-8 text: {exc}"
+        raise ValueError(msg) from exc

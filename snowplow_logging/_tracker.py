@@ -12,7 +12,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Sequence
-from typing import Protocol, TypeAlias, runtime_checkable
+from typing import Protocol, Self, TypeAlias, runtime_checkable
 
 from snowplow_logging import _payload as p
 from snowplow_logging._diagnostics import RateLimitedLog
@@ -126,25 +126,23 @@ class Tracker:
         self._emitters = _check_emitters(emitters)
         common = {
             p.TRACKER_VERSION: TRACKER_VERSION,
-            p.NAMESPACE: _setting(p.format_text, "namespace", namespace, max_length=128),
+            p.NAMESPACE: _setting(
+                p.format_text, "namespace", namespace, max_length=128
+            ),
             p.APP_ID: _setting(p.format_text, "app_id", app_id, max_length=255),
             p.PLATFORM: _setting(p.format_platform, "platform", platform),
         }
-        if subject is not None and not isinstance(subject, Subject):
-            msg = f"'subject' must be a Subject or None (got {type(subject).__name__})."
-            raise ConfigurationTypeError(msg)
-        if not isinstance(encode_base64, bool):
-            msg = f"'encode_base64' must be a bool (got {encode_base64!r})."
-            raise ConfigurationTypeError(msg)
-        if json_encoder is not None and not callable(json_encoder):
-            msg = f"'json_encoder' must be callable or None (got {json_encoder!r})."
-            raise ConfigurationTypeError(msg)
+        _setting(p.check_instance, "subject", subject, Subject, optional=True)
+        _setting(p.check_instance, "encode_base64", encode_base64, bool)
+        _check_callable("json_encoder", json_encoder)
         self.namespace = namespace or None
         self.app_id = app_id or None
         self.subject = subject
-        self._common: dict[str, str] = {k: v for k, v in common.items() if v is not None}
+        self._common: dict[str, str] = {
+            k: v for k, v in common.items() if v is not None
+        }
         if subject is not None:
-            self._common.update(subject._fields)  # noqa: SLF001
+            self._common.update(subject._fields)
         self._ue = p.UNSTRUCT_ENCODED if encode_base64 else p.UNSTRUCT
         self._co = p.CONTEXT_ENCODED if encode_base64 else p.CONTEXT
         self._encoding = p.JsonEncoding(json_encoder)
@@ -159,7 +157,7 @@ class Tracker:
             f"emitters={len(self._emitters)}>"
         )
 
-    def __enter__(self) -> Tracker:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc_info: object) -> None:
@@ -210,16 +208,14 @@ class Tracker:
             InvalidEventTypeError: ``event`` is not an event.
             InvalidEventError: ``created_ms`` is not a plausible ms timestamp.
         """
-        if not isinstance(event, Event):
-            msg = f"'event' must be an Event such as StructuredEvent (got {type(event).__name__})."
-            raise InvalidEventTypeError(msg)
+        p.check_instance("event", event, Event)
         if created_ms is None:
             dtm = str(time.time_ns() // 1_000_000)
-        elif isinstance(created_ms, int) and p.MS_MIN <= created_ms <= p.MS_MAX:
+        elif type(created_ms) is int and p.MS_MIN <= created_ms <= p.MS_MAX:
             dtm = str(created_ms)
         else:
             dtm = p.format_timestamp("created_ms", created_ms) or ""
-        entities = event.context + tuple(context) if context else event.context
+        entities = (*event.context, *context)
         try:
             payloads = self._build(event, dtm, entities)
         except (ValueError, TypeError, RecursionError) as exc:
@@ -241,7 +237,7 @@ class Tracker:
     ) -> list[Payload]:
         common = self._common
         if event.event_subject is not None:
-            common = {**common, **event.event_subject._fields}  # noqa: SLF001
+            common = {**common, **event.event_subject._fields}
         tail: dict[str, str] = {}
         if entities:
             if any(not isinstance(entity, SelfDescribingJson) for entity in entities):
@@ -250,11 +246,17 @@ class Tracker:
             text = self._encoding.dumps(
                 {"schema": p.CONTEXTS_SCHEMA, "data": [e.to_dict() for e in entities]}
             )
-            tail[self._co] = self._encoding.b64(text) if self._co == p.CONTEXT_ENCODED else text
+            tail[self._co] = (
+                self._encoding.b64(text) if self._co == p.CONTEXT_ENCODED else text
+            )
         ttm = event._ttm  # noqa: SLF001
         payloads = []
         for part in event._parts:  # noqa: SLF001
-            payload = {p.EVENT: part.event_type, p.EVENT_ID: str(uuid.uuid4()), **common}
+            payload = {
+                p.EVENT: part.event_type,
+                p.EVENT_ID: str(uuid.uuid4()),
+                **common,
+            }
             payload[p.CREATED_TSTAMP] = dtm
             if ttm is not None:
                 payload[p.TRUE_TSTAMP] = ttm
@@ -318,7 +320,9 @@ class Tracker:
             hook = flush_hook if which == "flush" else close_hook
             if hook is None:
                 continue
-            remaining = None if deadline is None else max(0.0, deadline - time.monotonic())
+            remaining = (
+                None if deadline is None else max(0.0, deadline - time.monotonic())
+            )
             try:
                 result = hook(remaining)
             except Exception as exc:  # noqa: BLE001 - one emitter must not stop the others
@@ -359,10 +363,22 @@ def _check_emitters(
     return tuple(out)
 
 
-def _setting(check: Callable[..., str | None], name: str, value: object, **kw: int) -> str | None:
+def _check_callable(name: str, value: object) -> None:
+    if value is not None and not callable(value):
+        msg = f"{name!r} must be callable or None (got {value!r})."
+        raise ConfigurationTypeError(msg)
+
+
+def _setting(
+    check: Callable[..., str | None],
+    name: str,
+    value: object,
+    *args: object,
+    **kw: object,
+) -> str | None:
     """Run an event-field check on a setting, re-raising as a configuration error."""
     try:
-        return check(name, value, **kw)
+        return check(name, value, *args, **kw)
     except InvalidEventTypeError as exc:
         raise ConfigurationTypeError(str(exc)) from None
     except InvalidEventError as exc:

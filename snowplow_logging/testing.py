@@ -14,13 +14,12 @@ network::
 
 from __future__ import annotations
 
-import base64
-import binascii
 import json
 import threading
 from typing import cast
 
 from snowplow_logging import _payload as p
+from snowplow_logging._payload import decode_b64
 
 __all__ = [
     "CapturingEmitter",
@@ -73,21 +72,6 @@ class CapturingEmitter:
         """Stop keeping payloads."""
         self.closed = True
         return True
-
-
-def decode_b64(text: str) -> str:
-    """Decode base64 (URL-safe or standard, padded or not) to UTF-8 text.
-
-    Raises:
-        ValueError: ``text`` is not base64 of UTF-8 text.
-    """
-    padded = text + "=" * (-len(text) % 4)
-    try:
-        raw = base64.b64decode(padded.replace("-", "+").replace("_", "/"), validate=True)
-        return raw.decode("utf-8")
-    except (binascii.Error, UnicodeDecodeError) as exc:
-        msg = f"not base64 of UTF-8 text: {exc}"
-        raise ValueError(msg) from exc
 
 
 def _field_json(payload: dict[str, str], plain: str, encoded: str) -> object:

@@ -1,0 +1,172 @@
+"""The pipeline-rules validator: hand-made bad events are caught with the right reason."""
+
+from __future__ import annotations
+
+import base64
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from snowplow_logging._validate import IgluResolver, check_payload
+
+GOOD = {
+    "e": "se",
+    "eid": "9a1e2f6c-0c5f-4b8e-9d5a-3c1f1e2d3b4a",
+    "tv": "py-x",
+    "p": "srv",
+    "dtm": "1795420800123",
+    "se_ca": "c",
+    "se_ac": "a",
+}
+
+
+def _b64(value: object) -> str:
+    text = json.dumps(value, separators=(",", ":"))
+    return base64.urlsafe_b64encode(text.encode()).rstrip(b"=").decode()
+
+
+def _ue(schema: str, data: object) -> dict[str, str]:
+    wrapper = {
+        "schema": "iglu:com.snowplowanalytics.snowplow/unstruct_event/jsonschema/1-0-0",
+        "data": {"schema": schema, "data": data},
+    }
+    return {**GOOD, "e": "ue", "ue_px": _b64(wrapper)}
+
+
+class TestCheckPayload:
+    """check_payload flags what Enrich would refuse."""
+
+    def test_good(self, resolver: IgluResolver) -> None:
+        """A well-formed structured event has no errors."""
+        assert check_payload(GOOD, resolver).errors == []
+
+    @pytest.mark.parametrize(
+        ("change", "reason"),
+        [
+            ({"eid": "abc"}, "eid: must be a UUID"),
+            ({"se_va": "True"}, "se_va: must be a decimal number"),
+            ({"se_va": "nan"}, "se_va: must be a decimal number"),
+            ({"e": "pp", "url": "u", "pp_mix": "1.5"}, "pp_mix: must be an integer"),
+            ({"vid": "2147483648"}, "vid: must be an integer"),
+            ({"stm": "1700000000"}, "stm: must be milliseconds"),
+            ({"dtm": "1700000000123.5"}, "dtm: must be milliseconds"),
+            ({"sid": "59ed13b1a5724dae"}, "sid: must be a UUID"),
+            ({"res": "1920X1080"}, "res: must be WIDTHxHEIGHT"),
+            ({"p": "desktop"}, "p: must be a platform code"),
+            ({"e": "xx"}, "e: must be an event type"),
+            ({"se_ca": ""}, "se_ca: required for e=se"),
+            ({"tr_cu": "EURO"}, "tr_cu: longer than 3"),
+            ({"ti_na": "x", "zz": "1"}, "zz: not a field of payload_data 1-0-4"),
+            ({"se_va": 1.5}, "se_va: must be a string (got 1.5)"),
+            ({"aid": None}, "aid: must be a string (got null)"),
+            ({"e": "ue"}, "ue_pr/ue_px: required for e=ue"),
+            ({"cx": "!!!"}, "cx: not base64 JSON"),
+            (
+                {"co": '{"schema":"iglu:a/b/jsonschema/1-0-0","data":[]}'},
+                "co: the envelope must name",
+            ),
+            ({"co": "[]", "cx": "W10"}, "co/cx: both forms sent"),
+            ({"ue_pr": "{}"}, "ue_pr: only allowed on e=ue"),
+        ],
+    )
+    def test_field_rules(
+        self, resolver: IgluResolver, change: dict[str, object], reason: str
+    ) -> None:
+        """Each broken field is reported with its name and the rule."""
+        errors = check_payload({**GOOD, **change}, resolver).errors
+
+        assert any(reason in error for error in errors), errors
+
+    def test_missing_required(self, resolver: IgluResolver) -> None:
+        """tv, p and e are required."""
+        errors = check_payload({"eid": GOOD["eid"]}, resolver).errors
+
+        assert {"tv: required", "p: required", "e: required"} <= set(errors)
+
+    def test_unknown_schema(self, resolver: IgluResolver) -> None:
+        """An event whose schema is not known is bad with "schema not found"."""
+        errors = check_payload(
+            _ue("iglu:com.nowhere/x/jsonschema/1-0-0", {}), resolver
+        ).errors
+
+        assert errors == [
+            "ue_px: schema not found: iglu:com.nowhere/x/jsonschema/1-0-0"
+        ]
+
+    def test_data_breaking_its_schema(self, resolver: IgluResolver) -> None:
+        """Event data that breaks its schema is reported with the JSON path."""
+        payload = _ue(
+            "iglu:com.acme/checkout/jsonschema/1-0-0", {"orderId": 5, "total": 1}
+        )
+
+        checked = check_payload(payload, resolver)
+
+        assert checked.errors == [
+            "ue_px: iglu:com.acme/checkout/jsonschema/1-0-0: orderId: 5 is not of type 'string'"
+        ]
+        assert checked.schema == "iglu:com.acme/checkout/jsonschema/1-0-0"
+
+    def test_screen_view_id_format(self, resolver: IgluResolver) -> None:
+        """The screen_view schema's uuid format is enforced (PROTOCOL pitfall 18)."""
+        payload = _ue(
+            "iglu:com.snowplowanalytics.mobile/screen_view/jsonschema/1-0-0",
+            {"name": "home", "id": "534"},
+        )
+
+        errors = check_payload(payload, resolver).errors
+
+        assert any("'534' is not a 'uuid'" in error for error in errors), errors
+
+    def test_entities_decoded_and_checked(self, resolver: IgluResolver) -> None:
+        """Entities are decoded; one breaking its schema is reported by index."""
+        contexts = {
+            "schema": "iglu:com.snowplowanalytics.snowplow/contexts/jsonschema/1-0-1",
+            "data": [
+                {"schema": "iglu:com.snowplowanalytics.snowplow/application/jsonschema/1-0-0",
+                 "data": {"version": "1"}},
+                {"schema": "iglu:com.snowplowanalytics.snowplow/application/jsonschema/1-0-0",
+                 "data": {"build": "1"}},
+            ],
+        }  # fmt: skip
+
+        checked = check_payload({**GOOD, "cx": _b64(contexts)}, resolver)
+
+        assert len(checked.entities) == 2
+        assert len(checked.errors) == 2
+        assert all(error.startswith("cx[1]: ") for error in checked.errors)
+
+
+class TestResolver:
+    """Schemas come from user directories first, then the bundled copies."""
+
+    def test_user_directory(self, tmp_path: Path) -> None:
+        """A static-registry directory adds schemas; without it they are not found."""
+        folder = tmp_path / "schemas" / "com.example" / "thing" / "jsonschema"
+        folder.mkdir(parents=True)
+        (folder / "1-0-0").write_text(
+            json.dumps({"self": {}, "type": "object", "required": ["a"]}),
+            encoding="utf-8",
+        )
+        uri = "iglu:com.example/thing/jsonschema/1-0-0"
+
+        assert IgluResolver([tmp_path]).errors(uri, {"a": 1}) == []
+        assert IgluResolver([tmp_path]).errors(uri, {}) == [
+            f"{uri}: (root): 'a' is a required property"
+        ]
+        assert IgluResolver().errors(uri, {"a": 1}) == [f"schema not found: {uri}"]
+
+    def test_missing_jsonschema_names_the_extra(self) -> None:
+        """Without jsonschema, the error says what to install."""
+        code = (
+            "import sys; sys.modules['jsonschema'] = None\n"
+            "from snowplow_logging._validate import IgluResolver\n"
+            "try:\n    IgluResolver()\nexcept ImportError as exc:\n    print(exc)\n"
+        )
+        result = subprocess.run(
+            [sys.executable, "-c", code], capture_output=True, text=True, check=True
+        )
+
+        assert "pip install 'snowplow-logging[micro]'" in result.stdout
