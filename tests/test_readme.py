@@ -9,7 +9,9 @@ import pytest
 
 README = Path(__file__).parent.parent / "README.md"
 BLOCKS = re.findall(
-    r"^```python\n(.*?)^```", README.read_text(encoding="utf-8"), re.M | re.S
+    r"^```python\n(.*?)^```",
+    README.read_text(encoding="utf-8"),
+    re.MULTILINE | re.DOTALL,
 )
 
 
