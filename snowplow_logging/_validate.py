@@ -29,8 +29,12 @@ if TYPE_CHECKING:
 
 __all__ = ["BUNDLED_SCHEMAS", "CheckedEvent", "IgluResolver", "check_payload"]
 
-BUNDLED_SCHEMAS: Final = Path(__file__).parent / "iglu" / "schemas"
-"""The Iglu Central schemas shipped with the package."""
+BUNDLED_SCHEMAS: Final = (
+    Path(__file__).parent / "schemas",
+    Path(__file__).parent / "iglu" / "schemas",
+)
+"""The schemas shipped with the package: our own (the log-record entity), then the
+Iglu Central copies."""
 
 MISSING_EXTRA: Final = (
     "validating events needs the 'jsonschema' package: "
@@ -190,7 +194,7 @@ class IgluResolver:
         self._jsonschema = _load_jsonschema()
         roots = [Path(d) for d in directories]
         if bundled:
-            roots.append(BUNDLED_SCHEMAS)
+            roots.extend(BUNDLED_SCHEMAS)
         self._roots = tuple(
             r / "schemas" if (r / "schemas").is_dir() else r for r in roots
         )
