@@ -25,6 +25,7 @@ from snowplow_logging._exceptions import (
     InvalidEventTypeError,
     SnowplowLoggingError,
 )
+from snowplow_logging._handler import SnowplowHandler
 from snowplow_logging._subject import Subject
 from snowplow_logging._tracker import EmitterLike, Payload, Tracker
 from snowplow_logging._version import __version__
@@ -45,6 +46,7 @@ __all__ = [
     "ScreenView",
     "SelfDescribing",
     "SelfDescribingJson",
+    "SnowplowHandler",
     "SnowplowLoggingError",
     "StructuredEvent",
     "Subject",

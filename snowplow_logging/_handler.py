@@ -1,0 +1,430 @@
+"""``SnowplowHandler``: tagged stdlib log records become Snowplow events.
+
+The handler runs on the thread that logs. An untagged record costs one attribute
+lookup and is ignored; a tagged one is handed to the tracker, which builds the
+payload and enqueues it on the emitter: no JSON of the record, no network, no
+handler lock. Records of ``snowplow_logging``, ``urllib3``, ``requests`` and
+``http.client`` are never sent, and a thread-local guard stops re-entry, so the
+library's own logging can never loop back into it. ``emit()`` never raises:
+problems go to ``Handler.handleError``, which respects ``logging.raiseExceptions``.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import threading
+from collections.abc import Callable, Mapping
+from typing import Any, Final, Literal, TypeAlias
+
+from pythonjsonlogger.core import BaseJsonFormatter
+from pythonjsonlogger.json import JsonFormatter
+
+from snowplow_logging import _payload as p
+from snowplow_logging._app_error import ErrorSite, application_error, native_thread_id
+from snowplow_logging._emitter import Emitter
+from snowplow_logging._events import Event, SelfDescribing, SelfDescribingJson
+from snowplow_logging._exceptions import (
+    ConfigurationError,
+    ConfigurationTypeError,
+    InvalidEventError,
+    InvalidEventTypeError,
+    SnowplowLoggingError,
+)
+from snowplow_logging._tracker import Tracker
+
+__all__ = ["IGNORED_LOGGERS", "SnowplowHandler", "Tag"]
+
+Tag: TypeAlias = Event | SelfDescribingJson | Mapping[str, object]
+"""What a record may carry under the tag attribute (or a list of these)."""
+
+IGNORED_LOGGERS: Final = ("snowplow_logging", "urllib3", "requests", "http.client")
+"""Loggers (and their children) whose records are never sent: our own send path."""
+
+_IGNORED_CHILDREN: Final = tuple(f"{name}." for name in IGNORED_LOGGERS)
+_GUARD: Final = threading.local()
+
+
+class _RecordEntity:
+    """Builds the log-record entity with a python-json-logger formatter's settings."""
+
+    __slots__ = ("formatter", "schema", "tag")
+
+    def __init__(self, schema: str, formatter: BaseJsonFormatter, tag: str) -> None:
+        self.schema = schema
+        self.formatter = formatter
+        self.tag = tag
+
+    def __call__(self, record: logging.LogRecord) -> SelfDescribingJson:
+        formatter = self.formatter
+        # The steps of BaseJsonFormatter.format, stopping before serialisation.
+        message: dict[str, object] = {}
+        if isinstance(record.msg, dict):
+            message = dict(record.msg)
+            record.message = ""
+        else:
+            record.message = record.getMessage()
+        if "asctime" in formatter._required_fields:  # noqa: SLF001 - pjl's own field list
+            record.asctime = formatter.formatTime(record, formatter.datefmt)
+        if record.exc_info and not message.get("exc_info"):
+            message["exc_info"] = formatter.formatException(record.exc_info)
+        data: dict[str, object] = {}
+        formatter.add_fields(data, record, message)
+        data = dict(formatter.process_log_record(data))
+        data.pop(self.tag, None)
+        try:
+            return SelfDescribingJson(schema=self.schema, data=data)
+        except SnowplowLoggingError:
+            return SelfDescribingJson(schema=self.schema, data=_sanitise(data))
+
+
+def _sanitise(value: object) -> dict[str, object]:
+    """Make record data JSON-safe: non-finite floats and bad text become strings."""
+
+    def fix(item: object) -> object:
+        if isinstance(item, float) and not math.isfinite(item):
+            return str(item)
+        if isinstance(item, str):
+            return item.encode("utf-8", "replace").decode("utf-8")
+        if isinstance(item, Mapping):
+            return {str(fix(k)): fix(v) for k, v in item.items()}
+        if isinstance(item, list | tuple):
+            return [fix(v) for v in item]
+        return item
+
+    fixed = fix(value)
+    return fixed if isinstance(fixed, dict) else {}
+
+
+class SnowplowHandler(logging.Handler):
+    """A logging handler that sends tagged records as Snowplow events.
+
+    Build it around a tracker, or from plain settings (what
+    ``logging.config.dictConfig`` passes)::
+
+        SnowplowHandler(tracker=tracker)
+        SnowplowHandler(endpoint="https://collector.example.com", app_id="shop")
+
+    A record is sent when it carries the tag attribute (``extra={"snowplow": ...}``):
+    an event, a ``SelfDescribingJson`` or a ``{"schema": ..., "data": ...}`` dict
+    (a self-describing event), or a list of these. The event's ``dtm`` is the
+    record's creation time.
+
+    Args:
+        level: the handler's level.
+        tracker: the tracker events go to. Mutually exclusive with ``endpoint``.
+        endpoint: the collector URL; the handler then builds and owns a tracker
+            and an :class:`~snowplow_logging.Emitter`.
+        app_id: the application id (``aid``), with ``endpoint``.
+        namespace: the tracker namespace (``tna``), with ``endpoint``.
+        method: ``"post"`` (batched) or ``"get"``, with ``endpoint``.
+        platform: the platform code, ``"srv"`` by default, with ``endpoint``.
+        encode_base64: base64 entities and events (default), with ``endpoint``.
+        tag: the record attribute holding the events, ``"snowplow"`` by default.
+        capture_exceptions: also send an ``application_error`` event for records
+            at ERROR or above that carry ``exc_info``.
+        app_version: attach the ``application`` entity with this version to
+            every event.
+        record_entity_schema: attach an entity describing the log record, under
+            this Iglu URI (the package ships a schema for it,
+            ``snowplow_logging/schemas/.../log_record/jsonschema/1-0-0``).
+        record_entity_formatter: python-json-logger settings for that entity:
+            a ``JsonFormatter`` (or any ``BaseJsonFormatter``) or the keyword
+            arguments of one (``{"fmt": "%(levelname)s %(message)s",
+            "rename_fields": {...}, "static_fields": {...}}``). Default: level,
+            logger name, message and extras.
+        flush_timeout: seconds ``flush()`` and ``close()`` wait for delivery.
+        emitter_options: further keyword arguments for the ``Emitter`` built
+            from ``endpoint`` (``batch_size``, ``flush_interval``, ``timeout``...).
+
+    Raises:
+        ConfigurationError: a setting has a value that cannot work.
+        ConfigurationTypeError: a setting has the wrong type.
+    """
+
+    def __init__(
+        self,
+        level: int | str = logging.NOTSET,
+        *,
+        tracker: Tracker | None = None,
+        endpoint: str | None = None,
+        app_id: str | None = None,
+        namespace: str | None = None,
+        method: Literal["post", "get"] = "post",
+        platform: str = "srv",
+        encode_base64: bool = True,
+        tag: str = "snowplow",
+        capture_exceptions: bool = False,
+        app_version: str | None = None,
+        record_entity_schema: str | None = None,
+        record_entity_formatter: BaseJsonFormatter | Mapping[str, object] | None = None,
+        flush_timeout: float = 5.0,
+        **emitter_options: object,
+    ) -> None:
+        # Check everything before Handler.__init__ registers the handler for
+        # logging.shutdown(): a half-built handler must never be flushed at exit.
+        _check_options(tag, capture_exceptions, flush_timeout)
+        context = _application_entity(app_version)
+        record_entity = _record_entity(
+            record_entity_schema, record_entity_formatter, tag
+        )
+        built = self._make_tracker(
+            tracker,
+            endpoint,
+            {
+                "app_id": app_id,
+                "namespace": namespace,
+                "platform": platform,
+                "encode_base64": encode_base64,
+            },
+            method,
+            emitter_options,
+        )
+        super().__init__(level)
+        self.tracker = built
+        self._owns_tracker = tracker is None
+        self.tag = tag
+        self.capture_exceptions = capture_exceptions
+        self.flush_timeout = float(flush_timeout)
+        self._context = context
+        self._record_entity = record_entity
+        self._lock_stats = threading.Lock()
+        self._stats = {"records": 0, "events": 0, "errors": 0, "reentrant_dropped": 0}
+
+    @staticmethod
+    def _make_tracker(
+        tracker: Tracker | None,
+        endpoint: str | None,
+        settings: dict[str, object],
+        method: str,
+        emitter_options: dict[str, object],
+    ) -> Tracker:
+        if tracker is not None:
+            if endpoint is not None or emitter_options:
+                extra = sorted(["endpoint"] if endpoint is not None else []) + sorted(
+                    emitter_options
+                )
+                msg = f"give either 'tracker' or 'endpoint' with emitter settings, not both (got tracker and {', '.join(extra)})."
+                raise ConfigurationError(msg)
+            p.check_instance("tracker", tracker, Tracker)
+            return tracker
+        if endpoint is None:
+            msg = (
+                "'endpoint' (the collector URL) or 'tracker' is required (got neither)."
+            )
+            raise ConfigurationError(msg)
+        try:
+            emitter = Emitter(endpoint, method=method, **emitter_options)  # type: ignore[arg-type]
+        except TypeError as exc:
+            if isinstance(exc, SnowplowLoggingError):
+                raise
+            msg = f"unknown SnowplowHandler setting: {exc}"
+            raise ConfigurationTypeError(msg) from None
+        return Tracker(emitters=emitter, **settings)  # type: ignore[arg-type]
+
+    def __repr__(self) -> str:
+        level = logging.getLevelName(self.level)
+        return f"<{type(self).__name__} {self.tracker!r} tag={self.tag!r} ({level})>"
+
+    @property
+    def stats(self) -> dict[str, int]:
+        """A snapshot of counters.
+
+        ``records`` handled, ``events`` tracked, ``errors`` reported through
+        ``handleError``, ``reentrant_dropped`` records logged from inside the
+        handler; plus the tracker's counters (prefixed ``tracker_``) and the sum
+        of the emitters' (prefixed ``emitter_``).
+        """
+        with self._lock_stats:
+            stats = dict(self._stats)
+        stats.update({f"tracker_{k}": v for k, v in self.tracker.stats.items()})
+        for emitter in self.tracker.emitters:
+            emitter_stats = getattr(emitter, "stats", None)
+            if isinstance(emitter_stats, Mapping):
+                for key, value in emitter_stats.items():
+                    stats[f"emitter_{key}"] = stats.get(f"emitter_{key}", 0) + value
+        return stats
+
+    def _count(self, key: str, n: int = 1) -> None:
+        with self._lock_stats:
+            self._stats[key] += n
+
+    def handle(self, record: logging.LogRecord) -> bool:
+        """Send the record if it is tagged (or an exception to capture).
+
+        Untagged records cost one attribute lookup. No handler lock is taken:
+        the tracker and emitter are thread-safe and never block on I/O.
+        """
+        if record.__dict__.get(self.tag) is None and not (
+            self.capture_exceptions
+            and record.exc_info
+            and record.levelno >= logging.ERROR
+        ):
+            return False
+        name: object = record.name  # makeLogRecord() leaves it None
+        if name in IGNORED_LOGGERS or (
+            isinstance(name, str) and name.startswith(_IGNORED_CHILDREN)
+        ):
+            return False
+        if not self.filter(record):
+            return False
+        self.emit(record)
+        return True
+
+    def emit(self, record: logging.LogRecord) -> None:
+        """Track the record's events. Never raises; errors go to ``handleError``."""
+        if getattr(_GUARD, "active", False):
+            self._count("reentrant_dropped")
+            return
+        _GUARD.active = True
+        try:
+            self._emit(record)
+        except Exception:  # noqa: BLE001 - logging must never raise into the application
+            self._count("errors")
+            self.handleError(record)
+        finally:
+            _GUARD.active = False
+
+    def _emit(self, record: logging.LogRecord) -> None:
+        self._count("records")
+        events = _events(record.__dict__.get(self.tag))
+        context = self._context
+        if self._record_entity is not None:
+            context = (*context, self._record_entity(record))
+        if (
+            self.capture_exceptions
+            and record.exc_info
+            and record.exc_info[1] is not None
+            and record.levelno >= logging.ERROR
+        ):
+            events.append(application_error(record.exc_info, _site(record)))
+        created_ms = int(record.created * 1000)
+        for event in events:
+            self.tracker.track(event, created_ms=created_ms, context=context)
+        self._count("events", len(events))
+
+    def flush(self) -> None:
+        """Wait up to ``flush_timeout`` for queued events to be delivered."""
+        self.tracker.flush(timeout=self.flush_timeout)
+
+    def close(self) -> None:
+        """Deliver what is queued within ``flush_timeout``, then close.
+
+        A tracker the handler built from ``endpoint`` is closed; a tracker given
+        to it is only flushed, since other code may still use it. Idempotent.
+        """
+        try:
+            if self._owns_tracker:
+                self.tracker.close(timeout=self.flush_timeout)
+            else:
+                self.tracker.flush(timeout=self.flush_timeout)
+        finally:
+            super().close()
+
+
+def _check_options(
+    tag: object, capture_exceptions: object, flush_timeout: object
+) -> None:
+    if not isinstance(tag, str) or not tag.isidentifier():
+        msg = f"'tag' must be a record attribute name such as 'snowplow' (got {tag!r})."
+        raise ConfigurationError(msg)
+    if not isinstance(capture_exceptions, bool):
+        msg = f"'capture_exceptions' must be a bool (got {capture_exceptions!r})."
+        raise ConfigurationTypeError(msg)
+    if (
+        isinstance(flush_timeout, bool)
+        or not isinstance(flush_timeout, int | float)
+        or flush_timeout < 0
+    ):
+        msg = (
+            f"'flush_timeout' must be a number of seconds >= 0 (got {flush_timeout!r})."
+        )
+        raise ConfigurationError(msg)
+
+
+def _events(tagged: object) -> list[Event]:
+    if tagged is None:
+        return []
+    items = list(tagged) if isinstance(tagged, list | tuple) else [tagged]
+    events: list[Event] = []
+    for item in items:
+        if isinstance(item, Event):
+            events.append(item)
+        elif isinstance(item, SelfDescribingJson):
+            events.append(SelfDescribing(event_json=item))
+        elif isinstance(item, Mapping) and set(item) == {"schema", "data"}:
+            events.append(
+                SelfDescribing(
+                    event_json=SelfDescribingJson(
+                        schema=item["schema"], data=item["data"]
+                    )
+                )
+            )
+        else:
+            msg = (
+                "a tagged record must carry an event, a SelfDescribingJson, a "
+                f"{{'schema': ..., 'data': ...}} dict or a list of these (got {type(item).__name__})."
+            )
+            raise InvalidEventTypeError(msg)
+    return events
+
+
+def _site(record: logging.LogRecord) -> ErrorSite:
+    return ErrorSite(
+        message=record.getMessage(),
+        file_name=record.filename,
+        line_number=record.lineno,
+        class_name=f"{record.name}.{record.funcName}"
+        if record.funcName
+        else record.name,
+        thread_name=record.threadName,
+        thread_id=native_thread_id(record.thread),
+        is_fatal=record.levelno >= logging.CRITICAL,
+    )
+
+
+def _application_entity(version: str | None) -> tuple[SelfDescribingJson, ...]:
+    if version is None:
+        return ()
+    try:
+        checked = p.format_text("app_version", version, required=True, max_length=255)
+    except InvalidEventTypeError as exc:
+        raise ConfigurationTypeError(str(exc)) from None
+    except InvalidEventError as exc:
+        raise ConfigurationError(str(exc)) from None
+    return (SelfDescribingJson(schema=p.APPLICATION_SCHEMA, data={"version": checked}),)
+
+
+def _record_entity(
+    schema: str | None, formatter: object, tag: str
+) -> Callable[[logging.LogRecord], SelfDescribingJson] | None:
+    if schema is None:
+        if formatter is not None:
+            msg = "'record_entity_formatter' needs 'record_entity_schema', the entity's Iglu URI (got none)."
+            raise ConfigurationError(msg)
+        return None
+    try:
+        p.check_iglu_uri("record_entity_schema", schema)
+    except InvalidEventError as exc:
+        raise ConfigurationError(str(exc)) from None
+    if isinstance(formatter, BaseJsonFormatter):
+        return _RecordEntity(schema, formatter, tag)
+    if formatter is not None and not isinstance(formatter, Mapping):
+        msg = (
+            "'record_entity_formatter' must be a python-json-logger formatter or its "
+            f"settings as a dict (got {type(formatter).__name__})."
+        )
+        raise ConfigurationTypeError(msg)
+    settings: dict[str, Any] = (
+        dict(formatter)
+        if formatter is not None
+        else {"fmt": ["levelname", "name", "message"]}
+    )
+    try:
+        built = JsonFormatter(**settings)
+    except (TypeError, ValueError) as exc:
+        msg = (
+            f"'record_entity_formatter' has a setting python-json-logger refuses: {exc}"
+        )
+        raise ConfigurationError(msg) from None
+    return _RecordEntity(schema, built, tag)
