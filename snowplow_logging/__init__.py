@@ -6,6 +6,7 @@ snowplow_logging`` never imports structlog and never configures logging.
 
 from __future__ import annotations
 
+from snowplow_logging._emitter import Emitter, set_exit_timeout
 from snowplow_logging._events import (
     EcommerceTransaction,
     EcommerceTransactionItem,
@@ -28,6 +29,7 @@ from snowplow_logging._exceptions import (
 from snowplow_logging._handler import SnowplowHandler
 from snowplow_logging._subject import Subject
 from snowplow_logging._tracker import EmitterLike, Payload, Tracker
+from snowplow_logging._transport import Retry
 from snowplow_logging._version import __version__
 
 __all__ = [
@@ -36,6 +38,7 @@ __all__ = [
     "ConfigurationTypeError",
     "EcommerceTransaction",
     "EcommerceTransactionItem",
+    "Emitter",
     "EmitterLike",
     "Event",
     "InvalidEventError",
@@ -43,6 +46,7 @@ __all__ = [
     "PagePing",
     "PageView",
     "Payload",
+    "Retry",
     "ScreenView",
     "SelfDescribing",
     "SelfDescribingJson",
@@ -52,4 +56,5 @@ __all__ = [
     "Subject",
     "Tracker",
     "__version__",
+    "set_exit_timeout",
 ]

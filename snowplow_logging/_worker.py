@@ -1,0 +1,358 @@
+"""The emitter's worker thread and the state it shares with the caller threads.
+
+:class:`Buffer` is that state: the bounded queue and the counters, all guarded
+by one condition whose lock is only ever held for O(1) or O(batch) work, never
+across I/O. :class:`Worker` runs on the emitter's daemon thread: it takes
+payloads from the buffer, encodes them (compact UTF-8 JSON for POST, a
+percent-encoded query for GET), packs POST bodies up to ``byte_limit`` encoded
+bytes, stamps ``stm`` at every attempt, retries with back-off and resolves each
+event as sent or failed, in the order the events were accepted.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+import time
+from collections import deque
+from collections.abc import Callable
+from typing import Final, TypeAlias
+from urllib.parse import quote
+
+from snowplow_logging import _payload as p
+from snowplow_logging._diagnostics import RateLimitedLog
+from snowplow_logging._transport import (
+    Outcome,
+    RequestsTransport,
+    Retry,
+    TransportError,
+    parse_retry_after,
+)
+
+__all__ = ["Buffer", "FailureCallback", "Payload", "SuccessCallback", "Worker"]
+
+Payload: TypeAlias = dict[str, str]
+"""One event on the wire: protocol field names to string values."""
+SuccessCallback: TypeAlias = Callable[[list[Payload]], object]
+"""``on_success(payloads)``: called on the worker thread with delivered payloads."""
+FailureCallback: TypeAlias = Callable[[int, list[Payload]], object]
+"""``on_failure(sent_count, failed_payloads)``: called on the worker thread when
+events fail for good; ``sent_count`` counts events delivered earlier in the same
+send cycle (the official tracker's shape)."""
+_Item: TypeAlias = tuple[Payload, str, str, int]
+"""An encoded event: its payload, its wire text before and after the ``stm``
+value, and (POST) the encoded size of that text."""
+
+_ENCODE: Final = json.JSONEncoder(
+    ensure_ascii=False, separators=(",", ":"), check_circular=False
+).encode
+_BODY_HEAD: Final = f'{{"schema":"{p.PAYLOAD_DATA_SCHEMA}","data":['
+_BODY_TAIL: Final = "]}"
+_STM_HEAD: Final = f'{{"{p.SENT_TSTAMP}":"'
+_LAST_FIELDS: Final = frozenset({p.CONTEXT, p.CONTEXT_ENCODED})
+
+
+class Buffer:
+    """Queue and counters shared by the caller threads and the worker.
+
+    Every field is read and written under ``cond`` except ``wake_at`` (an int
+    the worker tunes and callers read) and the events. Accepted events leave
+    the buffer in order: ``taken`` by the worker, then resolved.
+    """
+
+    def __init__(self) -> None:
+        self.cond = threading.Condition(threading.Lock())
+        self.queue: deque[Payload] = deque()
+        self.wake = threading.Event()  # work is due
+        self.closing = threading.Event()  # close() has begun
+        self.give_up = threading.Event()  # close() gave up on what is left
+        self.thread: threading.Thread | None = None
+        self.closed = False
+        self.deadline: float | None = None
+        self.abandoned = False
+        self.flush_upto = 0
+        self.wake_at = 1
+        self.inputs = self.accepted = self.taken = self.in_flight = 0
+        self.sent = self.failed = self.requests = self.retried = 0
+        self.dropped_full = self.dropped_closed = self.dropped_unsent = 0
+
+    def held(self) -> int:
+        """Events accepted and not yet resolved (call under ``cond``)."""
+        return len(self.queue) + self.in_flight
+
+    def abandon(self) -> None:
+        """Count everything still held as unsent and stop (call under ``cond``)."""
+        if not self.abandoned:
+            self.abandoned = True
+            self.dropped_unsent += self.held()
+            self.queue.clear()
+            self.in_flight = 0
+            self.give_up.set()
+            self.cond.notify_all()
+
+
+class Worker:
+    """The loop run by an emitter's thread; every method runs on that thread.
+
+    Args:
+        buffer: the state shared with the caller threads.
+        transport: sends one request.
+        url: the collector URL; display: the same without credentials.
+        method: ``"post"`` or ``"get"``.
+        batch_size: most events per POST; byte_limit: most bytes per POST body.
+        interval: seconds between timed sends.
+        retry: the retry policy.
+        on_success: on_failure: the user's callbacks, or ``None``.
+    """
+
+    def __init__(
+        self,
+        buffer: Buffer,
+        transport: RequestsTransport,
+        *,
+        url: str,
+        display: str,
+        method: str,
+        batch_size: int,
+        byte_limit: int,
+        interval: float,
+        retry: Retry,
+        on_success: SuccessCallback | None,
+        on_failure: FailureCallback | None,
+    ) -> None:
+        self._buffer = buffer
+        self._transport = transport
+        self._url, self._display, self._get = url, display, method == "get"
+        self._batch_size, self._byte_limit = batch_size, byte_limit
+        self._interval, self._retry = interval, retry
+        self._on_success, self._on_failure = on_success, on_failure
+        self._ready: deque[_Item] = deque()  # taken and encoded, not yet sent
+        self._failures = 0  # consecutive failed attempts, for back-off
+        self._cycle_sent = 0
+        self._reported_drops = 0
+        self.notices = RateLimitedLog()
+        buffer.wake_at = 1 if self._get else batch_size
+
+    def run(self) -> None:
+        """Wait for work or the timer, send what is due; return once closed."""
+        buffer = self._buffer
+        next_tick = time.monotonic() + self._interval
+        while True:
+            wait = next_tick - time.monotonic()
+            if wait > 0:
+                buffer.wake.wait(wait)
+            buffer.wake.clear()
+            if time.monotonic() >= next_tick:
+                next_tick = time.monotonic() + self._interval
+                with buffer.cond:
+                    buffer.flush_upto = max(buffer.flush_upto, buffer.accepted)
+            self._report_drops()
+            try:
+                if not self._drain():
+                    break
+            except Exception as exc:  # noqa: BLE001 - the worker must outlive its own bugs
+                self.notices.warning("internal", "Snowplow emitter error: %r", exc)
+                if buffer.closing.wait(self._interval):
+                    buffer.wake.set()
+        self._ready.clear()
+
+    def _drain(self) -> bool:
+        """Send what is due; False once the worker should stop."""
+        buffer, ready = self._buffer, self._ready
+        self._cycle_sent = 0
+        while True:
+            with buffer.cond:
+                if buffer.abandoned:
+                    return False
+                pending = len(buffer.queue) + len(ready)
+                if not pending:
+                    return buffer.deadline is None
+                # Partial batches go out when flushed, timed or closing.
+                due = buffer.deadline is not None or (
+                    buffer.taken - len(ready) < buffer.flush_upto
+                )
+                if not due and pending < buffer.wake_at:
+                    return True
+                count = min(len(buffer.queue), max(0, self._batch_size - len(ready)))
+                taken = [buffer.queue.popleft() for _ in range(count)]
+                buffer.taken += count
+                buffer.in_flight += count
+            for payload in taken:
+                self._add_ready(payload)
+            if ready and not self._deliver(self._next_request()):
+                return False
+
+    def _add_ready(self, payload: Payload) -> None:
+        try:
+            self._ready.append(self._encode(payload))
+        except Exception as exc:  # noqa: BLE001 - a bad payload must not stop the others
+            with self._buffer.cond:
+                self._buffer.in_flight -= 1
+                self._buffer.failed += 1
+                self._buffer.cond.notify_all()
+            self.notices.warning(
+                "encode", "Dropped a payload that cannot be encoded: %r", exc
+            )
+
+    def _encode(self, payload: Payload) -> _Item:
+        payload.pop(p.SENT_TSTAMP, None)  # ours to mutate; stamped per attempt
+        if self._get:
+            head: list[str] = []
+            tail: list[str] = []
+            for key, value in payload.items():
+                pair = f"{quote(key, safe='')}={quote(value, safe='')}"
+                (tail if key in _LAST_FIELDS else head).append(pair)  # co/cx last
+            head.append(f"{p.SENT_TSTAMP}=")
+            return payload, f"{self._url}?{'&'.join(head)}", "&".join(["", *tail]), 0
+        text = _ENCODE(payload)
+        rest = "," + text[1:] if len(text) > 2 else text[1:]  # noqa: PLR2004 - "{}"
+        return payload, rest, "", len(rest) if rest.isascii() else len(rest.encode())
+
+    def _next_request(self) -> list[_Item]:
+        ready = self._ready
+        if self._get:
+            return [ready.popleft()]
+        # Sizes are checked before adding (PROTOCOL.md pitfall 12). The body is
+        # head + items joined by "," + tail, each item led by '{"stm":"<ms>"'.
+        per_item = len(_STM_HEAD) + len(str(time.time_ns() // 1_000_000)) + 2
+        budget = self._byte_limit - len(_BODY_HEAD) - len(_BODY_TAIL) + 1
+        items: list[_Item] = []
+        total = 0
+        while ready:
+            if len(items) == self._batch_size:
+                self._buffer.wake_at = self._batch_size
+                break
+            size = ready[0][3] + per_item
+            if items and total + size > budget:
+                self._buffer.wake_at = len(items)  # wake when a full body is queued
+                break
+            items.append(ready.popleft())
+            total += size
+        return items
+
+    def _render(self, items: list[_Item], stm: str) -> tuple[str, bytes | None]:
+        if self._get:
+            _, prefix, suffix, _ = items[0]
+            return f"{prefix}{stm}{suffix}", None
+        head = f'{_STM_HEAD}{stm}"'
+        rests = f",{head}".join(item[1] for item in items)
+        return self._url, f"{_BODY_HEAD}{head}{rests}{_BODY_TAIL}".encode()
+
+    def _deliver(self, items: list[_Item]) -> bool:
+        """Send one request until it succeeds or fails for good; False to stop."""
+        buffer = self._buffer
+        attempts = 0
+        while True:
+            attempts += 1
+            stm = str(time.time_ns() // 1_000_000)  # each attempt, in full ms
+            url, body = self._render(items, stm)
+            retry_after = None
+            try:
+                response = self._transport.send(url, body)
+            except TransportError as exc:
+                outcome, reason = Outcome.RETRY, str(exc)
+            except Exception as exc:  # noqa: BLE001 - a broken session is a failed attempt
+                outcome, reason = Outcome.RETRY, repr(exc)
+            else:
+                outcome = self._retry.classify(response.status)
+                reason = f"HTTP {response.status}"
+                if outcome is Outcome.RETRY:
+                    retry_after = parse_retry_after(response.retry_after)
+            with buffer.cond:
+                buffer.requests += 1
+                buffer.retried += attempts > 1
+            if outcome is Outcome.SUCCESS:
+                self._resolve(items, stm, sent=True)
+                return True
+            if outcome is Outcome.FAIL or attempts == self._retry.max_attempts:
+                self._resolve(items, stm, sent=False)
+                self.notices.warning(
+                    "failed",
+                    "Snowplow collector %s: %d events failed (%s) and were dropped.",
+                    self._display,
+                    len(items),
+                    reason,
+                )
+                return True
+            self._failures += 1
+            if self._failures == 1:
+                self.notices.warning(
+                    "unreachable",
+                    "Snowplow collector %s unreachable (%s); retrying with back-off.",
+                    self._display,
+                    reason,
+                )
+            if not self._backoff(self._retry.delay(self._failures, retry_after)):
+                return False
+
+    def _backoff(self, delay: float) -> bool:
+        """Wait ``delay`` seconds; False if closing cannot wait that long."""
+        buffer = self._buffer
+        until = time.monotonic() + delay
+        while True:
+            with buffer.cond:
+                if buffer.deadline is not None and until >= buffer.deadline:
+                    buffer.abandon()  # the retry would come after the deadline
+                if buffer.abandoned:
+                    return False
+            remaining = until - time.monotonic()
+            if remaining <= 0:
+                return True
+            # Before close, wake on close to check its deadline; after, on give-up.
+            closing = buffer.closing.is_set()
+            (buffer.give_up if closing else buffer.closing).wait(remaining)
+
+    def _resolve(self, items: list[_Item], stm: str, *, sent: bool) -> None:
+        buffer, count = self._buffer, len(items)
+        with buffer.cond:
+            if buffer.abandoned:  # close() gave up on these; the late answer wins
+                buffer.dropped_unsent -= count
+            else:
+                buffer.in_flight -= count
+            if sent:
+                buffer.sent += count
+            else:
+                buffer.failed += count
+            buffer.cond.notify_all()
+        if sent:
+            self._cycle_sent += count
+            if self._failures:
+                self._failures = 0
+                self.notices.log(
+                    logging.INFO,
+                    "recovered",
+                    "Snowplow collector %s reachable again.",
+                    self._display,
+                )
+        self._callback(items, stm, sent=sent)
+
+    def _callback(self, items: list[_Item], stm: str, *, sent: bool) -> None:
+        if (self._on_success if sent else self._on_failure) is None:
+            return
+        payloads = [item[0] for item in items]
+        for payload in payloads:
+            payload[p.SENT_TSTAMP] = stm
+        try:
+            if sent and self._on_success is not None:
+                self._on_success(payloads)
+            elif not sent and self._on_failure is not None:
+                self._on_failure(self._cycle_sent, payloads)
+        except Exception as exc:  # noqa: BLE001 - a user callback must not kill the worker
+            self.notices.warning(
+                "callback",
+                "A Snowplow emitter callback raised %s: %s",
+                type(exc).__name__,
+                exc,
+            )
+
+    def _report_drops(self) -> None:
+        dropped = self._buffer.dropped_full
+        if dropped > self._reported_drops:
+            self._reported_drops = dropped
+            self.notices.warning(
+                "queue_full",
+                "Snowplow emitter %s: queue full; %d new events dropped so far.",
+                self._display,
+                dropped,
+            )
