@@ -268,6 +268,9 @@ class Emitter:
                 return
             if len(buffer.queue) + buffer.in_flight >= self._max_queue:
                 buffer.dropped_full += 1
+                if buffer.drop_wakes:  # once per report, not once per drop
+                    buffer.drop_wakes = False
+                    buffer.wake.set()
                 return
             if buffer.thread is None and not self._start_locked():
                 return
@@ -380,16 +383,17 @@ class Emitter:
             remaining = deadline - time.monotonic()
             thread.join(None if math.isinf(remaining) else max(0.0, remaining))
         with buffer.cond:
-            left = buffer.held()
-            buffer.abandon() if left else None
-            delivered = not buffer.abandoned
-        if left:
+            if buffer.held():
+                buffer.abandon()
+            unsent = 0 if buffer.reported else buffer.dropped_unsent
+            buffer.reported = buffer.abandoned
+        if unsent:
             LOGGER.warning(
                 "Snowplow emitter %s: %d events could not be delivered before the "
                 "close deadline and were dropped.",
                 self._display,
-                left,
+                unsent,
             )
         if thread is None or not thread.is_alive():
             self._transport.close()
-        return delivered
+        return not buffer.abandoned

@@ -23,6 +23,7 @@ import enum
 import random
 import time
 from collections.abc import Callable, Mapping
+from collections.abc import Set as AbstractSet
 from typing import Final, NamedTuple
 from urllib.parse import unquote, urlsplit, urlunsplit
 
@@ -121,7 +122,8 @@ class Retry:
         initial_delay: seconds before the first retry, before jitter.
         max_delay: the longest wait between two attempts.
         jitter: up to this many random seconds are added to each wait.
-        retry_codes: extra statuses to retry even when ``retry_other`` is false.
+        retry_codes: extra statuses to retry even when ``retry_other`` is false
+            (any set; stored as a frozenset).
         no_retry_codes: statuses that are final failures.
         retry_other: retry 3xx and 4xx statuses found in neither set.
         respect_retry_after: wait at least ``Retry-After`` when the response has it.
@@ -137,8 +139,8 @@ class Retry:
     initial_delay: float = 0.5
     max_delay: float = 60.0
     jitter: float = 0.5
-    retry_codes: frozenset[int] = frozenset()
-    no_retry_codes: frozenset[int] = NO_RETRY_CODES
+    retry_codes: AbstractSet[int] = frozenset()
+    no_retry_codes: AbstractSet[int] = NO_RETRY_CODES
     retry_other: bool = True
     respect_retry_after: bool = True
 
@@ -345,9 +347,8 @@ class RequestsTransport:
         Raises:
             TransportError: no HTTP response arrived.
         """
-        send = self._send or self._prepare()
         try:
-            return send(url, body)
+            return (self._send or self._prepare())(url, body)
         except requests.RequestException as exc:
             msg = f"{type(exc).__name__}: {exc}"
             raise TransportError(msg) from exc
@@ -359,7 +360,6 @@ class RequestsTransport:
         request = requests.Request(self._method, self._url, headers=self._headers)
         if self._auth is not None and session.auth is None:
             request.auth = self._auth
-        template = session.prepare_request(request)  # headers, cookies, auth, netrc
         env = session.merge_environment_settings(self._url, {}, None, None, None)
         verify = True if env["verify"] is None else env["verify"]
         cert, proxies = env["cert"], env["proxies"]
@@ -368,7 +368,6 @@ class RequestsTransport:
         static_auth = session.auth is None or isinstance(
             session.auth, tuple | HTTPBasicAuth
         )
-        base = dict(template.headers)
 
         def fast(url: str, body: bytes | None) -> Response:
             prepared = requests.PreparedRequest()
@@ -400,8 +399,13 @@ class RequestsTransport:
 
         # A custom adapter or a per-request auth (signing, digest) must see
         # every request, so they go through Session.send.
-        self._send = fast if type(adapter) is HTTPAdapter and static_auth else slow
-        return self._send
+        if type(adapter) is not HTTPAdapter or not static_auth:
+            self._send = slow
+            return slow
+        # Headers, cookies, static auth and netrc, merged once.
+        base = dict(session.prepare_request(request).headers)
+        self._send = fast
+        return fast
 
     def close(self) -> None:
         """Close the session if this transport created it."""

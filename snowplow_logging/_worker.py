@@ -57,7 +57,7 @@ class Buffer:
     """Queue and counters shared by the caller threads and the worker.
 
     Every field is read and written under ``cond`` except ``wake_at`` (an int
-    the worker tunes and callers read) and the events. Accepted events leave
+    the worker tunes and callers read), ``drop_wakes`` and the events. Accepted events leave
     the buffer in order: ``taken`` by the worker, then resolved.
     """
 
@@ -71,8 +71,10 @@ class Buffer:
         self.closed = False
         self.deadline: float | None = None
         self.abandoned = False
+        self.reported = False  # the unsent count was logged
         self.flush_upto = 0
         self.wake_at = 1
+        self.drop_wakes = True  # a drop wakes the worker to report it
         self.inputs = self.accepted = self.taken = self.in_flight = 0
         self.sent = self.failed = self.requests = self.retried = 0
         self.dropped_full = self.dropped_closed = self.dropped_unsent = 0
@@ -296,6 +298,7 @@ class Worker:
                     buffer.abandon()  # the retry would come after the deadline
                 if buffer.abandoned:
                     return False
+            self._report_drops()  # an outage is when the queue fills up
             remaining = until - time.monotonic()
             if remaining <= 0:
                 return True
@@ -350,9 +353,10 @@ class Worker:
         dropped = self._buffer.dropped_full
         if dropped > self._reported_drops:
             self._reported_drops = dropped
-            self.notices.warning(
+            if self.notices.warning(
                 "queue_full",
                 "Snowplow emitter %s: queue full; %d new events dropped so far.",
                 self._display,
                 dropped,
-            )
+            ):
+                self._buffer.drop_wakes = True  # the next drop may wake us again

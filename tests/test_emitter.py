@@ -1,0 +1,753 @@
+"""Emitter against a real HTTP collector: shapes, batching, retry, bounds, lifecycle."""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from typing import Any
+from urllib.parse import parse_qsl
+
+import pytest
+
+from snowplow_logging import (
+    ConfigurationError,
+    ConfigurationTypeError,
+    Emitter,
+    Retry,
+    SelfDescribingJson,
+    StructuredEvent,
+    Tracker,
+)
+from snowplow_logging.testing import decode_entities
+from tests.collector import (
+    GET_PATH,
+    POST_PATH,
+    Collector,
+    Reply,
+    blackhole,
+    check_event,
+    check_post_body,
+    free_port,
+)
+
+FAST = Retry(initial_delay=0.01, max_delay=0.05, jitter=0.0)
+DTM = 1_795_420_800_000
+MakeEmitter = Callable[..., Emitter]
+
+
+def _payload(n: int = 0, **extra: str) -> dict[str, str]:
+    return {
+        "e": "se",
+        "eid": str(uuid.uuid4()),
+        "tv": "py-test",
+        "p": "srv",
+        "dtm": str(DTM + n),
+        "se_ca": "category",
+        "se_ac": f"action-{n}",
+        **extra,
+    }
+
+
+class LogWatch(logging.Handler):
+    """Collects snowplow_logging records; tests wait on a message appearing."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.DEBUG)
+        self.records: list[logging.LogRecord] = []
+        self._cond = threading.Condition()
+
+    def emit(self, record: logging.LogRecord) -> None:
+        with self._cond:
+            self.records.append(record)
+            self._cond.notify_all()
+
+    def messages(self) -> list[str]:
+        with self._cond:
+            return [r.getMessage() for r in self.records]
+
+    def wait_for(self, text: str, timeout: float = 10.0) -> bool:
+        with self._cond:
+            return self._cond.wait_for(
+                lambda: any(text in r.getMessage() for r in self.records), timeout
+            )
+
+
+@pytest.fixture(name="collector")
+def _collector() -> Iterator[Collector]:
+    collector = Collector()
+    yield collector
+    collector.close()
+
+
+@pytest.fixture(name="logs")
+def _logs() -> Iterator[LogWatch]:
+    watch = LogWatch()
+    logger = logging.getLogger("snowplow_logging")
+    logger.addHandler(watch)
+    logger.setLevel(logging.DEBUG)
+    yield watch
+    logger.removeHandler(watch)
+
+
+@pytest.fixture(name="make")
+def _make(collector: Collector) -> Iterator[MakeEmitter]:
+    """Build emitters (to the collector by default) and close them afterwards."""
+    made: list[Emitter] = []
+
+    def make(endpoint: str | None = None, **kwargs: Any) -> Emitter:
+        kwargs.setdefault("retry", FAST)
+        kwargs.setdefault("flush_interval", 60.0)
+        emitter = Emitter(endpoint or collector.url, **kwargs)
+        made.append(emitter)
+        return emitter
+
+    yield make
+    for emitter in made:
+        emitter.close(timeout=0.5)
+
+
+def _identity(stats: dict[str, int]) -> bool:
+    total = stats["sent"] + stats["failed"] + stats["dropped"] + stats["queued"]
+    return stats["inputs"] == total
+
+
+class TestConfiguration:
+    """Bad settings fail at construction; repr never shows credentials."""
+
+    @pytest.mark.parametrize(
+        ("kwargs", "error", "message"),
+        [
+            (
+                {"batch_size": 0},
+                ConfigurationError,
+                "'batch_size' must be > 0 (got 0).",
+            ),
+            (
+                {"batch_size": True},
+                ConfigurationTypeError,
+                "'batch_size' must be an int",
+            ),
+            (
+                {"byte_limit": -1},
+                ConfigurationError,
+                "'byte_limit' must be > 0 (got -1).",
+            ),
+            ({"max_queue": 1.5}, ConfigurationTypeError, "'max_queue' must be an int"),
+            ({"flush_interval": 0}, ConfigurationError, "'flush_interval' must be > 0"),
+            ({"timeout": float("inf")}, ConfigurationError, "'timeout' must be > 0"),
+            ({"timeout": "5"}, ConfigurationTypeError, "'timeout' must be a number"),
+            ({"method": "put"}, ConfigurationError, "'method' must be 'post' or 'get'"),
+            ({"retry": {"max_attempts": 1}}, ConfigurationTypeError, "'retry' must be"),
+            (
+                {"on_success": 1},
+                ConfigurationTypeError,
+                "'on_success' must be callable",
+            ),
+            (
+                {"on_failure": "f"},
+                ConfigurationTypeError,
+                "'on_failure' must be callable",
+            ),
+            ({"session": object()}, ConfigurationTypeError, "'session' must be a"),
+            (
+                {"headers": {"X": 1}},
+                ConfigurationTypeError,
+                "'headers' must be a mapping",
+            ),
+            ({"protocol": "ftp"}, ConfigurationError, "'protocol' must be 'http'"),
+        ],
+    )
+    def test_invalid(
+        self, kwargs: dict[str, object], error: type[Exception], message: str
+    ) -> None:
+        """Each bad setting raises with the field, the rule and the value."""
+        with pytest.raises(error) as info:
+            Emitter("collector.example.com", **kwargs)  # type: ignore[arg-type]
+
+        assert message in str(info.value)
+
+    def test_repr_hides_credentials(self) -> None:
+        """Neither URL credentials nor auth headers appear in repr."""
+        emitter = Emitter(
+            "https://user:s3cret@collector.example.com",
+            headers={"Authorization": "Bearer t0ken"},
+        )
+
+        text = repr(emitter)
+        emitter.close()
+
+        assert text == (
+            "<Emitter POST https://***@collector.example.com"
+            f"{POST_PATH} queued=0 closed=False>"
+        )
+
+    def test_construction_starts_nothing(self) -> None:
+        """No thread starts and no request is made until the first event."""
+        emitter = Emitter("collector.example.com", method="GET")
+
+        assert emitter._buffer.thread is None
+        assert emitter.method == "get"
+        assert emitter.flush(timeout=0) is True
+        assert emitter.close() is True
+
+
+class TestRequestShape:
+    """Requests match PROTOCOL.md section 1 and the payload_data schema."""
+
+    def test_post_envelope(self, collector: Collector, make: MakeEmitter) -> None:
+        """One compact UTF-8 JSON envelope at the tp2 path with the exact type."""
+        emitter = make()
+        payloads = [_payload(n, se_la="café ☕") for n in range(3)]
+
+        for payload in payloads:
+            emitter.input(dict(payload))
+        assert emitter.flush(timeout=10)
+
+        (request,) = collector.requests
+        events = check_post_body(request.body)
+        assert (request.method, request.path, request.query) == ("POST", POST_PATH, "")
+        assert request.headers["Content-Type"] == "application/json; charset=utf-8"
+        assert b'","' in request.body
+        assert b": " not in request.body
+        assert b", " not in request.body
+        assert "café ☕".encode() in request.body
+        assert [{k: v for k, v in e.items() if k != "stm"} for e in events] == payloads
+        stm = events[0]["stm"]
+        assert len(stm) == 13
+        assert stm.isdigit()
+        assert all(e["stm"] == stm for e in events)
+        assert int(stm) >= int(time.time() * 1000) - 60_000
+
+    def test_get_query(self, collector: Collector, make: MakeEmitter) -> None:
+        """One GET /i per event, values percent-encoded, stm then co/cx last."""
+        emitter = make(method="get")
+        payload = _payload(se_la="a b&c=d/é+", cx="eyJhIjoxfQ", url="https://x/?q=1")
+
+        emitter.input(dict(payload))
+        assert emitter.flush(timeout=10)
+
+        (request,) = collector.requests
+        assert (request.method, request.path, request.body) == ("GET", GET_PATH, b"")
+        assert "a%20b%26c%3Dd%2F%C3%A9%2B" in request.query
+        keys = [key for key, _ in parse_qsl(request.query)]
+        assert keys[-2:] == ["stm", "cx"]
+        event = request.events()[0]
+        check_event(event)
+        assert {k: v for k, v in event.items() if k != "stm"} == payload
+
+    @pytest.mark.parametrize("method", ["post", "get"])
+    def test_tracker_payloads(
+        self, collector: Collector, make: MakeEmitter, method: str
+    ) -> None:
+        """Payloads built by a Tracker arrive valid, entities intact."""
+        entity = SelfDescribingJson(
+            schema="iglu:com.snowplowanalytics.snowplow/application/jsonschema/1-0-0",
+            data={"version": "2.3.1"},
+        )
+        emitter = make(method=method)
+        tracker = Tracker(emitters=emitter, app_id="shop", namespace="ns")
+
+        eid = tracker.track(
+            StructuredEvent(category="checkout", action="paid", context=[entity])
+        )
+        assert emitter.flush(timeout=10)
+
+        (event,) = collector.accepted_events()
+        check_event(event)
+        assert (event["eid"], event["aid"], event["se_ac"]) == (eid, "shop", "paid")
+        assert decode_entities(event) == [entity.to_dict()]
+        assert int(event["stm"]) >= int(event["dtm"])
+
+
+class TestBatching:
+    """Requests split by count and bytes; sends on batch full, timer and flush."""
+
+    def test_batch_size(self, collector: Collector, make: MakeEmitter) -> None:
+        """No POST carries more than batch_size events."""
+        emitter = make(batch_size=10)
+
+        for n in range(25):
+            emitter.input(_payload(n))
+        assert emitter.flush(timeout=10)
+
+        assert [len(r.events()) for r in collector.requests] == [10, 10, 5]
+
+    def test_full_batch_sends_without_flush(
+        self, collector: Collector, make: MakeEmitter
+    ) -> None:
+        """batch_size queued events wake the worker before the timer."""
+        emitter = make(batch_size=5)
+
+        for n in range(5):
+            emitter.input(_payload(n))
+
+        assert collector.wait_for(events=5, timeout=10)
+
+    def test_byte_limit_packs_greedily(
+        self, collector: Collector, make: MakeEmitter
+    ) -> None:
+        """Every body fits byte_limit and the next event would not have fitted."""
+        emitter = make(byte_limit=2_000)
+        payloads = [_payload(n, se_la="é" * (n * 7 % 120)) for n in range(60)]
+
+        for payload in payloads:
+            emitter.input(dict(payload))
+        assert emitter.flush(timeout=10)
+
+        requests = collector.requests
+        sizes = [len(r.body) for r in requests]
+        assert len(requests) > 3
+        assert max(sizes) <= 2_000
+        for size, following in zip(sizes, requests[1:], strict=False):
+            first = check_post_body(following.body)[0]
+            item = json.dumps(first, ensure_ascii=False, separators=(",", ":"))
+            assert size + 1 + len(item.encode()) > 2_000  # it would not have fitted
+        eids = [e["eid"] for r in requests for e in check_post_body(r.body)]
+        assert eids == [p["eid"] for p in payloads]
+
+    def test_oversized_event_goes_alone(
+        self, collector: Collector, make: MakeEmitter
+    ) -> None:
+        """An event larger than byte_limit is sent in a request of its own."""
+        emitter = make(byte_limit=600)
+        big = _payload(1, se_la="x" * 1_000)
+
+        for payload in (_payload(0), big, _payload(2)):
+            emitter.input(payload)
+        assert emitter.flush(timeout=10)
+
+        assert [len(r.events()) for r in collector.requests] == [1, 1, 1]
+        assert len(collector.requests[1].body) > 600
+        assert all(len(r.body) <= 600 for r in collector.requests[::2])
+
+    def test_timer_sends_a_lone_event(
+        self, collector: Collector, make: MakeEmitter
+    ) -> None:
+        """flush_interval delivers a single event without any flush call."""
+        emitter = make(flush_interval=0.05)
+
+        emitter.input(_payload())
+
+        assert collector.wait_for(events=1, timeout=10)
+
+    def test_get_sends_each_event_at_once(
+        self, collector: Collector, make: MakeEmitter
+    ) -> None:
+        """With GET every event is its own request, without waiting for a batch."""
+        emitter = make(method="get")
+
+        for n in range(5):
+            emitter.input(_payload(n))
+
+        assert collector.wait_for(requests=5, events=5, timeout=10)
+        assert all(r.method == "GET" for r in collector.requests)
+
+
+class TestRetry:
+    """Retry: exactly-once on success, no retry on final codes, back-off."""
+
+    def test_503_then_success(self, collector: Collector, make: MakeEmitter) -> None:
+        """After two 503s every event arrives once; stm is rewritten per attempt."""
+        collector.script(Reply(503), Reply(503))
+        emitter = make()
+        payloads = [_payload(n) for n in range(20)]
+
+        for payload in payloads:
+            emitter.input(dict(payload))
+        assert emitter.flush(timeout=10)
+
+        eids = [e["eid"] for e in collector.accepted_events()]
+        assert sorted(eids) == sorted(p["eid"] for p in payloads)
+        stms = [r.events()[0]["stm"] for r in collector.requests]
+        assert [r.status for r in collector.requests] == [503, 503, 200]
+        assert stms == sorted(stms)
+        assert stms[0] != stms[2]
+        stats = emitter.stats
+        assert (stats["sent"], stats["requests"], stats["retried"]) == (20, 3, 2)
+
+    def test_400_is_final(
+        self, collector: Collector, make: MakeEmitter, logs: LogWatch
+    ) -> None:
+        """A 400 fails the batch at once: on_failure is called, nothing is retried."""
+        calls: list[tuple[int, list[dict[str, str]]]] = []
+        collector.script(Reply(400))
+        emitter = make(on_failure=lambda sent, failed: calls.append((sent, failed)))
+
+        for n in range(5):
+            emitter.input(_payload(n))
+        assert emitter.flush(timeout=10)
+
+        assert len(collector.requests) == 1
+        assert [(sent, len(failed)) for sent, failed in calls] == [(0, 5)]
+        assert all("stm" in payload for payload in calls[0][1])
+        assert emitter.stats["failed"] == 5
+        assert any("5 events failed (HTTP 400)" in m for m in logs.messages())
+
+    def test_retry_after_is_honoured(
+        self, collector: Collector, make: MakeEmitter
+    ) -> None:
+        """Retry-After: 1 delays the retry by a second despite a tiny back-off."""
+        collector.script(Reply(503, {"Retry-After": "1"}))
+        emitter = make(retry=Retry(initial_delay=0.01, max_delay=5.0, jitter=0.0))
+
+        emitter.input(_payload())
+        assert emitter.flush(timeout=10)
+
+        first, second = collector.requests
+        assert second.received - first.received >= 0.95
+
+    def test_retry_after_is_bounded(
+        self, collector: Collector, make: MakeEmitter
+    ) -> None:
+        """A Retry-After longer than max_delay waits max_delay only."""
+        collector.script(Reply(429, {"Retry-After": "3600"}))
+        emitter = make(retry=Retry(initial_delay=0.01, max_delay=0.1, jitter=0.0))
+
+        emitter.input(_payload())
+
+        assert emitter.flush(timeout=5)
+
+    def test_refused_then_up(self, make: MakeEmitter, logs: LogWatch) -> None:
+        """Events queued while the collector is down arrive once it is up."""
+        port = free_port()
+        emitter = make(f"http://127.0.0.1:{port}")
+        for n in range(3):
+            emitter.input(_payload(n))
+        emitter.flush(timeout=0)
+        assert logs.wait_for("unreachable")
+
+        collector = Collector(port)
+        try:
+            assert emitter.flush(timeout=10)
+            assert len(collector.accepted_events()) == 3
+        finally:
+            collector.close()
+        assert logs.wait_for("reachable again")
+
+    def test_slow_server_is_retried(
+        self, collector: Collector, make: MakeEmitter
+    ) -> None:
+        """A server slower than timeout makes the attempt fail and retry, not hang."""
+        collector.script(Reply(delay=2.0))
+        emitter = make(timeout=0.2)
+
+        emitter.input(_payload())
+        started = time.monotonic()
+
+        assert emitter.flush(timeout=10)
+        assert time.monotonic() - started < 2.0
+        assert emitter.stats["retried"] >= 1
+
+    def test_max_attempts(self, collector: Collector, make: MakeEmitter) -> None:
+        """After max_attempts failed attempts the events fail for good."""
+        collector.default = Reply(500)
+        failures: list[int] = []
+        emitter = make(
+            retry=Retry(max_attempts=3, initial_delay=0.01, jitter=0.0),
+            on_failure=lambda sent, failed: failures.append(len(failed)),
+        )
+
+        emitter.input(_payload())
+        assert emitter.flush(timeout=10)
+
+        assert (len(collector.requests), failures) == (3, [1])
+        assert emitter.stats["failed"] == 1
+
+    def test_retry_disabled(self, collector: Collector, make: MakeEmitter) -> None:
+        """Retry.disabled() makes one attempt only."""
+        collector.default = Reply(503)
+        emitter = make(retry=Retry.disabled())
+
+        emitter.input(_payload())
+        assert emitter.flush(timeout=10)
+
+        assert (len(collector.requests), emitter.stats["failed"]) == (1, 1)
+
+
+class TestConcurrency:
+    """Many producer threads: nothing lost, nothing duplicated."""
+
+    def test_eight_threads(self, collector: Collector, make: MakeEmitter) -> None:
+        """8 threads x 10,000 events are all delivered exactly once."""
+        emitter = make(max_queue=80_000, flush_interval=0.2)
+        barrier = threading.Barrier(8)
+
+        def produce(thread: int) -> None:
+            batch = [_payload(thread * 10_000 + n) for n in range(10_000)]
+            barrier.wait()
+            for payload in batch:
+                emitter.input(payload)
+
+        threads = [threading.Thread(target=produce, args=(t,)) for t in range(8)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        assert emitter.flush(timeout=60)
+
+        eids = [e["eid"] for e in collector.accepted_events()]
+        assert len(eids) == 80_000
+        assert len(set(eids)) == 80_000
+        assert emitter.stats["sent"] == 80_000
+        assert _identity(emitter.stats)
+
+
+class TestQueueBound:
+    """At most max_queue events are held; the rest are dropped and counted."""
+
+    def test_full_queue_drops_new_events(
+        self, make: MakeEmitter, logs: LogWatch
+    ) -> None:
+        """With the collector down, 1,000 inputs into max_queue=100 drop 900."""
+        emitter = make(f"http://127.0.0.1:{free_port()}", max_queue=100)
+
+        for n in range(1_000):
+            emitter.input(_payload(n))
+
+        stats = emitter.stats
+        assert (stats["queued"], stats["dropped_queue_full"]) == (100, 900)
+        assert len(emitter._buffer.queue) <= 100
+        assert _identity(stats)
+        assert logs.wait_for("queue full; ")
+
+
+class TestFlush:
+    """flush(timeout) -> bool: waits for delivery, never spins."""
+
+    def test_collector_down_returns_false_without_burning_cpu(
+        self, make: MakeEmitter
+    ) -> None:
+        """While the collector is down flush waits its timeout using < 10% CPU."""
+        emitter = make(
+            f"http://127.0.0.1:{free_port()}",
+            retry=Retry(initial_delay=0.05, max_delay=0.5, jitter=0.0),
+        )
+        for n in range(10):
+            emitter.input(_payload(n))
+        cpu, wall = time.process_time(), time.monotonic()
+
+        assert emitter.flush(timeout=1.5) is False
+
+        assert 1.4 <= time.monotonic() - wall < 3.0
+        assert time.process_time() - cpu < 0.15
+
+    def test_flush_from_callback(self, collector: Collector, make: MakeEmitter) -> None:
+        """flush() inside a callback returns at once and the worker keeps going."""
+        results: list[bool] = []
+        emitter: Emitter
+
+        def on_success(payloads: list[dict[str, str]]) -> None:
+            results.append(emitter.flush(timeout=5))
+
+        emitter = make(on_success=on_success)
+        emitter.input(_payload(1))
+        assert emitter.flush(timeout=10)
+        emitter.input(_payload(2))
+        assert emitter.flush(timeout=10)
+
+        assert results == [False, False]
+        assert len(collector.accepted_events()) == 2
+
+
+class TestClose:
+    """close(timeout): idempotent, drains, bounded, counts what it gave up."""
+
+    def test_close_drains_and_is_idempotent(
+        self, collector: Collector, make: MakeEmitter
+    ) -> None:
+        """close sends what is queued; later inputs are dropped, not raised."""
+        emitter = make()
+        for n in range(5):
+            emitter.input(_payload(n))
+
+        assert emitter.close(timeout=10) is True
+        assert emitter.close() is True
+        emitter.input(_payload(6))
+
+        assert len(collector.accepted_events()) == 5
+        assert emitter._buffer.thread is not None
+        assert not emitter._buffer.thread.is_alive()
+        stats = emitter.stats
+        assert (stats["dropped_closed"], stats["sent"]) == (1, 5)
+        assert _identity(stats)
+
+    def test_context_manager(self, collector: Collector) -> None:
+        """Leaving the with block closes the emitter, sending what is queued."""
+        with Emitter(collector.url, flush_interval=60.0) as emitter:
+            emitter.input(_payload())
+
+        assert len(collector.accepted_events()) == 1
+        assert "closed=True" in repr(emitter)
+
+    def test_close_while_down_counts_unsent(
+        self, make: MakeEmitter, logs: LogWatch
+    ) -> None:
+        """With the collector down close gives up in time and reports the count."""
+        emitter = make(
+            f"http://127.0.0.1:{free_port()}",
+            retry=Retry(initial_delay=0.05, max_delay=0.2, jitter=0.0),
+        )
+        for n in range(3):
+            emitter.input(_payload(n))
+        started = time.monotonic()
+
+        assert emitter.close(timeout=0.5) is False
+
+        assert time.monotonic() - started < 1.5
+        assert emitter.stats["dropped_unsent"] == 3
+        assert _identity(emitter.stats)
+        assert logs.wait_for("3 events could not be delivered")
+
+    def test_close_during_long_retry_after(
+        self, collector: Collector, make: MakeEmitter
+    ) -> None:
+        """A Retry-After beyond the close deadline makes close return at once."""
+        collector.default = Reply(503, {"Retry-After": "30"})
+        emitter = make(retry=Retry(max_delay=60.0))
+        emitter.input(_payload())
+        emitter.flush(timeout=0)
+        assert collector.wait_for(requests=1)
+        started = time.monotonic()
+
+        assert emitter.close(timeout=5) is False
+
+        assert time.monotonic() - started < 1.0
+        assert emitter.stats["dropped_unsent"] == 1
+
+    def test_close_with_hanging_collector(self, make: MakeEmitter) -> None:
+        """A request that never returns does not hold close past its timeout."""
+        with blackhole() as url:
+            emitter = make(url, timeout=5.0)
+            emitter.input(_payload())
+            emitter.flush(timeout=0)
+            started = time.monotonic()
+
+            assert emitter.close(timeout=0.3) is False
+
+            assert time.monotonic() - started < 1.0
+            assert emitter.stats["dropped_unsent"] == 1
+
+    def test_close_from_callback(self, collector: Collector, make: MakeEmitter) -> None:
+        """close() inside a callback returns False and stops the emitter."""
+        results: list[bool] = []
+        emitter: Emitter
+
+        def on_success(payloads: list[dict[str, str]]) -> None:
+            results.append(emitter.close(timeout=5))
+
+        emitter = make(on_success=on_success)
+        emitter.input(_payload())
+        assert emitter.flush(timeout=10)
+        emitter.input(_payload())
+
+        assert results == [False]
+        assert emitter.stats["dropped_closed"] == 1
+
+
+class TestCallbacks:
+    """Callbacks run on the worker; their exceptions never kill it."""
+
+    def test_on_success_gets_payloads(
+        self, collector: Collector, make: MakeEmitter
+    ) -> None:
+        """on_success receives the delivered payloads, stm included, on the worker."""
+        calls: list[tuple[str, list[dict[str, str]]]] = []
+        emitter = make(
+            on_success=lambda p: calls.append((threading.current_thread().name, p))
+        )
+        payload = _payload()
+
+        emitter.input(dict(payload))
+        assert emitter.flush(timeout=10)
+
+        ((thread, delivered),) = calls
+        assert thread.startswith("snowplow_logging.Emitter-")
+        assert delivered[0]["eid"] == payload["eid"]
+        assert delivered[0]["stm"] == collector.accepted_events()[0]["stm"]
+
+    def test_raising_callback(
+        self, collector: Collector, make: MakeEmitter, logs: LogWatch
+    ) -> None:
+        """A callback that raises is reported; later events are still sent."""
+
+        def on_success(payloads: list[dict[str, str]]) -> None:
+            raise RuntimeError("boom")
+
+        emitter = make(on_success=on_success)
+        emitter.input(_payload(1))
+        assert emitter.flush(timeout=10)
+        emitter.input(_payload(2))
+        assert emitter.flush(timeout=10)
+
+        assert len(collector.accepted_events()) == 2
+        assert any("raised RuntimeError: boom" in m for m in logs.messages())
+
+
+class TestReporting:
+    """Counters add up; the library logs state changes only, never per request."""
+
+    def test_happy_path_is_silent(
+        self, collector: Collector, make: MakeEmitter, logs: LogWatch
+    ) -> None:
+        """Hundreds of events and requests log nothing; root logging is untouched."""
+        root = logging.getLogger()
+        before = (root.level, list(root.handlers))
+        emitter = make(batch_size=10)
+
+        for n in range(300):
+            emitter.input(_payload(n))
+        assert emitter.flush(timeout=10)
+
+        assert logs.messages() == []
+        assert (root.level, list(root.handlers)) == before
+
+    def test_outage_logs_once_and_recovery(
+        self, collector: Collector, make: MakeEmitter, logs: LogWatch
+    ) -> None:
+        """Consecutive failures log one warning; recovery logs one INFO record."""
+        collector.script(Reply(503), Reply(502), Reply(500))
+        emitter = make()
+
+        emitter.input(_payload())
+        assert emitter.flush(timeout=10)
+
+        levels = [(r.levelname, r.getMessage().split(" (")[0]) for r in logs.records]
+        assert levels == [
+            ("WARNING", f"Snowplow collector {collector.url}{POST_PATH} unreachable"),
+            ("INFO", f"Snowplow collector {collector.url}{POST_PATH} reachable again."),
+        ]
+
+    def test_accounting_identity(self, collector: Collector, make: MakeEmitter) -> None:
+        """inputs == sent + failed + dropped + queued across outcomes."""
+        collector.script(Reply(400))
+        emitter = make(batch_size=5, max_queue=12)
+
+        for n in range(15):
+            emitter.input(_payload(n))
+        assert emitter.flush(timeout=10)
+        emitter.close()
+        emitter.input(_payload())
+
+        stats = emitter.stats
+        assert _identity(stats)
+        assert stats["inputs"] == 16
+        assert stats["dropped_closed"] == 1
+        assert stats["failed"] == 5
+
+    def test_emitters_are_independent(self, collector: Collector) -> None:
+        """One tracker, two emitters: a dead collector does not hold up the other."""
+        down = Emitter(f"http://127.0.0.1:{free_port()}", retry=FAST)
+        up = Emitter(collector.url)
+        tracker = Tracker(emitters=[down, up])
+
+        for n in range(3):
+            tracker.track(StructuredEvent(category="c", action=f"a{n}"))
+
+        assert up.flush(timeout=10)
+        assert down.flush(timeout=0.2) is False
+        assert len(collector.accepted_events()) == 3
+        assert tracker.close(timeout=0.5) is False

@@ -1,0 +1,85 @@
+"""Emitter across process boundaries: interpreter exit and fork, in subprocesses."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+from collections import Counter
+from collections.abc import Iterator
+from contextlib import AbstractContextManager, nullcontext
+from pathlib import Path
+
+import pytest
+
+from tests.collector import Collector, blackhole, free_port
+
+SCRIPTS = Path(__file__).parent / "scripts"
+
+
+def _run(script: str, *args: str, timeout: float = 30.0) -> tuple[float, str, str]:
+    started = time.monotonic()
+    result = subprocess.run(
+        [sys.executable, str(SCRIPTS / script), *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    return time.monotonic() - started, result.stdout, result.stderr
+
+
+@pytest.fixture(name="collector")
+def _collector() -> Iterator[Collector]:
+    collector = Collector()
+    yield collector
+    collector.close()
+
+
+class TestInterpreterExit:
+    """At exit every live emitter is flushed within one deadline."""
+
+    @pytest.mark.parametrize(("method", "count"), [("post", 1_000), ("get", 20)])
+    def test_exit_without_flush_delivers_everything(
+        self, collector: Collector, method: str, count: int
+    ) -> None:
+        """A script that tracks and just exits still delivers every event."""
+        _, _, stderr = _run(
+            "exit_without_flush.py", collector.url, str(count), "5", method
+        )
+
+        actions = [e["se_ac"] for e in collector.accepted_events()]
+        assert sorted(actions) == sorted(f"step-{n}" for n in range(count))
+        assert stderr == ""
+
+    @pytest.mark.parametrize("down", ["refused", "hanging"])
+    def test_exit_with_collector_down_is_bounded(self, down: str) -> None:
+        """With the collector down the process exits by the deadline and says so."""
+        target: AbstractContextManager[str] = (
+            nullcontext(f"http://127.0.0.1:{free_port()}")
+            if down == "refused"
+            else blackhole()
+        )
+        with target as url:
+            elapsed, _, stderr = _run("exit_without_flush.py", url, "300", "1", "post")
+
+        assert elapsed < 1.0 + 3.0  # the exit deadline plus interpreter start-up
+        assert "300 events could not be delivered" in stderr
+
+
+class TestFork:
+    """After fork each process sends its own events, once."""
+
+    def test_fork(self, collector: Collector) -> None:
+        """The child's events arrive; the parent's pending ones arrive once."""
+        _, stdout, _ = _run("fork_child.py", collector.url)
+
+        result = json.loads(stdout)
+        assert result["child_exit"] == 0
+        assert result["parent_delivered"] is True
+        assert result["parent_stats"]["sent"] == 5
+        events = collector.accepted_events()
+        assert Counter(e["se_ca"] for e in events) == {"parent": 5, "child": 3}
+        assert len({e["eid"] for e in events}) == 8

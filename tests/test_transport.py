@@ -1,0 +1,369 @@
+"""Transport: collector URLs, the requests transport, retry policy, Retry-After."""
+
+from __future__ import annotations
+
+import dataclasses
+import email.utils
+import re
+from collections.abc import Iterator
+
+import pytest
+import requests
+
+from snowplow_logging import ConfigurationError, ConfigurationTypeError, Retry
+from snowplow_logging._transport import (
+    CONTENT_TYPE,
+    Outcome,
+    RequestsTransport,
+    TransportError,
+    collector_url,
+    parse_retry_after,
+)
+from tests.collector import POST_PATH, Collector, Reply, blackhole, free_port
+
+
+@pytest.fixture(name="collector")
+def _collector() -> Iterator[Collector]:
+    collector = Collector()
+    yield collector
+    collector.close()
+
+
+def _transport(
+    url: str,
+    *,
+    method: str = "post",
+    session: requests.Session | None = None,
+    timeout: float = 5.0,
+    auth: tuple[str, str] | None = None,
+) -> RequestsTransport:
+    return RequestsTransport(
+        collector_url(url, method=method).url,
+        method=method,
+        session=session,
+        headers={"X-Test": "1"},
+        auth=auth,
+        timeout=timeout,
+    )
+
+
+class TestRetry:
+    """Retry is a frozen value: classification, back-off, validation."""
+
+    @pytest.mark.parametrize(
+        ("status", "expected"),
+        [
+            (200, Outcome.SUCCESS),
+            (204, Outcome.SUCCESS),
+            (400, Outcome.FAIL),
+            (401, Outcome.FAIL),
+            (403, Outcome.FAIL),
+            (410, Outcome.FAIL),
+            (422, Outcome.FAIL),
+            (429, Outcome.RETRY),
+            (500, Outcome.RETRY),
+            (503, Outcome.RETRY),
+            (302, Outcome.RETRY),
+            (404, Outcome.RETRY),
+        ],
+    )
+    def test_default_classification(self, status: int, expected: Outcome) -> None:
+        """2xx succeed, 400/401/403/410/422 fail, everything else is retried."""
+        assert Retry().classify(status) == expected
+
+    def test_retry_other_off(self) -> None:
+        """Without retry_other, only 429, 5xx and retry_codes are retried."""
+        retry = Retry(retry_other=False, retry_codes={404})
+
+        assert [retry.classify(s) for s in (302, 404, 408, 429, 502)] == [
+            Outcome.FAIL,
+            Outcome.RETRY,
+            Outcome.FAIL,
+            Outcome.RETRY,
+            Outcome.RETRY,
+        ]
+
+    def test_no_retry_codes_win_over_5xx(self) -> None:
+        """A 5xx listed in no_retry_codes fails at once."""
+        assert Retry(no_retry_codes={501}).classify(501) == Outcome.FAIL
+
+    def test_sets_become_frozensets(self) -> None:
+        """Code sets are stored as frozensets; defaults are never shared mutables."""
+        retry = Retry(retry_codes={408})
+
+        assert retry.retry_codes == frozenset({408})
+        assert isinstance(retry.retry_codes, frozenset)
+        assert isinstance(Retry().no_retry_codes, frozenset)
+        assert Retry().no_retry_codes == frozenset({400, 401, 403, 410, 422})
+
+    def test_frozen(self) -> None:
+        """A Retry cannot be changed after construction."""
+        retry = Retry()
+
+        with pytest.raises(dataclasses.FrozenInstanceError):
+            retry.max_delay = 1.0  # type: ignore[misc]
+
+    def test_disabled(self) -> None:
+        """Retry.disabled() allows one attempt only."""
+        assert Retry.disabled().max_attempts == 1
+
+    def test_backoff_doubles_and_caps(self) -> None:
+        """Without jitter the delay doubles from initial_delay up to max_delay."""
+        retry = Retry(initial_delay=0.5, max_delay=3.0, jitter=0.0)
+
+        assert [retry.delay(n) for n in range(1, 6)] == [0.5, 1.0, 2.0, 3.0, 3.0]
+        assert retry.delay(10_000) == 3.0
+
+    def test_jitter_bounds(self) -> None:
+        """Jitter adds between 0 and jitter seconds."""
+        retry = Retry(initial_delay=1.0, jitter=0.5)
+        delays = [retry.delay(1) for _ in range(200)]
+
+        assert all(1.0 <= d <= 1.5 for d in delays)
+        assert len(set(delays)) > 1
+
+    def test_first_retry_within_one_second(self) -> None:
+        """The default first retry comes within 1 s (PROTOCOL.md 1.4)."""
+        assert all(Retry().delay(1) <= 1.0 for _ in range(100))
+
+    def test_retry_after_raises_the_delay_up_to_max_delay(self) -> None:
+        """Retry-After lengthens a wait, but never beyond max_delay."""
+        retry = Retry(initial_delay=0.1, max_delay=10.0, jitter=0.0)
+
+        assert retry.delay(1, retry_after=4.0) == 4.0
+        assert retry.delay(1, retry_after=3600.0) == 10.0
+        assert retry.delay(1, retry_after=0.0) == 0.1
+        assert Retry(respect_retry_after=False, jitter=0.0).delay(1, 30.0) == 0.5
+
+    @pytest.mark.parametrize(
+        ("kwargs", "error", "message"),
+        [
+            ({"max_attempts": 0}, ConfigurationError, "'max_attempts' must be an int"),
+            ({"max_attempts": 1.5}, ConfigurationTypeError, "'max_attempts'"),
+            ({"initial_delay": -1}, ConfigurationError, "'initial_delay' must be"),
+            (
+                {"max_delay": "1"},
+                ConfigurationTypeError,
+                "'max_delay' must be a number",
+            ),
+            ({"jitter": float("nan")}, ConfigurationError, "'jitter' must be finite"),
+            (
+                {"initial_delay": 5.0, "max_delay": 1.0},
+                ConfigurationError,
+                "'max_delay'",
+            ),
+            ({"retry_codes": {200}}, ConfigurationError, "2xx always succeed"),
+            ({"retry_codes": {"500"}}, ConfigurationTypeError, "'retry_codes' must be"),
+            ({"no_retry_codes": 400}, ConfigurationTypeError, "'no_retry_codes'"),
+            ({"retry_codes": {400}}, ConfigurationError, "both retry sets (got [400])"),
+            (
+                {"retry_other": 1},
+                ConfigurationTypeError,
+                "'retry_other' must be a bool",
+            ),
+        ],
+    )
+    def test_invalid(
+        self, kwargs: dict[str, object], error: type[Exception], message: str
+    ) -> None:
+        """Bad settings raise at construction with the field's name."""
+        with pytest.raises(error, match=re.escape(message)):
+            Retry(**kwargs)  # type: ignore[arg-type]
+
+
+class TestParseRetryAfter:
+    """Retry-After: delta-seconds or an HTTP date; anything else is ignored."""
+
+    def test_delta_seconds(self) -> None:
+        """A number of seconds is returned as is."""
+        assert parse_retry_after("120") == 120.0
+        assert parse_retry_after(" 0 ") == 0.0
+
+    def test_http_date(self) -> None:
+        """An HTTP date gives the seconds until then."""
+        value = email.utils.formatdate(1_000_030.0, usegmt=True)
+
+        assert parse_retry_after(value, now=1_000_000.0) == 30.0
+
+    def test_date_in_the_past(self) -> None:
+        """A past date means no extra wait."""
+        value = email.utils.formatdate(1_000_000.0, usegmt=True)
+
+        assert parse_retry_after(value, now=2_000_000.0) == 0.0
+
+    @pytest.mark.parametrize("value", [None, "", "soon", "-5", "1.5", "Mon, 99 Foo"])
+    def test_unparsable(self, value: str | None) -> None:
+        """Missing or malformed values are ignored."""
+        assert parse_retry_after(value) is None
+
+
+class TestCollectorUrl:
+    """collector_url: scheme, port, paths, credentials."""
+
+    @pytest.mark.parametrize(
+        ("endpoint", "kwargs", "expected"),
+        [
+            ("c.example.com", {}, f"https://c.example.com{POST_PATH}"),
+            ("c.example.com", {"method": "get"}, "https://c.example.com/i"),
+            ("c.example.com", {"protocol": "http"}, f"http://c.example.com{POST_PATH}"),
+            ("c.example.com:8080", {}, f"https://c.example.com:8080{POST_PATH}"),
+            ("c.example.com", {"port": 9090}, f"https://c.example.com:9090{POST_PATH}"),
+            ("http://c.example.com/", {}, f"http://c.example.com{POST_PATH}"),
+            ("https://c.example.com/sp/", {}, f"https://c.example.com/sp{POST_PATH}"),
+            ("http://[::1]:8080", {"method": "get"}, "http://[::1]:8080/i"),
+        ],
+    )
+    def test_urls(
+        self, endpoint: str, kwargs: dict[str, object], expected: str
+    ) -> None:
+        """Without a scheme https is used; the path follows the method."""
+        options: dict[str, object] = {"method": "post", **kwargs}
+
+        assert collector_url(endpoint, **options).url == expected  # type: ignore[arg-type]
+
+    def test_credentials_become_auth_and_are_hidden(self) -> None:
+        """user:password in the URL becomes Basic auth and never shows."""
+        result = collector_url("https://me:s%40cret@c.example.com", method="post")
+
+        assert result.url == f"https://c.example.com{POST_PATH}"
+        assert result.auth == ("me", "s@cret")
+        assert result.display == f"https://***@c.example.com{POST_PATH}"
+
+    @pytest.mark.parametrize(
+        ("endpoint", "kwargs", "message"),
+        [
+            ("", {}, "'endpoint' must be a host name"),
+            ("ftp://c.example.com", {}, "'endpoint' must be a host name or an http"),
+            ("https://c.example.com?a=1", {}, "must not have a query"),
+            ("https://c.example.com", {"protocol": "http"}, "'protocol' is 'http'"),
+            ("c.example.com:80", {"port": 81}, "'port' is 81"),
+            ("c.example.com", {"port": 0}, "'port' must be an int in 1..65535"),
+            ("c.example.com", {"protocol": "tcp"}, "'protocol' must be 'http'"),
+            ("c.example.com:99999", {}, "'endpoint' is not a valid URL"),
+        ],
+    )
+    def test_invalid(
+        self, endpoint: str, kwargs: dict[str, object], message: str
+    ) -> None:
+        """Malformed or conflicting settings raise ConfigurationError."""
+        with pytest.raises(ConfigurationError, match=message):
+            collector_url(endpoint, method="post", **kwargs)  # type: ignore[arg-type]
+
+    def test_endpoint_type(self) -> None:
+        """A non-string endpoint raises ConfigurationTypeError."""
+        with pytest.raises(ConfigurationTypeError, match="'endpoint' must be a str"):
+            collector_url(b"c.example.com", method="post")  # type: ignore[arg-type]
+
+
+class TestRequestsTransport:
+    """RequestsTransport against a real HTTP server."""
+
+    def test_post_headers_and_body(self, collector: Collector) -> None:
+        """POST carries the exact Content-Type, the extra headers and the body."""
+        transport = _transport(collector.url)
+
+        response = transport.send(
+            collector_url(collector.url, method="post").url, b"{}"
+        )
+
+        request = collector.requests[0]
+        assert (response.status, request.method, request.path) == (
+            200,
+            "POST",
+            POST_PATH,
+        )
+        assert request.headers["Content-Type"] == CONTENT_TYPE
+        assert request.headers["X-Test"] == "1"
+        assert request.body == b"{}"
+
+    def test_get_has_no_body(self, collector: Collector) -> None:
+        """GET sends the query string and no body or Content-Type."""
+        transport = _transport(collector.url, method="get")
+
+        transport.send(f"{collector.url}/i?e=pv&stm=1", None)
+
+        request = collector.requests[0]
+        assert (request.method, request.path, request.query) == (
+            "GET",
+            "/i",
+            "e=pv&stm=1",
+        )
+        assert "Content-Type" not in request.headers
+        assert request.body == b""
+
+    def test_keep_alive(self, collector: Collector) -> None:
+        """Consecutive requests reuse one connection."""
+        transport = _transport(collector.url)
+        url = collector_url(collector.url, method="post").url
+
+        for _ in range(5):
+            transport.send(url, b"{}")
+
+        assert len({r.client_port for r in collector.requests}) == 1
+
+    def test_retry_after_and_status(self, collector: Collector) -> None:
+        """The status and Retry-After header are returned; redirects not followed."""
+        collector.script(
+            Reply(503, {"Retry-After": "7"}), Reply(302, {"Location": "/elsewhere"})
+        )
+        transport = _transport(collector.url)
+        url = collector_url(collector.url, method="post").url
+
+        first, second = transport.send(url, b"{}"), transport.send(url, b"{}")
+
+        assert (first.status, first.retry_after) == (503, "7")
+        assert (second.status, len(collector.requests)) == (302, 2)
+
+    def test_user_session_and_url_credentials(self, collector: Collector) -> None:
+        """A user session's headers apply; URL credentials become Basic auth."""
+        session = requests.Session()
+        session.headers["X-Session"] = "yes"
+        transport = _transport(collector.url, session=session, auth=("me", "pw"))
+
+        transport.send(collector_url(collector.url, method="post").url, b"{}")
+        transport.close()
+
+        headers = collector.requests[0].headers
+        assert headers["X-Session"] == "yes"
+        assert headers["Authorization"] == "Basic bWU6cHc="
+        assert session.headers["X-Session"] == "yes"  # a user session stays open
+
+    def test_per_request_auth_applies_every_time(self, collector: Collector) -> None:
+        """A custom auth object is called for each request, with its body."""
+        seen: list[bytes] = []
+
+        def sign(request: requests.PreparedRequest) -> requests.PreparedRequest:
+            body = request.body if isinstance(request.body, bytes) else b""
+            seen.append(body)
+            request.headers["X-Signature"] = str(len(seen))
+            return request
+
+        session = requests.Session()
+        session.auth = sign
+        transport = _transport(collector.url, session=session)
+        url = collector_url(collector.url, method="post").url
+
+        transport.send(url, b"one")
+        transport.send(url, b"two")
+
+        assert seen == [b"one", b"two"]
+        assert [r.headers["X-Signature"] for r in collector.requests] == ["1", "2"]
+
+    def test_refused_is_transport_error(self) -> None:
+        """A refused connection raises TransportError, an OSError."""
+        url = f"http://127.0.0.1:{free_port()}"
+        transport = _transport(url)
+
+        with pytest.raises(TransportError, match="ConnectionError") as info:
+            transport.send(collector_url(url, method="post").url, b"{}")
+
+        assert isinstance(info.value, OSError)
+        assert isinstance(info.value.__cause__, requests.ConnectionError)
+
+    def test_timeout_is_transport_error(self) -> None:
+        """A server that never answers raises TransportError after the timeout."""
+        with blackhole() as url:
+            transport = _transport(url, timeout=0.2)
+
+            with pytest.raises(TransportError, match="Timeout"):
+                transport.send(collector_url(url, method="post").url, b"{}")
