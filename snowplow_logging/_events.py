@@ -94,13 +94,22 @@ class Event:
         if type(self) is Event:
             msg = "'Event' is a base class; build a PageView, StructuredEvent, ... instead."
             raise InvalidEventTypeError(msg)
-        context = p.check_sequence("context", self.context, SelfDescribingJson)
-        object.__setattr__(self, "context", context)
-        p.check_instance("event_subject", self.event_subject, Subject, optional=True)
-        object.__setattr__(
-            self, "_ttm", p.format_timestamp("true_timestamp", self.true_timestamp)
+        setattr_ = object.__setattr__
+        if self.context != ():
+            setattr_(
+                self,
+                "context",
+                p.check_sequence("context", self.context, SelfDescribingJson),
+            )
+        if self.event_subject is not None:
+            p.check_instance("event_subject", self.event_subject, Subject)
+        ttm = self.true_timestamp
+        setattr_(
+            self,
+            "_ttm",
+            None if ttm is None else p.format_timestamp("true_timestamp", ttm),
         )
-        object.__setattr__(self, "_parts", self._build())
+        setattr_(self, "_parts", self._build())
 
     def _build(self) -> tuple[_Part, ...]:
         raise NotImplementedError
@@ -108,6 +117,16 @@ class Event:
 
 def _compact(fields: Mapping[str, str | None]) -> dict[str, str]:
     return {k: v for k, v in fields.items() if v is not None}
+
+
+_new_tuple = tuple.__new__
+
+
+def _part(
+    event_type: str, fields: dict[str, str], unstruct: SelfDescribingJson | None = None
+) -> tuple[_Part]:
+    """A one-part event, built without the NamedTuple's Python-level ``__new__``."""
+    return (_new_tuple(_Part, (event_type, fields, unstruct)),)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -132,7 +151,7 @@ class PageView(Event):
             p.PAGE_TITLE: p.format_text("page_title", self.page_title, max_length=2000),
             p.PAGE_REFERRER: p.format_text("referrer", self.referrer, max_length=4096),
         }
-        return (_Part(p.PAGE_VIEW, _compact(fields)),)
+        return _part(p.PAGE_VIEW, _compact(fields))
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -171,7 +190,7 @@ class PagePing(Event):
             p.PING_Y_MIN: p.format_int("min_y", self.min_y),
             p.PING_Y_MAX: p.format_int("max_y", self.max_y),
         }
-        return (_Part(p.PAGE_PING, _compact(fields)),)
+        return _part(p.PAGE_PING, _compact(fields))
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -209,7 +228,7 @@ class ScreenView(Event):
             "transitionType": p.format_text("transition_type", self.transition_type),
         }
         event = SelfDescribingJson(schema=p.SCREEN_VIEW_SCHEMA, data=_compact(data))
-        return (_Part(p.UNSTRUCT_EVENT, {}, event),)
+        return _part(p.UNSTRUCT_EVENT, {}, event)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -232,18 +251,29 @@ class StructuredEvent(Event):
     value: Number | None = None
 
     def _build(self) -> tuple[_Part, ...]:
-        fields = {
-            p.SE_CATEGORY: p.format_text(
+        # The most common event from logging: optional fields are added one by
+        # one rather than filtered afterwards, to keep the call site cheap.
+        fields: dict[str, str] = {
+            p.SE_CATEGORY: p.format_text(  # type: ignore[dict-item]
                 "category", self.category, required=True, max_length=1000
             ),
-            p.SE_ACTION: p.format_text(
+            p.SE_ACTION: p.format_text(  # type: ignore[dict-item]
                 "action", self.action, required=True, max_length=1000
             ),
-            p.SE_LABEL: p.format_text("label", self.label, max_length=4096),
-            p.SE_PROPERTY: p.format_text("property_", self.property_, max_length=1000),
-            p.SE_VALUE: p.format_decimal("value", self.value),
         }
-        return (_Part(p.STRUCT_EVENT, _compact(fields)),)
+        if self.label is not None:
+            label = p.format_text("label", self.label, max_length=4096)
+            if label is not None:
+                fields[p.SE_LABEL] = label
+        if self.property_ is not None:
+            prop = p.format_text("property_", self.property_, max_length=1000)
+            if prop is not None:
+                fields[p.SE_PROPERTY] = prop
+        if self.value is not None:
+            value = p.format_decimal("value", self.value)
+            if value is not None:
+                fields[p.SE_VALUE] = value
+        return _part(p.STRUCT_EVENT, fields)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -258,7 +288,7 @@ class SelfDescribing(Event):
 
     def _build(self) -> tuple[_Part, ...]:
         p.check_instance("event_json", self.event_json, SelfDescribingJson)
-        return (_Part(p.UNSTRUCT_EVENT, {}, self.event_json),)
+        return _part(p.UNSTRUCT_EVENT, {}, self.event_json)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -11,6 +11,7 @@ problems go to ``Handler.handleError``, which respects ``logging.raiseExceptions
 
 from __future__ import annotations
 
+import itertools
 import logging
 import math
 import threading
@@ -31,7 +32,7 @@ from snowplow_logging._exceptions import (
     InvalidEventTypeError,
     SnowplowLoggingError,
 )
-from snowplow_logging._tracker import Tracker
+from snowplow_logging._tracker import Tracker, peek
 
 __all__ = ["IGNORED_LOGGERS", "SnowplowHandler", "Tag"]
 
@@ -188,8 +189,11 @@ class SnowplowHandler(logging.Handler):
         self.flush_timeout = float(flush_timeout)
         self._context = context
         self._record_entity = record_entity
-        self._lock_stats = threading.Lock()
-        self._stats = {"records": 0, "events": 0, "errors": 0, "reentrant_dropped": 0}
+        # itertools.count: next() is atomic, so counting takes no lock.
+        self._counters = {
+            name: itertools.count()
+            for name in ("records", "events", "errors", "reentrant_dropped")
+        }
 
     @staticmethod
     def _make_tracker(
@@ -235,8 +239,7 @@ class SnowplowHandler(logging.Handler):
         handler; plus the tracker's counters (prefixed ``tracker_``) and the sum
         of the emitters' (prefixed ``emitter_``).
         """
-        with self._lock_stats:
-            stats = dict(self._stats)
+        stats = {name: peek(counter) for name, counter in self._counters.items()}
         stats.update({f"tracker_{k}": v for k, v in self.tracker.stats.items()})
         for emitter in self.tracker.emitters:
             emitter_stats = getattr(emitter, "stats", None)
@@ -244,10 +247,6 @@ class SnowplowHandler(logging.Handler):
                 for key, value in emitter_stats.items():
                     stats[f"emitter_{key}"] = stats.get(f"emitter_{key}", 0) + value
         return stats
-
-    def _count(self, key: str, n: int = 1) -> None:
-        with self._lock_stats:
-            self._stats[key] += n
 
     def handle(self, record: logging.LogRecord) -> bool:
         """Send the record if it is tagged (or an exception to capture).
@@ -274,20 +273,21 @@ class SnowplowHandler(logging.Handler):
     def emit(self, record: logging.LogRecord) -> None:
         """Track the record's events. Never raises; errors go to ``handleError``."""
         if getattr(_GUARD, "active", False):
-            self._count("reentrant_dropped")
+            next(self._counters["reentrant_dropped"])
             return
         _GUARD.active = True
         try:
             self._emit(record)
         except Exception:  # noqa: BLE001 - logging must never raise into the application
-            self._count("errors")
+            next(self._counters["errors"])
             self.handleError(record)
         finally:
             _GUARD.active = False
 
     def _emit(self, record: logging.LogRecord) -> None:
-        self._count("records")
-        events = _events(record.__dict__.get(self.tag))
+        next(self._counters["records"])
+        tagged = record.__dict__.get(self.tag)
+        events = [tagged] if isinstance(tagged, Event) else _events(tagged)
         context = self._context
         if self._record_entity is not None:
             context = (*context, self._record_entity(record))
@@ -299,9 +299,11 @@ class SnowplowHandler(logging.Handler):
         ):
             events.append(application_error(record.exc_info, _site(record)))
         created_ms = int(record.created * 1000)
+        track = self.tracker.track
+        counter = self._counters["events"]
         for event in events:
-            self.tracker.track(event, created_ms=created_ms, context=context)
-        self._count("events", len(events))
+            track(event, created_ms=created_ms, context=context)
+            next(counter)
 
     def flush(self) -> None:
         """Wait up to ``flush_timeout`` for queued events to be delivered."""

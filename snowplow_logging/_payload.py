@@ -202,6 +202,12 @@ def check_sequence(field: str, value: object, cls: type) -> tuple[object, ...]:
     Raises:
         InvalidEventTypeError: it is not.
     """
+    if isinstance(value, tuple | list):
+        for item in value:
+            if not isinstance(item, cls):
+                break
+        else:
+            return tuple(value)  # the same object when it is a tuple already
     if isinstance(value, cls):
         msg = f"{field!r} must be a sequence of {cls.__name__} (got one; wrap it in [...])."
         raise InvalidEventTypeError(msg)
@@ -223,6 +229,13 @@ def format_text(
         InvalidEventError: a required field is empty, or the text is too long or
             not encodable as UTF-8.
     """
+    if (
+        value.__class__ is str
+        and value
+        and (max_length is None or len(value) <= max_length)
+        and value.isascii()
+    ):
+        return value
     if value is None or value == "":
         if required:
             msg = f"{field!r} is required and must be a non-empty string (got {_got(value)})."
@@ -393,8 +406,15 @@ def format_timestamp(field: str, value: object) -> str | None:
     return str(value)
 
 
+_VALID_URIS: Final[set[str]] = set()
+"""URIs already checked: an application uses a handful of schemas, over and over."""
+_VALID_URIS_MAX: Final = 4096
+
+
 def check_iglu_uri(field: str, value: object) -> str:
     """Check an Iglu schema URI: ``iglu:vendor/name/jsonschema/M-R-A``."""
+    if isinstance(value, str) and value in _VALID_URIS:
+        return value
     if not isinstance(value, str):
         msg = f"{field!r} must be a string (got {type(value).__name__} {_got(value)})."
         raise InvalidEventTypeError(msg)
@@ -404,6 +424,8 @@ def check_iglu_uri(field: str, value: object) -> str:
             f"'iglu:com.acme/checkout/jsonschema/1-0-0' (got {_got(value)})."
         )
         raise InvalidEventError(msg)
+    if len(_VALID_URIS) < _VALID_URIS_MAX:
+        _VALID_URIS.add(value)
     return value
 
 
@@ -421,21 +443,37 @@ def check_json_data(field: str, value: object) -> dict[str, object]:
     return _snapshot_mapping(field, value, 0)
 
 
+def _too_deep(path: str) -> InvalidEventError:
+    return InvalidEventError(
+        f"{path!r} is nested deeper than {_MAX_JSON_DEPTH} levels (or is circular)."
+    )
+
+
 def _snapshot_mapping(
     path: str, value: Mapping[object, object], depth: int
 ) -> dict[str, object]:
     if depth > _MAX_JSON_DEPTH:
-        msg = (
-            f"{path!r} is nested deeper than {_MAX_JSON_DEPTH} levels (or is circular)."
-        )
-        raise InvalidEventError(msg)
+        raise _too_deep(path)
     out: dict[str, object] = {}
+    # Plain values are checked inline and paths are built only for errors and
+    # nested containers: this runs at the call site for every entity.
     for key, item in value.items():
-        if not isinstance(key, str):
-            msg = f"keys of {path!r} must be strings (got {type(key).__name__} {_got(key)})."
-            raise InvalidEventTypeError(msg)
-        _check_unicode(f"{path} key", key)
-        out[key] = _snapshot(f"{path}.{key}", item, depth + 1)
+        if key.__class__ is not str:
+            if not isinstance(key, str):
+                msg = f"keys of {path!r} must be strings (got {type(key).__name__} {_got(key)})."
+                raise InvalidEventTypeError(msg)
+            key = str(key)  # noqa: PLW2901 - a str subclass becomes plain text
+        if not key.isascii():
+            _check_unicode(f"{path} key", key)
+        kind = item.__class__
+        if kind is str:
+            if not item.isascii():  # type: ignore[attr-defined]
+                _check_unicode(f"{path}.{key}", item)  # type: ignore[arg-type]
+            out[key] = item
+        elif kind is int or kind is bool or item is None:
+            out[key] = item
+        else:
+            out[key] = _snapshot(f"{path}.{key}", item, depth + 1)
     return out
 
 
@@ -454,9 +492,16 @@ def _snapshot(path: str, value: object, depth: int) -> object:
         return _snapshot_mapping(path, value, depth)
     if isinstance(value, list | tuple):
         if depth > _MAX_JSON_DEPTH:
-            msg = f"{path!r} is nested deeper than {_MAX_JSON_DEPTH} levels (or is circular)."
-            raise InvalidEventError(msg)
-        return [_snapshot(f"{path}[{i}]", v, depth + 1) for i, v in enumerate(value)]
+            raise _too_deep(path)
+        return [
+            v
+            if v.__class__ is int
+            or v.__class__ is bool
+            or v is None
+            or (v.__class__ is str and v.isascii())
+            else _snapshot(f"{path}[{i}]", v, depth + 1)
+            for i, v in enumerate(value)
+        ]
     return value
 
 

@@ -8,11 +8,12 @@ emitter. It does no I/O itself; sending belongs to the emitter.
 from __future__ import annotations
 
 import inspect
+import itertools
+import os
 import threading
 import time
-import uuid
 from collections.abc import Callable, Sequence
-from typing import Protocol, Self, TypeAlias, runtime_checkable
+from typing import Final, Protocol, Self, TypeAlias, runtime_checkable
 
 from snowplow_logging import _payload as p
 from snowplow_logging._diagnostics import RateLimitedLog
@@ -26,7 +27,10 @@ from snowplow_logging._exceptions import (
 from snowplow_logging._subject import Subject
 from snowplow_logging._version import TRACKER_VERSION
 
-__all__ = ["EmitterLike", "Payload", "Tracker"]
+__all__ = ["EmitterLike", "Payload", "Tracker", "event_id", "peek"]
+
+_urandom: Final = os.urandom
+_VARIANT: Final = "89ab"
 
 Payload: TypeAlias = dict[str, str]
 """One event on the wire: protocol field names to string values."""
@@ -106,6 +110,7 @@ class Tracker:
         "_lock",
         "_log",
         "_stats",
+        "_tracked",
         "_ue",
         "app_id",
         "namespace",
@@ -149,7 +154,8 @@ class Tracker:
         self._lock = threading.Lock()
         self._log = RateLimitedLog()
         self._closed = False
-        self._stats = {"tracked": 0, "emitter_errors": 0, "encoding_failures": 0}
+        self._stats = {"emitter_errors": 0, "encoding_failures": 0}
+        self._tracked = itertools.count()  # next() is atomic: no lock on the hot path
 
     def __repr__(self) -> str:
         return (
@@ -179,6 +185,7 @@ class Tracker:
         """
         with self._lock:
             stats = dict(self._stats)
+        stats["tracked"] = peek(self._tracked)
         stats["encoding_fallbacks"] = self._encoding.fallbacks
         return stats
 
@@ -208,16 +215,18 @@ class Tracker:
             InvalidEventTypeError: ``event`` is not an event.
             InvalidEventError: ``created_ms`` is not a plausible ms timestamp.
         """
-        p.check_instance("event", event, Event)
+        checked: object = event
+        if not isinstance(checked, Event):
+            p.check_instance("event", checked, Event)
         if created_ms is None:
             dtm = str(time.time_ns() // 1_000_000)
         elif type(created_ms) is int and p.MS_MIN <= created_ms <= p.MS_MAX:
             dtm = str(created_ms)
         else:
             dtm = p.format_timestamp("created_ms", created_ms) or ""
-        entities = (*event.context, *context)
+        entities = (*event.context, *context) if context else event.context
         try:
-            payloads = self._build(event, dtm, entities)
+            payloads = self._build(event, dtm, entities)  # type: ignore[arg-type]
         except (ValueError, TypeError, RecursionError) as exc:
             with self._lock:
                 self._stats["encoding_failures"] += len(event._parts)  # noqa: SLF001
@@ -252,11 +261,7 @@ class Tracker:
         ttm = event._ttm  # noqa: SLF001
         payloads = []
         for part in event._parts:  # noqa: SLF001
-            payload = {
-                p.EVENT: part.event_type,
-                p.EVENT_ID: str(uuid.uuid4()),
-                **common,
-            }
+            payload = {p.EVENT: part.event_type, p.EVENT_ID: event_id(), **common}
             payload[p.CREATED_TSTAMP] = dtm
             if ttm is not None:
                 payload[p.TRUE_TSTAMP] = ttm
@@ -268,27 +273,40 @@ class Tracker:
                 payload[self._ue] = (
                     self._encoding.b64(text) if self._ue == p.UNSTRUCT_ENCODED else text
                 )
-            payload.update(tail)  # co/cx last: a truncating proxy cuts entities first
+            if tail:
+                payload.update(
+                    tail
+                )  # co/cx last: a truncating proxy cuts entities first
             payloads.append(payload)
         return payloads
 
     def _emit(self, payload: Payload) -> None:
-        last = len(self._emitters) - 1
-        for index, (emitter, _, _) in enumerate(self._emitters):
+        emitters = self._emitters
+        if len(emitters) == 1:
+            emitter = emitters[0][0]
             try:
-                emitter.input(payload if index == last else dict(payload))
-            except Exception as exc:  # noqa: BLE001 - one emitter must not stop the others
-                with self._lock:
-                    self._stats["emitter_errors"] += 1
-                self._log.warning(
-                    f"input:{id(emitter)}",
-                    "Emitter %r raised in input(); the event was not handed to it: %s: %s",
-                    emitter,
-                    type(exc).__name__,
-                    exc,
-                )
+                emitter.input(payload)
+            except Exception as exc:  # noqa: BLE001 - reported and counted, never raised
+                self._emitter_failed(emitter, exc)
+        else:
+            last = len(emitters) - 1
+            for index, (emitter, _, _) in enumerate(emitters):
+                try:
+                    emitter.input(payload if index == last else dict(payload))
+                except Exception as exc:  # noqa: BLE001 - one emitter must not stop the others
+                    self._emitter_failed(emitter, exc)
+        next(self._tracked)
+
+    def _emitter_failed(self, emitter: EmitterLike, exc: Exception) -> None:
         with self._lock:
-            self._stats["tracked"] += 1
+            self._stats["emitter_errors"] += 1
+        self._log.warning(
+            f"input:{id(emitter)}",
+            "Emitter %r raised in input(); the event was not handed to it: %s: %s",
+            emitter,
+            type(exc).__name__,
+            exc,
+        )
 
     def flush(self, timeout: float | None = None) -> bool:
         """Flush every emitter, sharing one deadline.
@@ -339,6 +357,17 @@ class Tracker:
             if result is False:
                 ok = False
         return ok
+
+
+def event_id() -> str:
+    """A random (version 4) UUID as text, without building a ``uuid.UUID`` object."""
+    h = _urandom(16).hex()
+    return f"{h[:8]}-{h[8:12]}-4{h[13:16]}-{_VARIANT[int(h[16], 16) & 3]}{h[17:20]}-{h[20:]}"
+
+
+def peek(counter: itertools.count[int]) -> int:
+    """The next value an ``itertools.count`` would return, without consuming it."""
+    return int(repr(counter)[6:-1])
 
 
 def _check_emitters(

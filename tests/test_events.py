@@ -80,7 +80,7 @@ BAD: list[tuple[str, Callable[[], object], type[Exception], str]] = [
     ("context of dicts", lambda: StructuredEvent(category="c", action="a", context=[{"schema": SCHEMA}]),  # type: ignore[list-item]
      InvalidEventTypeError, "'context[0]' must be a SelfDescribingJson (got dict)."),
     ("subject not Subject", lambda: StructuredEvent(category="c", action="a", event_subject={"uid": "x"}),  # type: ignore[arg-type]
-     InvalidEventTypeError, "'event_subject' must be a Subject or None (got dict)."),
+     InvalidEventTypeError, "'event_subject' must be a Subject (got dict)."),
     ("naive datetime", lambda: StructuredEvent(category="c", action="a", true_timestamp=dt.datetime(2026, 1, 1)),  # noqa: DTZ001
      InvalidEventError, "'true_timestamp' must be a timezone-aware datetime"),
     ("seconds timestamp", lambda: StructuredEvent(category="c", action="a", true_timestamp=1_700_000_000),
@@ -235,3 +235,8 @@ class TestValues:
             StructuredEvent(
                 category="c", action="a", value=decimal.Decimal("1E+100000000")
             )
+
+    def test_unhashable_schema_refused(self) -> None:
+        """A schema of the wrong, unhashable type is a clear TypeError."""
+        with pytest.raises(InvalidEventTypeError, match="'schema' must be a string"):
+            SelfDescribingJson(schema=["iglu:x"], data={})  # type: ignore[arg-type]

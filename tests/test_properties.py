@@ -55,7 +55,7 @@ def _track(event_factory: object) -> tuple[CapturingEmitter, Tracker] | None:
         event = event_factory()  # type: ignore[operator]
     except SnowplowLoggingError as exc:
         message = str(exc)
-        assert message.startswith(("'", "keys of '")), message
+        assert message.startswith(("'", '"', "keys of ")), message
         assert (
             "(got" in message or "JSON has no" in message or "lone surrogate" in message
         )

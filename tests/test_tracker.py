@@ -31,6 +31,7 @@ from snowplow_logging import (
     Subject,
     Tracker,
 )
+from snowplow_logging import _tracker as tracker_module
 from snowplow_logging.testing import (
     CapturingEmitter,
     decode_entities,
@@ -61,6 +62,7 @@ def _fixed_ids(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     """Event ids are 00000000-0000-4000-8000-000000000001, ...02, ... in order."""
     counter = itertools.count(1)
     monkeypatch.setattr(uuid, "uuid4", lambda: uuid.UUID(_uuid(next(counter))))
+    monkeypatch.setattr(tracker_module, "event_id", lambda: _uuid(next(counter)))
     # Half-way through the millisecond: freezegun computes time_ns from a float.
     with freeze_time("2026-11-23T08:00:00.123500Z"):
         yield
@@ -689,3 +691,21 @@ class TestBadConfiguration:
     def test_repr(self, tracker: Tracker) -> None:
         """The repr names namespace, app id and the number of emitters."""
         assert repr(tracker) == "<Tracker namespace='ns' app_id='shop' emitters=1>"
+
+
+class TestEventId:
+    """Event ids are random version-4 UUIDs."""
+
+    def test_format(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        """Canonical text, version 4, RFC 4122 variant, all distinct."""
+        monkeypatch.undo()
+        ids = {tracker_module.event_id() for _ in range(2000)}
+
+        assert len(ids) == 2000
+        for text in ids:
+            parsed = uuid.UUID(text)
+            assert (str(parsed), parsed.version, parsed.variant) == (
+                text,
+                4,
+                uuid.RFC_4122,
+            )
