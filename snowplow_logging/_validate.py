@@ -20,14 +20,21 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType
-from typing import TYPE_CHECKING, Any, Final, cast
+from typing import TYPE_CHECKING, Any, Final, TypeAlias, cast
 
 from snowplow_logging import _payload as p
+from snowplow_logging._fastschema import Check, compile_check
 
 if TYPE_CHECKING:
     from jsonschema.protocols import Validator
 
-__all__ = ["BUNDLED_SCHEMAS", "CheckedEvent", "IgluResolver", "check_payload"]
+__all__ = [
+    "BUNDLED_SCHEMAS",
+    "CheckedEvent",
+    "IgluResolver",
+    "check_envelope",
+    "check_payload",
+]
 
 BUNDLED_SCHEMAS: Final = (
     Path(__file__).parent / "schemas",
@@ -160,6 +167,15 @@ _JSON_FIELDS: Final = {
     "ue": (p.UNSTRUCT, p.UNSTRUCT_ENCODED),
     "co": (p.CONTEXT, p.CONTEXT_ENCODED),
 }
+_ENCODED_FIELDS: Final = frozenset({p.UNSTRUCT_ENCODED, p.CONTEXT_ENCODED})
+_PAYLOAD_DATA_PREFIX: Final = (
+    "iglu:com.snowplowanalytics.snowplow/payload_data/jsonschema/1-0-"
+)
+_DECODED_CACHE_SIZE: Final = 4096
+"""How many decoded ``ue_*``/``co``/``cx`` values a resolver remembers."""
+
+_Decoded: TypeAlias = tuple[tuple[str, ...], object]
+"""A decoded JSON field: its errors, and its ``data`` (None when unusable)."""
 _WRAPPER_PREFIX: Final = {
     "ue": "iglu:com.snowplowanalytics.snowplow/unstruct_event/jsonschema/1-0-",
     "co": "iglu:com.snowplowanalytics.snowplow/contexts/jsonschema/1-0-",
@@ -200,6 +216,8 @@ class IgluResolver:
         )
         self._lock = threading.Lock()
         self._cache: dict[str, Validator | None] = {}
+        self._quick: dict[str, Check | None] = {}
+        self._decoded: dict[tuple[str, str], _Decoded] = {}
         self._format_checker = self._jsonschema.FormatChecker()
 
     @property
@@ -217,6 +235,10 @@ class IgluResolver:
                 return candidate
         return None
 
+    def schema_path(self, uri: str) -> Path | None:
+        """The file holding the schema ``uri``, or None if no such schema is known."""
+        return self._path(uri)
+
     def validator(self, uri: str) -> Validator | None:
         """The compiled validator of ``uri``, or None if no such schema is known."""
         try:
@@ -232,15 +254,28 @@ class IgluResolver:
             compiled = self._jsonschema.Draft4Validator(
                 schema, format_checker=self._format_checker
             )
+            quick = compile_check(schema, self._format_checker.conforms)
         with self._lock:
+            if compiled is not None:
+                self._quick[uri] = quick
             self._cache[uri] = compiled
         return compiled
+
+    def _remember(self, key: tuple[str, str], decoded: _Decoded) -> None:
+        """Keep a decoded ``ue_*``/``co``/``cx`` value; forget the oldest when full."""
+        with self._lock:
+            if len(self._decoded) >= _DECODED_CACHE_SIZE:
+                del self._decoded[next(iter(self._decoded))]
+            self._decoded[key] = decoded
 
     def errors(self, uri: str, data: object) -> list[str]:
         """Validate ``data`` against the schema ``uri``; return readable errors."""
         validator = self.validator(uri)
         if validator is None:
             return [f"schema not found: {uri}"]
+        quick = self._quick.get(uri)
+        if quick is not None and quick(data):
+            return []  # certainly valid: skip the slow validator (issue 5)
         return [
             f"{uri}: {'/'.join(map(str, error.absolute_path)) or '(root)'}: {error.message}"
             for error in validator.iter_errors(cast("Any", data))
@@ -295,28 +330,74 @@ class CheckedEvent:
 def check_payload(payload: object, resolver: IgluResolver) -> CheckedEvent:
     """Validate one event payload (a flat ``{field: str}`` mapping).
 
+    Thread-safe. Decoded ``ue_*``/``co``/``cx`` values are cached per resolver
+    (bounded), so the same entities on many events are decoded and validated once.
+
     Returns:
         The event with its errors (empty if good) and decoded JSON parts.
     """
-    if not isinstance(payload, Mapping):
+    if type(payload) is not dict and not isinstance(payload, Mapping):
         return CheckedEvent(
             {}, [f"event must be a JSON object (got {type(payload).__name__})"]
         )
     checked = CheckedEvent(payload)
     errors = checked.errors
-    fields: dict[str, str] = {}
+    fields: Mapping[str, str] = payload
     for key, value in payload.items():
-        if key not in _ALLOWED_FIELDS:
+        spec = _FIELD_SPECS.get(key)
+        if spec is None:
             errors.append(f"{key}: not a field of payload_data 1-0-4")
-        if isinstance(value, str):
-            fields[str(key)] = value
-        else:
-            errors.append(f"{key}: must be a string (got {json.dumps(value)[:40]})")
-    _check_fields(fields, errors)
+        if type(value) is not str:
+            errors.append(f"{key}: must be a string (got {_shown(value)})")
+            fields = {k: v for k, v in payload.items() if type(v) is str}
+            continue
+        if spec is None:
+            continue
+        test, expected, limit = spec
+        if test is not None and not test(value):
+            errors.append(f"{key}: {expected} (got {value[:40]!r})")
+        if limit is not None and len(value) > limit:
+            errors.append(f"{key}: longer than {limit} characters ({len(value)})")
+    _check_required(fields, errors)
     checked.event = _check_json(fields, "ue", resolver, errors)  # type: ignore[assignment]
     entities = _check_json(fields, "co", resolver, errors)
     checked.entities = entities if isinstance(entities, list) else []
     return checked
+
+
+def check_envelope(
+    body: object, resolver: IgluResolver
+) -> tuple[list[object], list[str]]:
+    """Check a POST body: a ``payload_data`` self-describing JSON around the events.
+
+    Enrich validates the whole body against ``payload_data`` and rejects the
+    whole request when it fails, e.g. for one non-string or ``null`` value in any
+    event (PROTOCOL.md 1.2).
+
+    Args:
+        body: the parsed JSON body.
+        resolver: where ``payload_data`` comes from.
+
+    Returns:
+        The events found in ``data`` (whatever their type), and the errors that
+        reject the request as a whole (empty when the envelope is valid).
+    """
+    if not isinstance(body, dict) or set(body) != {"schema", "data"}:
+        return [], ["body: must be a JSON object with exactly 'schema' and 'data'"]
+    schema, data = body["schema"], body["data"]
+    events = list(data) if isinstance(data, list) else []
+    if not isinstance(schema, str) or not schema.startswith(_PAYLOAD_DATA_PREFIX):
+        return events, [
+            f"body: 'schema' must be {_PAYLOAD_DATA_PREFIX}* (got {_shown(schema)})"
+        ]
+    return events, [f"body: {error}" for error in resolver.errors(schema, data)]
+
+
+def _shown(value: object) -> str:
+    try:
+        return json.dumps(value)[:40]
+    except (TypeError, ValueError):
+        return repr(value)[:40]
 
 
 def _is_int(value: str) -> bool:
@@ -347,21 +428,21 @@ _RULES: Final[tuple[tuple[tuple[str, ...], Callable[[str], bool], str], ...]] = 
 )
 """Per-field value rules: the fields, the test, and what the error says."""
 
+_RULE_BY_FIELD: Final = {
+    name: (test, expected) for names, test, expected in _RULES for name in names
+}
+_FIELD_SPECS: Final[
+    Mapping[str, tuple[Callable[[str], bool] | None, str | None, int | None]]
+] = {
+    name: (*_RULE_BY_FIELD.get(name, (None, None)), _MAX_LENGTH.get(name))
+    for name in _ALLOWED_FIELDS
+}
+"""Every allowed field with its value rule and length limit: one lookup per field."""
 
-def _check_fields(fields: Mapping[str, str], errors: list[str]) -> None:
+
+def _check_required(fields: Mapping[str, str], errors: list[str]) -> None:
     errors.extend(
         f"{name}: required" for name in _ALWAYS_REQUIRED if name not in fields
-    )
-    for names, test, expected in _RULES:
-        errors.extend(
-            f"{name}: {expected} (got {fields[name][:40]!r})"
-            for name in names
-            if name in fields and not test(fields[name])
-        )
-    errors.extend(
-        f"{name}: longer than {limit} characters ({len(fields[name])})"
-        for name, limit in _MAX_LENGTH.items()
-        if len(fields.get(name, "")) > limit
     )
     event_type = fields.get(p.EVENT, "")
     errors.extend(
@@ -376,38 +457,50 @@ def _check_json(
 ) -> object:
     """Decode and validate ``ue_px``/``ue_pr`` (kind "ue") or ``cx``/``co`` ("co")."""
     plain, encoded = _JSON_FIELDS[kind]
+    is_ue_event = fields.get(p.EVENT) == p.UNSTRUCT_EVENT
+    if plain not in fields and encoded not in fields:
+        if kind == "ue" and is_ue_event:
+            errors.append(f"{plain}/{encoded}: required for e=ue")
+        return None
     present = [name for name in (encoded, plain) if name in fields]
     if len(present) == 2:  # noqa: PLR2004 - both forms of one field
         errors.append(f"{plain}/{encoded}: both forms sent; send one")
-    is_ue_event = fields.get(p.EVENT) == p.UNSTRUCT_EVENT
-    if kind == "ue" and is_ue_event != bool(present):
-        errors.append(
-            f"{plain}/{encoded}: required for e=ue"
-            if is_ue_event
-            else f"{present[0]}: only allowed on e=ue"
-        )
+    if kind == "ue" and not is_ue_event:
+        errors.append(f"{present[0]}: only allowed on e=ue")
     if len(present) != 1:
         return None
     name = present[0]
+    key = (name, fields[name])
+    decoded = resolver._decoded.get(key)  # noqa: SLF001 - the resolver's own cache
+    if decoded is None:
+        decoded = _decode_and_validate(kind, name, fields[name], resolver)
+        resolver._remember(key, decoded)  # noqa: SLF001
+    errors.extend(decoded[0])
+    return decoded[1]
+
+
+def _decode_and_validate(
+    kind: str, name: str, value: str, resolver: IgluResolver
+) -> _Decoded:
+    errors: list[str] = []
     wrapper = _decode_envelope(
-        name, fields[name], encoded=name == encoded, errors=errors
+        name, value, encoded=name in _ENCODED_FIELDS, errors=errors
     )
     if wrapper is None:
-        return None
+        return tuple(errors), None
     schema, data = wrapper["schema"], wrapper["data"]
     if not isinstance(schema, str) or not schema.startswith(_WRAPPER_PREFIX[kind]):
         envelope_errors = [f"the envelope must name {_WRAPPER_PREFIX[kind]}*"]
     else:
         envelope_errors = resolver.errors(schema, data)
     if envelope_errors:
-        errors.extend(f"{name}: {e}" for e in envelope_errors)
-        return None
+        return tuple(f"{name}: {e}" for e in envelope_errors), None
     if kind == "ue":
         errors.extend(resolver.check_self_describing(name, data))
     elif isinstance(data, list):  # the contexts schema made sure of it
         for index, entity in enumerate(data):
             errors.extend(resolver.check_self_describing(f"{name}[{index}]", entity))
-    return data
+    return tuple(errors), data
 
 
 def _decode_envelope(
@@ -415,7 +508,7 @@ def _decode_envelope(
 ) -> dict[str, object] | None:
     try:
         wrapper = json.loads(p.decode_b64(value) if encoded else value)
-    except ValueError as exc:
+    except (ValueError, RecursionError) as exc:
         errors.append(f"{name}: not {'base64 ' if encoded else ''}JSON: {exc}")
         return None
     if not isinstance(wrapper, dict) or set(wrapper) != {"schema", "data"}:

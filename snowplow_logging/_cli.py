@@ -1,0 +1,237 @@
+"""The ``snowplow-logging`` command: ``micro`` (a local validating collector) and ``demo``.
+
+``snowplow-logging micro`` serves until interrupted and prints one line per event
+on stdout (``--json``: one JSON object per line, the banner then goes to stderr).
+``snowplow-logging demo`` sends one event of each kind through the public API to
+an embedded collector and prints what it made of them. Both need ``jsonschema``;
+without it they say what to install and exit with status 2. Nothing here
+configures logging.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import signal
+import sys
+import threading
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from types import FrameType
+from typing import TextIO
+
+from snowplow_logging._exceptions import ConfigurationError, ConfigurationTypeError
+from snowplow_logging._records import BadEvent, GoodEvent
+from snowplow_logging._version import __version__
+from snowplow_logging.micro import (
+    DEFAULT_HISTORY,
+    DEFAULT_MAX_BODY_SIZE,
+    MicroCollector,
+)
+
+__all__ = ["EventPrinter", "main"]
+
+EXIT_USAGE = 2
+"""Bad arguments or a missing extra, as argparse uses."""
+
+
+class EventPrinter:
+    """Writes one line per event to ``stream``; thread-safe, never raises.
+
+    Args:
+        stream: where lines go; ``sys.stdout`` at call time by default.
+        as_json: one JSON object per line instead of a readable line.
+    """
+
+    def __init__(self, *, stream: TextIO | None = None, as_json: bool = False) -> None:
+        self._stream = stream
+        self._as_json = as_json
+        self._lock = threading.Lock()
+
+    def __repr__(self) -> str:
+        return f"<EventPrinter as_json={self._as_json}>"
+
+    def __call__(self, event: GoodEvent | BadEvent) -> None:
+        """Print ``event``; a closed or broken stream is ignored."""
+        line = self.json_line(event) if self._as_json else self.text_line(event)
+        stream = self._stream or sys.stdout
+        with self._lock:
+            try:
+                stream.write(line + "\n")
+                stream.flush()
+            except (OSError, ValueError):
+                pass  # stdout closed (e.g. piped into `head`): keep collecting
+
+    @staticmethod
+    def text_line(event: GoodEvent | BadEvent) -> str:
+        """``09:12:01.123 GOOD app=shop page_view``, with the reasons when bad."""
+        received = dt.datetime.fromtimestamp(event.request.received_ms / 1000, dt.UTC)
+        received = received.astimezone()  # local time reads best on a console
+        what = event.event_type or "-"
+        if event.schema and (isinstance(event, BadEvent) or event.self_describing):
+            what = f"{what} {event.schema}"
+        status = "GOOD" if isinstance(event, GoodEvent) else "BAD "
+        line = f"{received:%H:%M:%S}.{received.microsecond // 1000:03d} {status} app={event.app_id or '-'} {what}"
+        if isinstance(event, BadEvent):
+            line += "  " + "; ".join(event.errors)
+        return line
+
+    @staticmethod
+    def json_line(event: GoodEvent | BadEvent) -> str:
+        """The event's summary as one compact JSON object."""
+        from snowplow_logging._records import iso_time  # noqa: PLC0415
+
+        payload = event.payload or {}
+        summary = {
+            "time": iso_time(event.request.received_ms),
+            "status": "good" if isinstance(event, GoodEvent) else "bad",
+            "app_id": event.app_id,
+            "event_type": event.event_type,
+            "schema": event.schema,
+            "event_id": payload.get("eid"),
+            "errors": list(event.errors) if isinstance(event, BadEvent) else [],
+        }
+        return json.dumps(
+            summary, separators=(",", ":"), ensure_ascii=False, default=str
+        )
+
+
+def _say(stream: TextIO, text: str) -> None:
+    """Write a line and flush it: the output may be a pipe read line by line."""
+    stream.write(text + "\n")
+    stream.flush()
+
+
+def _port(text: str) -> int:
+    if not text.isdigit() or not 0 <= int(text) <= 65535:  # noqa: PLR2004
+        msg = f"'--port' must be a number from 0 to 65535 (got {text!r})"
+        raise argparse.ArgumentTypeError(msg)
+    return int(text)
+
+
+def _count(name: str, *, low: int) -> Callable[[str], int]:
+    def parse(text: str) -> int:
+        if not text.isdigit() or int(text) < low:
+            msg = f"'{name}' must be a whole number >= {low} (got {text!r})"
+            raise argparse.ArgumentTypeError(msg)
+        return int(text)
+
+    return parse
+
+
+def _directory(text: str) -> Path:
+    path = Path(text)
+    if not path.is_dir():
+        msg = f"'--schemas' must be a directory (got {text!r})"
+        raise argparse.ArgumentTypeError(msg)
+    return path
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="snowplow-logging", description="Snowplow tracking through logging."
+    )
+    parser.add_argument("--version", action="version", version=__version__)
+    commands = parser.add_subparsers(dest="command", required=True)
+    micro = commands.add_parser(
+        "micro",
+        help="run a local validating collector",
+        description="A local Snowplow collector validating every event it receives, "
+        "with Snowplow Micro's REST API under /micro/.",
+    )
+    micro.add_argument("--host", default="127.0.0.1", help="address (127.0.0.1)")
+    micro.add_argument("--port", type=_port, default=9090, help="port (9090; 0: any)")
+    micro.add_argument(
+        "--schemas",
+        type=_directory,
+        action="append",
+        default=[],
+        metavar="DIR",
+        help="an Iglu static registry with your schemas (repeatable)",
+    )
+    micro.add_argument(
+        "--json", action="store_true", help="print one JSON object per event"
+    )
+    micro.add_argument(
+        "--history",
+        type=_count("--history", low=0),
+        default=DEFAULT_HISTORY,
+        help=f"events of each kind kept for /micro/ queries ({DEFAULT_HISTORY})",
+    )
+    micro.add_argument(
+        "--max-body-size",
+        type=_count("--max-body-size", low=1),
+        default=DEFAULT_MAX_BODY_SIZE,
+        metavar="BYTES",
+        help=f"largest POST body accepted ({DEFAULT_MAX_BODY_SIZE})",
+    )
+    commands.add_parser(
+        "demo",
+        help="send one event of each kind to an embedded collector",
+        description="Track every event type through the public API, send it to an "
+        "embedded collector and print what it made of them; exit 1 if any is bad.",
+    )
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line; returns the exit status."""
+    args = _parser().parse_args(argv)
+    try:
+        if args.command == "demo":
+            from snowplow_logging._demo import run_demo  # noqa: PLC0415
+
+            return run_demo()
+        return _micro(args)
+    except ImportError as exc:
+        _say(sys.stderr, f"snowplow-logging {args.command}: {exc}")
+        return EXIT_USAGE
+
+
+def _micro(args: argparse.Namespace) -> int:
+    banner = sys.stderr if args.json else sys.stdout
+    try:
+        collector = MicroCollector(
+            host=args.host,
+            port=args.port,
+            schemas=args.schemas,
+            history=args.history,
+            max_body_size=args.max_body_size,
+            on_event=EventPrinter(as_json=args.json),
+        )
+        collector.start()
+    except (ConfigurationError, ConfigurationTypeError) as exc:
+        _say(sys.stderr, f"snowplow-logging micro: {exc}")
+        return EXIT_USAGE
+    except OSError as exc:
+        _say(
+            sys.stderr,
+            f"snowplow-logging micro: cannot listen on {args.host}:{args.port}: {exc}",
+        )
+        return 1
+    stop = threading.Event()
+
+    def on_signal(signum: int, frame: FrameType | None) -> None:
+        stop.set()
+
+    previous = signal.signal(signal.SIGTERM, on_signal)
+    with collector:
+        _say(
+            banner,
+            f"snowplow-logging micro listening on {collector.endpoint} "
+            f"(tracker: POST /com.snowplowanalytics.snowplow/tp2, GET /i; "
+            f"REST: /micro/all, /micro/good, /micro/bad, /micro/reset); Ctrl-C stops",
+        )
+        try:
+            stop.wait()
+        except KeyboardInterrupt:
+            pass
+        finally:
+            signal.signal(signal.SIGTERM, previous)
+    summary = collector.summary()
+    _say(
+        banner,
+        f"stopped: {summary['total']} events, {summary['good']} good, {summary['bad']} bad",
+    )
+    return 0

@@ -1,0 +1,421 @@
+"""The local collector's HTTP side: tracker requests in, Snowplow Micro's REST API out.
+
+A :class:`CollectorServer` is a stdlib :class:`~http.server.ThreadingHTTPServer`
+(one daemon thread per connection, HTTP/1.1 keep-alive). Each tracker request is
+turned into events (:func:`events_from_post`, :func:`events_from_get`), every
+event is validated with :func:`~snowplow_logging._validate.check_payload` on the
+connection's thread, and the results go to an
+:class:`~snowplow_logging._store.EventStore`.
+
+The answer is 200 when every event of the request is good and 400 otherwise
+(a JSON body says why), so an emitter drops a refused batch instead of
+retrying it; a real collector accepts such events and Enrich fails them later.
+The server never configures logging and writes nothing to stderr.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import socket
+import threading
+import time
+from collections.abc import Callable, Mapping
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Final
+from urllib.parse import parse_qs, parse_qsl, urlsplit
+
+from snowplow_logging._exceptions import ConfigurationError, ConfigurationTypeError
+from snowplow_logging._records import BadEvent, EventFilter, GoodEvent, RequestInfo
+from snowplow_logging._store import EventStore
+from snowplow_logging._validate import IgluResolver, check_envelope, check_payload
+from snowplow_logging._version import __version__
+
+__all__ = ["CollectorServer", "EventSink", "events_from_get", "events_from_post"]
+
+POST_PATH: Final = "/com.snowplowanalytics.snowplow/tp2"
+GET_PATHS: Final = frozenset({"/i", "/ice.png", POST_PATH})
+CONTENT_TYPES: Final = (
+    "application/json",
+    "application/json; charset=utf-8",
+    "application/json; charset=UTF-8",
+)
+"""The only ``Content-Type`` strings Enrich accepts on a POST (PROTOCOL.md 1.2)."""
+
+_DRAIN_LIMIT: Final = 64 * 1024 * 1024
+"""An oversized body up to this size is read and dropped so keep-alive survives."""
+_SHOWN_ERRORS: Final = 10
+_PIXEL: Final = bytes.fromhex(
+    "47494638396101000100800000000000ffffff21f90401000000002c000000000100010000020144003b"
+)
+"""A transparent 1x1 GIF, the answer to a good GET."""
+
+EventSink = Callable[[GoodEvent | BadEvent], object]
+"""Called with each event after it is stored, on the request's thread."""
+
+Outcome = tuple[list[GoodEvent], list[BadEvent]]
+
+
+def events_from_post(info: RequestInfo, body: bytes, resolver: IgluResolver) -> Outcome:
+    """Validate a POST: its content type, URL, envelope and each event in it.
+
+    A request-level fault (content type, query parameters on the URL, invalid
+    envelope) makes every event of the request bad, as Enrich rejects the whole
+    request; each event also carries its own faults.
+    """
+    refused: list[str] = []
+    if info.content_type not in CONTENT_TYPES:
+        refused.append(
+            f"Content-Type: must be exactly one of {', '.join(CONTENT_TYPES)} "
+            f"(got {info.content_type!r})"
+        )
+    if info.query:
+        refused.append(
+            "URL: a POST must carry no query parameters; Enrich merges them into "
+            f"every event of the body (got ?{info.query[:80]})"
+        )
+    try:
+        parsed = json.loads(body.decode("utf-8"))
+    except (ValueError, RecursionError) as exc:
+        return [], [BadEvent(errors=(*refused, f"body: not JSON: {exc}"), request=info)]
+    events, envelope_errors = check_envelope(parsed, resolver)
+    refused.extend(envelope_errors)
+    if refused and not events:
+        return [], [BadEvent(errors=tuple(refused), request=info)]
+    return _check_events(events, info, resolver, refused)
+
+
+def events_from_get(info: RequestInfo, resolver: IgluResolver) -> Outcome:
+    """Validate a GET: the query string is one event (``+`` and ``%20`` are spaces)."""
+    try:
+        pairs = parse_qsl(info.query, keep_blank_values=True, errors="strict")
+    except (UnicodeDecodeError, ValueError) as exc:
+        return [], [BadEvent(errors=(f"query string: not UTF-8: {exc}",), request=info)]
+    if not pairs:
+        return [], [
+            BadEvent(errors=("query string: no event parameters",), request=info)
+        ]
+    return _check_events([dict(pairs)], info, resolver, [])
+
+
+def _check_events(
+    events: list[object], info: RequestInfo, resolver: IgluResolver, refused: list[str]
+) -> Outcome:
+    good: list[GoodEvent] = []
+    bad: list[BadEvent] = []
+    for event in events:
+        checked = check_payload(event, resolver)
+        if checked.errors or refused:
+            bad.append(
+                BadEvent(
+                    errors=(*refused, *checked.errors),
+                    payload=event if isinstance(event, Mapping) else None,
+                    schema=checked.schema,
+                    request=info,
+                )
+            )
+        else:
+            good.append(
+                GoodEvent(
+                    payload=checked.payload,  # type: ignore[arg-type]
+                    self_describing=checked.event,
+                    entities=checked.entities,
+                    request=info,
+                )
+            )
+    return good, bad
+
+
+class CollectorServer(ThreadingHTTPServer):
+    """An HTTP server feeding an :class:`EventStore`; see the module docstring.
+
+    Args:
+        address: ``(host, port)``; port 0 picks a free one.
+        resolver: validates events.
+        store: keeps them.
+        max_body_size: the largest POST body accepted, in bytes.
+        on_event: called with each stored event (e.g. to print it).
+        idle_timeout: seconds a keep-alive connection may stay silent.
+    """
+
+    daemon_threads = True
+    request_queue_size = 128
+
+    def __init__(
+        self,
+        address: tuple[str, int],
+        *,
+        resolver: IgluResolver,
+        store: EventStore,
+        max_body_size: int,
+        on_event: EventSink | None = None,
+        idle_timeout: float = 30.0,
+    ) -> None:
+        if ":" in address[0]:
+            self.address_family = socket.AF_INET6
+        self.resolver = resolver
+        self.store = store
+        self.max_body_size = max_body_size
+        self.on_event = on_event
+        self.idle_timeout = idle_timeout
+        self.sink_errors = 0
+        self._connections: set[socket.socket] = set()
+        self._connections_lock = threading.Lock()
+        super().__init__(address, _Handler)
+
+    def handle_error(self, request: object, client_address: object) -> None:
+        """Drop the connection silently: a client going away is not our error."""
+
+    def track(self, connection: socket.socket, *, active: bool) -> None:
+        """Remember open connections so :meth:`close_connections` can end them."""
+        with self._connections_lock:
+            if active:
+                self._connections.add(connection)
+            else:
+                self._connections.discard(connection)
+
+    def close_connections(self) -> None:
+        """Shut every open keep-alive connection, ending its thread."""
+        with self._connections_lock:
+            connections = list(self._connections)
+        for connection in connections:
+            with contextlib.suppress(OSError):  # already closed by the peer
+                connection.shutdown(socket.SHUT_RDWR)
+
+    def record(self, outcome: Outcome) -> None:
+        """Store the events of one request, then hand each to ``on_event``."""
+        good, bad = outcome
+        self.store.add(good, bad)
+        if self.on_event is None:
+            return
+        events: list[GoodEvent | BadEvent] = [*good, *bad]
+        for event in events:
+            try:
+                self.on_event(event)
+            except Exception:  # noqa: BLE001 - a failing printer must not refuse events
+                self.sink_errors += 1
+
+
+class _Handler(BaseHTTPRequestHandler):
+    """One connection: tracker paths, ``/micro/*``, ``/health``."""
+
+    server: CollectorServer
+    protocol_version = "HTTP/1.1"
+    server_version = f"snowplow-logging-micro/{__version__}"
+    disable_nagle_algorithm = True
+
+    def setup(self) -> None:
+        self.request.settimeout(self.server.idle_timeout)
+        super().setup()
+        self.server.track(self.connection, active=True)
+
+    def finish(self) -> None:
+        self.server.track(self.connection, active=False)
+        with contextlib.suppress(OSError):  # the peer is gone
+            super().finish()
+
+    def version_string(self) -> str:
+        """The ``Server`` header: ours, without the Python version."""
+        return self.server_version
+
+    def log_message(self, format: str, *args: object) -> None:  # noqa: A002
+        """Write nothing: the collector prints events, not access logs."""
+
+    def do_GET(self) -> None:
+        """Route a GET."""
+        self._dispatch()
+
+    def do_POST(self) -> None:
+        """Route a POST."""
+        self._dispatch()
+
+    def do_OPTIONS(self) -> None:
+        """Answer a CORS preflight, as the collector does for browser trackers."""
+        self._respond(200, b"", "text/plain")
+
+    def _dispatch(self) -> None:
+        try:
+            url = urlsplit(self.path)
+        except ValueError:
+            self._drain()
+            self._respond_json(400, {"error": "the request target is not a URL"})
+            return
+        path, query = url.path, url.query
+        try:
+            if path == POST_PATH and self.command == "POST":
+                self._tracker_post(query)
+            elif path in GET_PATHS and self.command == "GET":
+                self._tracker_get(path, query)
+            elif path.startswith("/micro/"):
+                self._micro(path.removeprefix("/micro/"), query)
+            elif path == "/health" and self.command == "GET":
+                self._respond(200, b"OK", "text/plain")
+            else:
+                self._drain()
+                self._respond_json(
+                    404, {"error": f"no route for {self.command} {path}"}
+                )
+        except Exception as exc:  # noqa: BLE001 - the server must answer, whatever happened
+            self.close_connection = True
+            with contextlib.suppress(OSError):  # the peer is gone
+                self._respond_json(500, {"error": f"{type(exc).__name__}: {exc}"})
+
+    def _info(self, query: str, body: str | None = None) -> RequestInfo:
+        return RequestInfo(
+            method=self.command,
+            path=self.path.partition("?")[0],
+            query=query,
+            content_type=self.headers.get("Content-Type"),
+            body=body,
+            headers=tuple(self.headers.items()),
+            ip=str(self.client_address[0]),
+            received_ms=time.time_ns() // 1_000_000,
+        )
+
+    def _tracker_post(self, query: str) -> None:
+        body, problem = self._read_body()
+        if body is None:
+            self._answer(([], [BadEvent(errors=(problem,), request=self._info(query))]))
+            return
+        info = self._info(query, body.decode("utf-8", errors="replace"))
+        self._answer(events_from_post(info, body, self.server.resolver))
+
+    def _tracker_get(self, path: str, query: str) -> None:
+        self._drain()
+        outcome = events_from_get(self._info(query), self.server.resolver)
+        self._answer(outcome, pixel=path != POST_PATH)
+
+    def _answer(self, outcome: Outcome, *, pixel: bool = False) -> None:
+        self.server.record(outcome)
+        good, bad = outcome
+        if not bad:
+            if pixel:
+                self._respond(200, _PIXEL, "image/gif")
+            else:
+                self._respond(200, b"", "text/plain")
+            return
+        errors = [error for event in bad for error in event.errors]
+        self._respond_json(
+            400, {"good": len(good), "bad": len(bad), "errors": errors[:_SHOWN_ERRORS]}
+        )
+
+    def _micro(self, name: str, query: str) -> None:
+        store = self.server.store
+        body, problem = self._read_body()
+        if body is None:
+            self._respond_json(400, {"error": problem})
+        elif name in {"all", "reset"}:
+            if name == "reset":
+                store.reset()
+            self._respond_json(200, store.summary())
+        elif name in {"good", "bad"}:
+            try:
+                where = _filters(query, body)
+            except (ConfigurationError, ConfigurationTypeError, ValueError) as exc:
+                self._respond_json(400, {"error": str(exc)})
+                return
+            events = store.good(where) if name == "good" else store.bad(where)
+            self._respond_json(200, [event.to_json() for event in events])
+        elif name.startswith("iglu/"):
+            self._schema(name.removeprefix("iglu/"))
+        else:
+            self._respond_json(
+                404, {"error": "use /micro/all, /good, /bad, /reset or /iglu/..."}
+            )
+
+    def _schema(self, path: str) -> None:
+        uri = f"iglu:{path}"
+        location = self.server.resolver.schema_path(uri)
+        if location is None:
+            self._respond_json(404, {"error": f"schema not found: {uri}"})
+        else:
+            self._respond(200, location.read_bytes(), "application/json")
+
+    def _read_body(self) -> tuple[bytes | None, str]:
+        """Read the body within the size limit; None and the reason when refused."""
+        limit = self.server.max_body_size
+        if "chunked" in self.headers.get("Transfer-Encoding", "").lower():
+            return self._read_chunked(limit)
+        text = self.headers.get("Content-Length", "0").strip() or "0"
+        if not text.isdigit():
+            self.close_connection = True
+            return None, f"Content-Length: not a number of bytes ({text[:40]!r})"
+        length = int(text)
+        if length > limit:
+            if length <= _DRAIN_LIMIT:
+                self._discard(length)
+            else:
+                self.close_connection = True
+            return None, f"body: {length} bytes is more than the limit of {limit} bytes"
+        body = self.rfile.read(length)
+        if len(body) < length:
+            self.close_connection = True
+            return None, f"body: {len(body)} of {length} bytes arrived"
+        return body, ""
+
+    def _read_chunked(self, limit: int) -> tuple[bytes | None, str]:
+        chunks: list[bytes] = []
+        size = 0
+        while True:
+            line = self.rfile.readline(1024).split(b";")[0].strip()
+            try:
+                length = int(line, 16)
+            except ValueError:
+                self.close_connection = True
+                return None, "body: malformed chunked encoding"
+            if length == 0:
+                while self.rfile.readline(1024).strip():
+                    pass  # trailers
+                return b"".join(chunks), ""
+            size += length
+            if size > limit:
+                self.close_connection = True
+                return None, f"body: more than the limit of {limit} bytes"
+            chunks.append(self.rfile.read(length))
+            self.rfile.readline(1024)
+
+    def _drain(self) -> None:
+        """Read and drop a body nobody wants, keeping the connection usable."""
+        self._read_body()
+
+    def _discard(self, length: int) -> None:
+        while length > 0:
+            chunk = self.rfile.read(min(length, 65536))
+            if not chunk:
+                self.close_connection = True
+                return
+            length -= len(chunk)
+
+    def _respond_json(self, status: int, value: object) -> None:
+        body = json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+        self._respond(status, body.encode(), "application/json; charset=utf-8")
+
+    def _respond(self, status: int, body: bytes, content_type: str) -> None:
+        """Write the whole response in one ``sendall``: no Nagle stall, one syscall."""
+        origin = self.headers.get("Origin")
+        lines = [
+            f"{self.protocol_version} {status} {self.responses[status][0]}",
+            f"Server: {self.server_version}",
+            f"Date: {self.date_time_string()}",
+            f"Access-Control-Allow-Origin: {origin or '*'}",
+            "Access-Control-Allow-Headers: Content-Type, SP-Anonymous",
+            "Access-Control-Allow-Methods: POST, GET, OPTIONS",
+            f"Content-Type: {content_type}",
+            f"Content-Length: {len(body)}",
+        ]
+        if origin:
+            lines.append("Access-Control-Allow-Credentials: true")
+        if self.close_connection:
+            lines.append("Connection: close")
+        head = "\r\n".join(lines).encode("latin-1", errors="replace")
+        self.wfile.write(head + b"\r\n\r\n" + body)
+
+
+def _filters(query: str, body: bytes) -> EventFilter:
+    """Filters from the query string, or from a JSON object POSTed (Micro's way)."""
+    if body.strip():
+        return EventFilter.from_json(json.loads(body.decode("utf-8")))
+    values: dict[str, object] = {}
+    for key, items in parse_qs(query, keep_blank_values=True).items():
+        values[key] = items if key == "contexts" else items[-1]
+    return EventFilter.from_json(values)

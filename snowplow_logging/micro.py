@@ -1,0 +1,303 @@
+"""A local validating Snowplow collector, for tests and for a look at your events.
+
+:class:`MicroCollector` listens on ``127.0.0.1`` (a free port by default), accepts
+what a Snowplow collector accepts (POST ``/com.snowplowanalytics.snowplow/tp2``,
+GET ``/i``, ``/ice.png`` and a bodiless GET on the tp2 path) and validates every
+event as Enrich would: the protocol field rules and JSON Schema validation of
+each self-describing event and entity against the bundled Iglu schemas and your
+own (an unknown schema is bad with "schema not found"). It answers questions in
+Snowplow Micro's REST shapes (``/micro/all``, ``/micro/good``, ``/micro/bad``,
+``/micro/reset``) and, in Python, with :class:`GoodEvent` and :class:`BadEvent`::
+
+    from snowplow_logging.micro import MicroCollector
+
+    with MicroCollector(schemas=["iglu"]) as micro:
+        run_my_app(collector=micro.endpoint)  # "http://127.0.0.1:<port>"
+        micro.wait_for(3, timeout=5)
+        assert micro.bad() == []
+        assert [e.event_type for e in micro.good()] == ["page_view", "unstruct", "struct"]
+
+Needs ``jsonschema``: ``pip install 'snowplow-logging[micro]'``. The pytest
+fixture ``snowplow_micro`` (:mod:`snowplow_logging.pytest_plugin`) wraps this class;
+``snowplow-logging micro`` runs it from the command line.
+
+.. versionadded:: 0.2.0
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Final, Self
+
+from snowplow_logging._collector import CollectorServer, EventSink
+from snowplow_logging._exceptions import ConfigurationError, ConfigurationTypeError
+from snowplow_logging._records import BadEvent, EventFilter, GoodEvent, RequestInfo
+from snowplow_logging._store import EventStore
+from snowplow_logging._validate import IgluResolver
+
+__all__ = [
+    "DEFAULT_HISTORY",
+    "DEFAULT_MAX_BODY_SIZE",
+    "BadEvent",
+    "EventFilter",
+    "GoodEvent",
+    "MicroCollector",
+    "RequestInfo",
+]
+
+DEFAULT_MAX_BODY_SIZE: Final = 1024 * 1024
+"""The largest POST body accepted by default, in bytes (1 MiB)."""
+DEFAULT_HISTORY: Final = 10_000
+"""How many good and how many bad events are kept by default."""
+
+
+class MicroCollector:
+    """A validating collector serving HTTP on a background thread.
+
+    Use it as a context manager (or call :meth:`start` and :meth:`close`). All
+    query methods are thread-safe and read the collector's memory directly.
+
+    Args:
+        host: the address to listen on; loopback by default.
+        port: the port; 0 (the default) picks a free one, see :attr:`port`.
+        schemas: Iglu static-registry directories with your own schemas
+            (``schemas/<vendor>/<name>/jsonschema/<M-R-A>``), searched before the
+            bundled ones.
+        resolver: an :class:`~snowplow_logging._validate.IgluResolver` to share
+            between collectors (its compiled validators are cached); ``schemas``
+            is then ignored.
+        history: events of each kind (good, bad) kept for queries; older ones are
+            forgotten but still counted.
+        max_body_size: the largest POST body accepted, in bytes; a larger one is
+            answered 400 and recorded as a bad event.
+        on_event: called with each :class:`GoodEvent` or :class:`BadEvent` once
+            stored, on the connection's thread; exceptions are swallowed.
+
+    Raises:
+        ImportError: ``jsonschema`` is missing; the message says what to install.
+        ConfigurationError: a setting has a value that cannot work.
+        ConfigurationTypeError: a setting has the wrong type.
+    """
+
+    def __init__(
+        self,
+        *,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        schemas: Iterable[str | os.PathLike[str]] = (),
+        resolver: IgluResolver | None = None,
+        history: int = DEFAULT_HISTORY,
+        max_body_size: int = DEFAULT_MAX_BODY_SIZE,
+        on_event: EventSink | None = None,
+    ) -> None:
+        _check_int("port", port, low=0, high=65535)
+        _check_int("max_body_size", max_body_size, low=1)
+        self._host = _check_host(host)
+        self._on_event = _check_callable(on_event)
+        directories = _directories(schemas)
+        self._resolver = resolver if resolver is not None else IgluResolver(directories)
+        self._store = EventStore(history=history)
+        self._requested_port = port
+        self._max_body_size = max_body_size
+        self._server: CollectorServer | None = None
+        self._port: int | None = None
+        self._thread: threading.Thread | None = None
+        self._lock = threading.Lock()
+
+    def __repr__(self) -> str:
+        state = "running" if self._server is not None else "stopped"
+        where = self._host if self._port is None else self.endpoint
+        return f"<MicroCollector {where} {state}>"
+
+    def __enter__(self) -> Self:
+        return self.start()
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def start(self) -> Self:
+        """Bind the port and serve on a daemon thread; a no-op when running.
+
+        Raises:
+            OSError: the address cannot be bound (e.g. the port is taken).
+        """
+        with self._lock:
+            if self._server is None:
+                server = CollectorServer(
+                    (self._host, self._requested_port),
+                    resolver=self._resolver,
+                    store=self._store,
+                    max_body_size=self._max_body_size,
+                    on_event=self._on_event,
+                )
+                self._thread = threading.Thread(
+                    target=server.serve_forever,
+                    kwargs={"poll_interval": 0.05},
+                    name=f"snowplow-micro:{server.server_address[1]}",
+                    daemon=True,
+                )
+                self._thread.start()
+                self._server = server
+                self._port = int(server.server_address[1])
+        return self
+
+    def close(self, timeout: float = 5.0) -> None:
+        """Stop serving and close every connection. Idempotent; events stay queryable."""
+        with self._lock:
+            server, thread = self._server, self._thread
+            self._server = self._thread = None
+        if server is None:
+            return
+        server.shutdown()
+        server.server_close()
+        server.close_connections()
+        if thread is not None:
+            thread.join(timeout)
+
+    @property
+    def port(self) -> int:
+        """The port listened on (the real one when 0 was asked for); kept after close.
+
+        Raises:
+            RuntimeError: the collector was never started.
+        """
+        if self._port is None:
+            msg = (
+                "the collector has no port yet; use it in a 'with' block or start() it."
+            )
+            raise RuntimeError(msg)
+        return self._port
+
+    @property
+    def host(self) -> str:
+        """The address listened on."""
+        return self._host
+
+    @property
+    def endpoint(self) -> str:
+        """The collector URL for an emitter, e.g. ``http://127.0.0.1:51234``."""
+        host = f"[{self._host}]" if ":" in self._host else self._host
+        return f"http://{host}:{self.port}"
+
+    @property
+    def resolver(self) -> IgluResolver:
+        """The schema resolver validating events."""
+        return self._resolver
+
+    def summary(self) -> dict[str, int]:
+        """Counts since the last reset, as ``/micro/all``: ``{"total", "good", "bad"}``."""
+        return self._store.summary()
+
+    def good(
+        self,
+        *,
+        event_type: str | None = None,
+        schema: str | None = None,
+        app_id: str | None = None,
+        contexts: Iterable[str] = (),
+        limit: int | None = None,
+    ) -> list[GoodEvent]:
+        """The good events kept, oldest first, optionally filtered.
+
+        Args:
+            event_type: ``page_view``, ``page_ping``, ``struct``, ``unstruct``,
+                ``transaction``, ``transaction_item``, or the tracker code (``pv``...).
+            schema: the event's schema URI; built-in events have Enrich's
+                (``iglu:com.snowplowanalytics.snowplow/page_view/jsonschema/1-0-0``...).
+            app_id: the ``aid`` sent.
+            contexts: entity schema URIs the event must all carry.
+            limit: at most this many, the most recent.
+        """
+        where = EventFilter(
+            event_type=event_type,
+            schema=schema,
+            app_id=app_id,
+            contexts=tuple(contexts),
+            limit=limit,
+        )
+        return self._store.good(where)
+
+    def bad(
+        self,
+        *,
+        event_type: str | None = None,
+        schema: str | None = None,
+        app_id: str | None = None,
+        limit: int | None = None,
+    ) -> list[BadEvent]:
+        """The bad events kept, oldest first, optionally filtered (see :meth:`good`)."""
+        where = EventFilter(
+            event_type=event_type, schema=schema, app_id=app_id, limit=limit
+        )
+        return self._store.bad(where)
+
+    def reset(self) -> None:
+        """Forget every event and zero the counts, as ``/micro/reset``."""
+        self._store.reset()
+
+    def wait_for(self, count: int, *, timeout: float = 5.0) -> dict[str, int]:
+        """Block until ``count`` events (good or bad) arrived since the last reset.
+
+        Waits on a condition the request threads signal; never polls.
+
+        Returns:
+            The summary (``{"total", "good", "bad"}``) once reached.
+
+        Raises:
+            TimeoutError: fewer than ``count`` events after ``timeout`` seconds;
+                the message gives the counts and the first bad reasons.
+        """
+        _check_int("count", count, low=0)
+        summary = self._store.wait_for(count, timeout=timeout)
+        if summary is not None:
+            return summary
+        now = self._store.summary()
+        reasons = [error for event in self._store.bad()[:3] for error in event.errors]
+        msg = (
+            f"waited {timeout:g} s for {count} events; received {now['total']} "
+            f"({now['good']} good, {now['bad']} bad)"
+        )
+        if reasons:
+            msg += "; bad: " + "; ".join(reasons[:5])
+        raise TimeoutError(msg)
+
+
+def _check_host(host: object) -> str:
+    if not isinstance(host, str) or not host:
+        msg = f"'host' must be a non-empty string (got {host!r})."
+        raise ConfigurationTypeError(msg)
+    return host
+
+
+def _check_callable(on_event: object) -> EventSink | None:
+    if on_event is not None and not callable(on_event):
+        msg = f"'on_event' must be callable or None (got {on_event!r})."
+        raise ConfigurationTypeError(msg)
+    return on_event
+
+
+def _directories(schemas: object) -> list[Path]:
+    if isinstance(schemas, str | os.PathLike):
+        schemas = [schemas]
+    if not isinstance(schemas, Iterable):
+        msg = f"'schemas' must be a list of directories (got {schemas!r})."
+        raise ConfigurationTypeError(msg)
+    directories = [Path(directory) for directory in schemas]
+    for directory in directories:
+        if not directory.is_dir():
+            msg = f"'schemas' must name directories (got {str(directory)!r})."
+            raise ConfigurationError(msg)
+    return directories
+
+
+def _check_int(name: str, value: object, *, low: int, high: int | None = None) -> None:
+    if type(value) is not int:
+        msg = f"{name!r} must be an int (got {value!r})."
+        raise ConfigurationTypeError(msg)
+    if value < low or (high is not None and value > high):
+        bounds = f">= {low}" if high is None else f"between {low} and {high}"
+        msg = f"{name!r} must be {bounds} (got {value})."
+        raise ConfigurationError(msg)
