@@ -16,7 +16,7 @@ import logging
 import math
 import threading
 from collections.abc import Callable, Mapping
-from typing import Any, Final, Literal, TypeAlias
+from typing import Any, Final, Literal
 
 from pythonjsonlogger.core import BaseJsonFormatter
 from pythonjsonlogger.json import JsonFormatter
@@ -24,7 +24,7 @@ from pythonjsonlogger.json import JsonFormatter
 from snowplow_logging import _payload as p
 from snowplow_logging._app_error import ErrorSite, application_error, native_thread_id
 from snowplow_logging._emitter import Emitter
-from snowplow_logging._events import Event, SelfDescribing, SelfDescribingJson
+from snowplow_logging._events import Event, SelfDescribingJson
 from snowplow_logging._exceptions import (
     ConfigurationError,
     ConfigurationTypeError,
@@ -32,17 +32,19 @@ from snowplow_logging._exceptions import (
     InvalidEventTypeError,
     SnowplowLoggingError,
 )
+from snowplow_logging._tags import (
+    EXCEPTION,
+    IGNORED_LOGGERS,
+    Tag,
+    claim,
+    from_structlog,
+    is_ignored,
+)
+from snowplow_logging._tags import events as _events
 from snowplow_logging._tracker import Tracker, peek
 
 __all__ = ["IGNORED_LOGGERS", "SnowplowHandler", "Tag"]
 
-Tag: TypeAlias = Event | SelfDescribingJson | Mapping[str, object]
-"""What a record may carry under the tag attribute (or a list of these)."""
-
-IGNORED_LOGGERS: Final = ("snowplow_logging", "urllib3", "requests", "http.client")
-"""Loggers (and their children) whose records are never sent: our own send path."""
-
-_IGNORED_CHILDREN: Final = tuple(f"{name}." for name in IGNORED_LOGGERS)
 _GUARD: Final = threading.local()
 
 
@@ -110,6 +112,10 @@ class SnowplowHandler(logging.Handler):
     an event, a ``SelfDescribingJson`` or a ``{"schema": ..., "data": ...}`` dict
     (a self-describing event), or a list of these. The event's ``dtm`` is the
     record's creation time.
+
+    Beside ``snowplow_logging.structlog.SnowplowProcessor``, each record is sent
+    once: records made by structlog are the processor's, and a record the
+    processor already sent inside a ``ProcessorFormatter`` is not sent again.
 
     Args:
         level: the handler's level.
@@ -260,10 +266,7 @@ class SnowplowHandler(logging.Handler):
             and record.levelno >= logging.ERROR
         ):
             return False
-        name: object = record.name  # makeLogRecord() leaves it None
-        if name in IGNORED_LOGGERS or (
-            isinstance(name, str) and name.startswith(_IGNORED_CHILDREN)
-        ):
+        if is_ignored(record.name):  # makeLogRecord() leaves the name None
             return False
         if not self.filter(record):
             return False
@@ -288,6 +291,8 @@ class SnowplowHandler(logging.Handler):
         next(self._counters["records"])
         tagged = record.__dict__.get(self.tag)
         events = [tagged] if isinstance(tagged, Event) else _events(tagged)
+        if events and not claim(record, self.tracker, self.tag):
+            events = []  # SnowplowProcessor in a ProcessorFormatter sent them (#7)
         context = self._context
         if self._record_entity is not None:
             context = (*context, self._record_entity(record))
@@ -296,6 +301,8 @@ class SnowplowHandler(logging.Handler):
             and record.exc_info
             and record.exc_info[1] is not None
             and record.levelno >= logging.ERROR
+            and not from_structlog(record)  # SnowplowProcessor's to send (#7)
+            and claim(record, self.tracker, EXCEPTION)
         ):
             events.append(application_error(record.exc_info, _site(record)))
         created_ms = int(record.created * 1000)
@@ -342,33 +349,6 @@ def _check_options(
             f"'flush_timeout' must be a number of seconds >= 0 (got {flush_timeout!r})."
         )
         raise ConfigurationError(msg)
-
-
-def _events(tagged: object) -> list[Event]:
-    if tagged is None:
-        return []
-    items = list(tagged) if isinstance(tagged, list | tuple) else [tagged]
-    events: list[Event] = []
-    for item in items:
-        if isinstance(item, Event):
-            events.append(item)
-        elif isinstance(item, SelfDescribingJson):
-            events.append(SelfDescribing(event_json=item))
-        elif isinstance(item, Mapping) and set(item) == {"schema", "data"}:
-            events.append(
-                SelfDescribing(
-                    event_json=SelfDescribingJson(
-                        schema=item["schema"], data=item["data"]
-                    )
-                )
-            )
-        else:
-            msg = (
-                "a tagged record must carry an event, a SelfDescribingJson, a "
-                f"{{'schema': ..., 'data': ...}} dict or a list of these (got {type(item).__name__})."
-            )
-            raise InvalidEventTypeError(msg)
-    return events
 
 
 def _site(record: logging.LogRecord) -> ErrorSite:

@@ -1,0 +1,352 @@
+"""``SnowplowProcessor``: structlog events become Snowplow events.
+
+The only module that imports structlog; install the extra to use it::
+
+    pip install 'snowplow-logging[structlog]'
+
+The processor goes in the chain after ``merge_contextvars``, ``add_log_level``
+and ``TimeStamper`` and before ``format_exc_info`` or the renderer::
+
+    structlog.configure(
+        processors=[
+            structlog.contextvars.merge_contextvars,
+            structlog.processors.add_log_level,
+            structlog.processors.TimeStamper(fmt="iso"),
+            SnowplowProcessor(tracker),
+            structlog.processors.JSONRenderer(),
+        ]
+    )
+    log.info("paid", snowplow=StructuredEvent(category="shop", action="paid"))
+
+Each event is sent once, even when ``SnowplowHandler`` is installed too or
+several ``ProcessorFormatter`` handlers run the processor: see
+:class:`SnowplowProcessor`.
+
+.. versionadded:: 0.1.0
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import os
+import sys
+import threading
+from typing import TYPE_CHECKING, Final
+
+from snowplow_logging import _payload as p
+from snowplow_logging._app_error import (
+    ErrorSite,
+    ExcInfo,
+    application_error,
+    native_thread_id,
+)
+from snowplow_logging._diagnostics import RateLimitedLog
+from snowplow_logging._exceptions import ConfigurationError, ConfigurationTypeError
+from snowplow_logging._tags import (
+    EXCEPTION,
+    activate_claims,
+    claim,
+    entities,
+    events,
+    is_ignored,
+)
+from snowplow_logging._tracker import Tracker
+
+try:
+    import structlog  # noqa: F401 - fail here, naming the extra, not at first use
+except ImportError as exc:  # pragma: no cover - exercised in a subprocess test
+    msg = (
+        "snowplow_logging.structlog needs structlog; install it with "
+        "pip install 'snowplow-logging[structlog]'"
+    )
+    raise ImportError(msg, name="structlog") from exc
+
+if TYPE_CHECKING:
+    from structlog.typing import EventDict, WrappedLogger
+
+__all__ = ["SnowplowProcessor"]
+
+_EPOCH: Final = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+_MS: Final = dt.timedelta(milliseconds=1)
+_LOG: Final = RateLimitedLog()
+
+
+class SnowplowProcessor:
+    """A structlog processor that sends tagged events to a Snowplow tracker.
+
+    When the event dict carries ``key`` (an event, a ``SelfDescribingJson`` or a
+    ``{"schema": ..., "data": ...}`` dict, or a list of these), its events are
+    tracked. Entities under ``context_key`` (a ``SelfDescribingJson``, such a
+    dict, or a list of them; bound with ``log.bind()`` or
+    ``structlog.contextvars.bind_contextvars()``) are attached to every event
+    tracked from that event dict. A true ``{key}_skip`` (``snowplow_skip``)
+    sends nothing. All three keys are removed, so renderers never print event
+    objects; everything else is passed on untouched.
+
+    The event's time (``dtm``) is the ``timestamp`` key when a stamper ran
+    earlier and its time is unambiguous: numeric seconds
+    (``TimeStamper(fmt=None)``), an ISO 8601 string with ``Z`` or an offset
+    (``TimeStamper(fmt="iso")``), or an aware ``datetime``. A naive time is
+    ignored, because structlog writes local time for ``utc=False`` but UTC for a
+    custom ``fmt``: the log record's creation time is used instead, else now.
+
+    Runs on the thread that logs, like the handler: the tracker builds the
+    payload and the emitter enqueues it, no network. Holds no per-call state,
+    so one processor serves every thread. A bad tag never raises into the
+    application: it is counted in :attr:`stats` and reported, rate-limited, on
+    the ``snowplow_logging`` logger.
+
+    **One event per record.** Events logged through structlog are sent where the
+    processor sits in ``structlog.configure()``; the key is then gone, so
+    ``SnowplowHandler`` and later formatters never see it. Inside
+    ``ProcessorFormatter`` (``foreign_pre_chain`` for plain ``logging`` records,
+    which may carry the tag as ``extra=``), the processor and
+    ``SnowplowHandler`` claim each record before sending, so with the same
+    tracker it is sent once, in whichever handler comes first. Put the
+    processor in one chain per path (not in both ``structlog.configure()`` and
+    ``ProcessorFormatter.processors``).
+
+    Args:
+        tracker: the tracker events go to.
+        key: the event dict key holding the events, ``"snowplow"`` by default.
+        context_key: the key holding bound entities, ``"snowplow_context"``.
+        capture_exceptions: also send an ``application_error`` event when the
+            event dict has a true ``exc_info`` (``True``, an exception or an
+            ``exc_info`` tuple) at error level or above: the ``level`` key of
+            ``add_log_level``, else the method name (``log.exception()``).
+
+    Raises:
+        ConfigurationError: a key is empty or both keys are the same.
+        ConfigurationTypeError: a setting has the wrong type.
+
+    .. versionadded:: 0.1.0
+    """
+
+    __slots__ = (
+        "_counts",
+        "_lock",
+        "_skip_key",
+        "capture_exceptions",
+        "context_key",
+        "key",
+        "tracker",
+    )
+
+    def __init__(
+        self,
+        tracker: Tracker,
+        *,
+        key: str = "snowplow",
+        context_key: str = "snowplow_context",
+        capture_exceptions: bool = False,
+    ) -> None:
+        _check_settings(tracker, key, context_key, capture_exceptions)
+        self.tracker = tracker
+        self.key = key
+        self.context_key = context_key
+        self.capture_exceptions = capture_exceptions
+        self._skip_key = f"{key}_skip"
+        self._lock = threading.Lock()
+        self._counts = {"events": 0, "duplicates": 0, "errors": 0}
+        activate_claims()
+
+    def __repr__(self) -> str:
+        return (
+            f"<{type(self).__name__} {self.tracker!r} key={self.key!r} "
+            f"context_key={self.context_key!r} "
+            f"capture_exceptions={self.capture_exceptions}>"
+        )
+
+    @property
+    def stats(self) -> dict[str, int]:
+        """A snapshot of counters.
+
+        ``events`` tracked, ``duplicates`` not sent because ``SnowplowHandler``
+        or another formatter already sent that record's, ``errors`` reported.
+        """
+        with self._lock:
+            return dict(self._counts)
+
+    def _count(self, name: str, n: int = 1) -> None:
+        with self._lock:
+            self._counts[name] += n
+
+    def __call__(
+        self, logger: WrappedLogger, method_name: str, event_dict: EventDict
+    ) -> EventDict:
+        """Track the event dict's events and return it without the three keys."""
+        tagged = event_dict.pop(self.key, None)
+        bound = event_dict.pop(self.context_key, None)
+        if event_dict.pop(self._skip_key, False):
+            return event_dict
+        record = event_dict.get("_record")  # set inside ProcessorFormatter
+        if record is not None and tagged is None:
+            tagged = getattr(record, self.key, None)  # extra= of a logging call
+        if tagged is None and not (
+            self.capture_exceptions and event_dict.get("exc_info")
+        ):
+            return event_dict
+        try:
+            self._track(method_name, event_dict, tagged, bound, record)
+        except Exception as exc:  # noqa: BLE001 - logging must never raise into the application
+            self._count("errors")
+            _LOG.warning(
+                f"processor:{id(self)}",
+                "SnowplowProcessor dropped the events of %r: %s: %s",
+                event_dict.get("event"),
+                type(exc).__name__,
+                exc,
+            )
+        return event_dict
+
+    def _track(
+        self,
+        method_name: str,
+        event_dict: EventDict,
+        tagged: object,
+        bound: object,
+        record: object,
+    ) -> None:
+        if not isinstance(record, logging.LogRecord):
+            record = None
+        elif is_ignored(record.name):
+            return
+        found = events(tagged)
+        if record is not None and found and not claim(record, self.tracker, self.key):
+            self._count("duplicates", len(found))
+            found = []
+        exc_info = (
+            _exc_info(event_dict.get("exc_info")) if self.capture_exceptions else None
+        )
+        level = _levelno(event_dict.get("level", method_name))
+        if exc_info is not None and level is not None and level >= logging.ERROR:
+            if record is None or claim(record, self.tracker, EXCEPTION):
+                site = _site(event_dict, record, exc_info, level)
+                found.append(application_error(exc_info, site))
+            else:
+                self._count("duplicates")
+        if not found:
+            return
+        context = entities(bound)
+        created_ms = _created_ms(event_dict.get("timestamp"), record)
+        track = self.tracker.track
+        for event in found:
+            track(event, created_ms=created_ms, context=context)
+        self._count("events", len(found))
+
+
+def _check_settings(
+    tracker: object, key: object, context_key: object, capture_exceptions: object
+) -> None:
+    if not isinstance(tracker, Tracker):
+        msg = f"'tracker' must be a Tracker (got {type(tracker).__name__})."
+        raise ConfigurationTypeError(msg)
+    for name, value in (("key", key), ("context_key", context_key)):
+        if not isinstance(value, str):
+            msg = f"{name!r} must be an event dict key, a str (got {value!r})."
+            raise ConfigurationTypeError(msg)
+        if not value:
+            msg = f"{name!r} must be a non-empty key (got {value!r})."
+            raise ConfigurationError(msg)
+    if key == context_key:
+        msg = f"'key' and 'context_key' must differ (both {key!r})."
+        raise ConfigurationError(msg)
+    if not isinstance(capture_exceptions, bool):
+        msg = f"'capture_exceptions' must be a bool (got {capture_exceptions!r})."
+        raise ConfigurationTypeError(msg)
+
+
+def _exc_info(value: object) -> ExcInfo | None:
+    """What structlog makes of ``exc_info``: an exception, a tuple, or true."""
+    if isinstance(value, BaseException):
+        return (type(value), value, value.__traceback__)
+    if isinstance(value, tuple):
+        if len(value) == 3 and isinstance(value[1], BaseException):  # noqa: PLR2004 - sys.exc_info()
+            return (type(value[1]), value[1], value[2])
+        return None
+    if value:
+        info = sys.exc_info()
+        return None if info[1] is None else (type(info[1]), info[1], info[2])
+    return None
+
+
+def _levelno(name: object) -> int | None:
+    """The stdlib level of a structlog level or method name, if it has one."""
+    if not isinstance(name, str):
+        return None
+    upper = name.upper()
+    if upper == "EXCEPTION":  # structlog's log.exception() logs at error
+        return logging.ERROR
+    level = logging.getLevelName(upper)
+    return level if isinstance(level, int) else None
+
+
+def _site(
+    event_dict: EventDict,
+    record: logging.LogRecord | None,
+    exc_info: ExcInfo,
+    level: int,
+) -> ErrorSite:
+    """Where the error was logged: callsite keys, else the record, else the trace.
+
+    ``CallsiteParameterAdder`` keys come first; then the log record inside
+    ``ProcessorFormatter``; then the frame that caught the exception.
+    """
+    trace = exc_info[2]
+    pathname = event_dict.get("pathname")
+    file_name = _text(event_dict.get("filename")) or (
+        os.path.basename(pathname) if isinstance(pathname, str) else None  # noqa: PTH119 - a name, not a path to open
+    )
+    line = event_dict.get("lineno")
+    func = _text(event_dict.get("func_name"))
+    name = _text(event_dict.get("logger"))
+    thread_name = _text(event_dict.get("thread_name"))
+    ident = event_dict.get("thread")
+    if record is not None:
+        file_name = file_name or record.filename
+        line = line if isinstance(line, int) else record.lineno
+        func = func or record.funcName
+        name = name or record.name
+        thread_name = thread_name or record.threadName
+        ident = ident if isinstance(ident, int) else record.thread
+    elif trace is not None:  # the frame that caught the exception
+        code = trace.tb_frame.f_code
+        file_name = file_name or os.path.basename(code.co_filename)  # noqa: PTH119 - a name, not a path to open
+        line = line if isinstance(line, int) else trace.tb_lineno
+        func = func or code.co_name
+    if not isinstance(ident, int):
+        ident = threading.get_ident()
+    return ErrorSite(
+        message=str(event_dict.get("event", "")),
+        file_name=file_name,
+        line_number=line if isinstance(line, int) else None,
+        class_name=".".join(part for part in (name, func) if part) or None,
+        thread_name=thread_name or threading.current_thread().name,
+        thread_id=native_thread_id(ident),
+        is_fatal=level >= logging.CRITICAL,
+    )
+
+
+def _text(value: object) -> str | None:
+    return value if isinstance(value, str) and value else None
+
+
+def _created_ms(stamp: object, record: logging.LogRecord | None) -> int | None:
+    """The event time in ms: an unambiguous stamp, else the record's, else None."""
+    ms: int | None = None
+    if isinstance(stamp, int | float) and not isinstance(stamp, bool):
+        ms = int(stamp * 1000)
+    else:
+        if isinstance(stamp, str):
+            try:
+                stamp = dt.datetime.fromisoformat(stamp)
+            except ValueError:
+                stamp = None
+        if isinstance(stamp, dt.datetime) and stamp.utcoffset() is not None:
+            ms = (stamp - _EPOCH) // _MS
+    if ms is not None and p.MS_MIN <= ms <= p.MS_MAX:
+        return ms
+    if record is not None:
+        return int(record.created * 1000)
+    return None
