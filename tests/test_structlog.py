@@ -6,11 +6,13 @@ import datetime as dt
 import io
 import json
 import logging
+import os
 import subprocess
 import sys
 import threading
 import time
 from collections.abc import Iterator, Sequence
+from pathlib import Path
 
 import pytest
 
@@ -28,6 +30,7 @@ from snowplow_logging import (
     Tracker,
 )
 from snowplow_logging import structlog as snowplow_structlog
+from snowplow_logging.pytest_plugin import MicroFixture
 from snowplow_logging.structlog import SnowplowProcessor
 from snowplow_logging.testing import (
     CapturingEmitter,
@@ -39,6 +42,8 @@ from tests.conftest import AssertValid
 CHECKOUT = "iglu:com.acme/checkout/jsonschema/1-0-0"
 CART = "iglu:com.acme/cart/jsonschema/1-0-0"
 APP_ERROR = "iglu:com.snowplowanalytics.snowplow/application_error/jsonschema/1-0-2"
+APPLICATION = "iglu:com.snowplowanalytics.snowplow/application/jsonschema/1-0-0"
+EXAMPLES = Path(__file__).parent.parent / "examples"
 Processors = Sequence[structlog.typing.Processor]
 
 
@@ -873,3 +878,56 @@ class TestMissingExtra:
         )
 
         assert result.stdout.split() == ["False", "True"]
+
+
+def _run_example(name: str, endpoint: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, str(EXAMPLES / name)],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "SNOWPLOW_ENDPOINT": endpoint},
+        timeout=60,
+        check=False,
+    )
+
+
+class TestExamples:
+    """The structlog examples deliver valid events to a real local collector."""
+
+    def test_pipeline(self, snowplow_micro: MicroFixture) -> None:
+        """structlog_pipeline.py: three valid events, the application entity on each."""
+        result = _run_example("structlog_pipeline.py", snowplow_micro.endpoint)
+
+        assert result.returncode == 0, result.stderr
+        assert snowplow_micro.wait_for(3, timeout=10)["bad"] == 0
+        good = snowplow_micro.good()
+        assert sorted(e.event_type for e in good) == ["page_view", "struct", "unstruct"]
+        assert all(e.contexts == [APPLICATION] for e in good)
+        assert snowplow_micro.good(schema=APP_ERROR)[0].app_id == "shop"
+        lines = [json.loads(line) for line in result.stdout.splitlines()]
+        assert len(lines) == 4
+        assert all("snowplow" not in line for line in lines)
+        assert all("snowplow_context" not in line for line in lines)
+
+    def test_stdlib(self, snowplow_micro: MicroFixture) -> None:
+        """structlog_stdlib.py: processor and handler together send each record once."""
+        result = _run_example("structlog_stdlib.py", snowplow_micro.endpoint)
+
+        assert result.returncode == 0, result.stderr
+        assert snowplow_micro.wait_for(3, timeout=10)["bad"] == 0
+        good = snowplow_micro.good()
+        assert sorted(e.payload.get("se_ac", e.event_type) for e in good) == [
+            "coupon",
+            "paid",
+            "unstruct",
+        ]
+        assert good[0].contexts == [APPLICATION]
+        assert snowplow_micro.bad() == []
+        assert snowplow_micro.summary()["total"] == 3
+        lines = [json.loads(line) for line in result.stdout.splitlines()]
+        assert [line["event"] for line in lines] == [
+            "order paid",
+            "coupon applied",
+            "bad quantity",
+            "an ordinary log line: not sent to Snowplow",
+        ]
