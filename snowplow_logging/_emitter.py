@@ -222,7 +222,6 @@ class Emitter:
         self._worker = Worker(
             self._buffer,
             transport,
-            url=self._url,
             display=self._display,
             method=self.method,
             batch_size=self._batch_size,

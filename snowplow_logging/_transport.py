@@ -22,15 +22,15 @@ import email.utils
 import enum
 import random
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping, MutableMapping
 from collections.abc import Set as AbstractSet
 from typing import Final, NamedTuple
 from urllib.parse import unquote, urlsplit, urlunsplit
 
 import requests
+import urllib3
 from requests.adapters import HTTPAdapter
 from requests.auth import HTTPBasicAuth
-from requests.structures import CaseInsensitiveDict
 
 from snowplow_logging._exceptions import (
     ConfigurationError,
@@ -292,6 +292,23 @@ def collector_url(
     return CollectorUrl(url, auth, shown)
 
 
+class _Settings(NamedTuple):
+    """Per-session request settings, resolved with the environment once."""
+
+    verify: bool | str
+    cert: str | tuple[str, str] | None
+    proxies: MutableMapping[str, str]
+
+
+class _Route(NamedTuple):
+    """The session adapter's pool for the collector and what each request needs."""
+
+    pool: urllib3.HTTPConnectionPool
+    target: str
+    headers: dict[str, str]
+    retries: urllib3.Retry
+
+
 class RequestsTransport:
     """Sends requests to one collector URL over one ``requests.Session``.
 
@@ -299,9 +316,11 @@ class RequestsTransport:
     static auth (a tuple or ``HTTPBasicAuth``) and netrc, and its proxy, TLS
     verification and client-certificate settings (with the environment's
     ``*_PROXY`` and ``REQUESTS_CA_BUNDLE`` when ``trust_env``) are resolved on
-    the first request. Redirects are never followed and response hooks are not
-    called, except with a custom auth object or adapter, where every request
-    goes through ``Session.send`` so they apply per request.
+    the first request and again after a failed one; requests then use the
+    session adapter's connection pool directly. Redirects are never followed,
+    cookies the collector sets are not kept and response hooks are not called,
+    except with a custom adapter or auth object: then every request goes
+    through ``Session.send`` so that they apply per request.
 
     Args:
         url: the full collector URL (from :func:`collector_url`).
@@ -335,87 +354,122 @@ class RequestsTransport:
             self._headers["Content-Type"] = CONTENT_TYPE
         self._auth = auth
         self._timeout = timeout
-        self._send: Callable[[str, bytes | None], Response] | None = None
+        self._request = requests.Request()
+        self._settings: _Settings | None = None
+        self._route: _Route | None = None
 
-    def send(self, url: str, body: bytes | None) -> Response:
+    def send(self, body: bytes | None = None, query: str = "") -> Response:
         """Send one request and return its status; reads and discards the body.
 
         Args:
-            url: the collector URL, with the query string for GET.
             body: the POST body, or ``None`` for GET.
+            query: the GET query string, without the ``?``.
 
         Raises:
             TransportError: no HTTP response arrived.
         """
         try:
-            return (self._send or self._prepare())(url, body)
-        except requests.RequestException as exc:
-            msg = f"{type(exc).__name__}: {exc}"
+            if self._settings is None:
+                self._prepare()
+            if self._route is not None:
+                return self._send_pool(self._route, body, query)
+            return self._send_session(body, query)
+        except (
+            requests.RequestException,
+            urllib3.exceptions.HTTPError,
+            OSError,
+        ) as exc:
+            self._settings = None  # resolve the pool and settings again next time
+            reason = getattr(exc, "reason", None)  # MaxRetryError wraps the real one
+            shown = reason if isinstance(reason, Exception) else exc
+            msg = f"{type(shown).__name__}: {shown}"
             raise TransportError(msg) from exc
 
-    def _prepare(self) -> Callable[[str, bytes | None], Response]:
+    def _prepare(self) -> None:
         session = self.session
         if self._fresh:
+            self._fresh = False
             session.close()  # only empties the pools; the session stays usable
         request = requests.Request(self._method, self._url, headers=self._headers)
         if self._auth is not None and session.auth is None:
             request.auth = self._auth
         env = session.merge_environment_settings(self._url, {}, None, None, None)
-        verify = True if env["verify"] is None else env["verify"]
-        cert, proxies = env["cert"], env["proxies"]
-        timeout = self._timeout
+        settings = _Settings(
+            True if env["verify"] is None else env["verify"],
+            env["cert"],
+            env["proxies"],
+        )
+        self._request, self._settings, self._route = request, settings, None
         adapter = session.get_adapter(self._url)
         static_auth = session.auth is None or isinstance(
             session.auth, tuple | HTTPBasicAuth
         )
-
-        def fast(url: str, body: bytes | None) -> Response:
-            prepared = requests.PreparedRequest()
-            prepared.method = self._method
-            prepared.url = url
-            prepared.headers = CaseInsensitiveDict(base)
-            if body is not None:
-                prepared.headers["Content-Length"] = str(len(body))
-            prepared.body = body
-            return _read(
-                adapter.send(
-                    prepared, timeout=timeout, verify=verify, cert=cert, proxies=proxies
-                )
-            )
-
-        def slow(url: str, body: bytes | None) -> Response:
-            request.url = url
-            request.data = body or []
-            prepared = session.prepare_request(request)
-            response = session.send(
-                prepared,
-                allow_redirects=False,
-                timeout=timeout,
-                verify=verify,
-                cert=cert,
-                proxies=proxies,
-            )
-            return _read(response)
-
-        # A custom adapter or a per-request auth (signing, digest) must see
-        # every request, so they go through Session.send.
+        # A custom adapter or a per-request auth (signing, digest) must see every
+        # request, so those go through Session.send. Otherwise what
+        # Session.request redoes on every call is done once here: merged headers,
+        # cookies, static auth and netrc, then the adapter's pool for this URL
+        # with its proxy and TLS settings.
         if type(adapter) is not HTTPAdapter or not static_auth:
-            self._send = slow
-            return slow
-        # Headers, cookies, static auth and netrc, merged once.
-        base = dict(session.prepare_request(request).headers)
-        self._send = fast
-        return fast
+            return
+        prepared = session.prepare_request(request)
+        pool = adapter.get_connection_with_tls_context(
+            prepared, settings.verify, settings.proxies, settings.cert
+        )
+        adapter.cert_verify(pool, self._url, settings.verify, settings.cert)  # type: ignore[no-untyped-call]
+        if isinstance(pool, urllib3.HTTPConnectionPool):
+            self._route = _Route(
+                pool,
+                adapter.request_url(prepared, settings.proxies),
+                dict(prepared.headers),
+                adapter.max_retries,
+            )
+
+    def _send_pool(self, route: _Route, body: bytes | None, query: str) -> Response:
+        headers = route.headers.copy()
+        if body is not None:
+            headers["Content-Length"] = str(len(body))
+        response = route.pool.urlopen(
+            self._method,
+            f"{route.target}?{query}" if query else route.target,
+            body=body,
+            headers=headers,
+            redirect=False,
+            assert_same_host=False,
+            preload_content=False,
+            decode_content=False,
+            retries=route.retries,
+            timeout=urllib3.Timeout(connect=self._timeout, read=self._timeout),
+            chunked=False,
+        )
+        result = Response(response.status, response.headers.get("Retry-After"))
+        try:
+            response.drain_conn()  # the collector has answered: keep its status
+        except (urllib3.exceptions.HTTPError, OSError):
+            response.close()
+        else:
+            response.release_conn()
+        return result
+
+    def _send_session(self, body: bytes | None, query: str) -> Response:
+        request, settings = self._request, self._settings
+        assert settings is not None  # noqa: S101 - set by _prepare
+        request.url = f"{self._url}?{query}" if query else self._url
+        request.data = body or []
+        response = self.session.send(
+            self.session.prepare_request(request),
+            allow_redirects=False,
+            timeout=self._timeout,
+            verify=settings.verify,
+            cert=settings.cert,
+            proxies=settings.proxies,
+        )
+        try:
+            _ = response.content  # so that the connection goes back to the pool
+        finally:
+            response.close()
+        return Response(response.status_code, response.headers.get("Retry-After"))
 
     def close(self) -> None:
         """Close the session if this transport created it."""
         if self._owns_session:
             self.session.close()
-
-
-def _read(response: requests.Response) -> Response:
-    try:
-        _ = response.content  # drain, so the connection goes back to the pool
-    finally:
-        response.close()
-    return Response(response.status_code, response.headers.get("Retry-After"))

@@ -262,9 +262,7 @@ class TestRequestsTransport:
         """POST carries the exact Content-Type, the extra headers and the body."""
         transport = _transport(collector.url)
 
-        response = transport.send(
-            collector_url(collector.url, method="post").url, b"{}"
-        )
+        response = transport.send(b"{}")
 
         request = collector.requests[0]
         assert (response.status, request.method, request.path) == (
@@ -280,7 +278,7 @@ class TestRequestsTransport:
         """GET sends the query string and no body or Content-Type."""
         transport = _transport(collector.url, method="get")
 
-        transport.send(f"{collector.url}/i?e=pv&stm=1", None)
+        transport.send(query="e=pv&stm=1")
 
         request = collector.requests[0]
         assert (request.method, request.path, request.query) == (
@@ -294,10 +292,9 @@ class TestRequestsTransport:
     def test_keep_alive(self, collector: Collector) -> None:
         """Consecutive requests reuse one connection."""
         transport = _transport(collector.url)
-        url = collector_url(collector.url, method="post").url
 
         for _ in range(5):
-            transport.send(url, b"{}")
+            transport.send(b"{}")
 
         assert len({r.client_port for r in collector.requests}) == 1
 
@@ -307,9 +304,8 @@ class TestRequestsTransport:
             Reply(503, {"Retry-After": "7"}), Reply(302, {"Location": "/elsewhere"})
         )
         transport = _transport(collector.url)
-        url = collector_url(collector.url, method="post").url
 
-        first, second = transport.send(url, b"{}"), transport.send(url, b"{}")
+        first, second = transport.send(b"{}"), transport.send(b"{}")
 
         assert (first.status, first.retry_after) == (503, "7")
         assert (second.status, len(collector.requests)) == (302, 2)
@@ -320,7 +316,7 @@ class TestRequestsTransport:
         session.headers["X-Session"] = "yes"
         transport = _transport(collector.url, session=session, auth=("me", "pw"))
 
-        transport.send(collector_url(collector.url, method="post").url, b"{}")
+        transport.send(b"{}")
         transport.close()
 
         headers = collector.requests[0].headers
@@ -341,10 +337,9 @@ class TestRequestsTransport:
         session = requests.Session()
         session.auth = sign
         transport = _transport(collector.url, session=session)
-        url = collector_url(collector.url, method="post").url
 
-        transport.send(url, b"one")
-        transport.send(url, b"two")
+        transport.send(b"one")
+        transport.send(b"two")
 
         assert seen == [b"one", b"two"]
         assert [r.headers["X-Signature"] for r in collector.requests] == ["1", "2"]
@@ -354,16 +349,17 @@ class TestRequestsTransport:
         url = f"http://127.0.0.1:{free_port()}"
         transport = _transport(url)
 
-        with pytest.raises(TransportError, match="ConnectionError") as info:
-            transport.send(collector_url(url, method="post").url, b"{}")
+        with pytest.raises(TransportError, match="Connection refused") as info:
+            transport.send(b"{}")
 
         assert isinstance(info.value, OSError)
-        assert isinstance(info.value.__cause__, requests.ConnectionError)
+        assert str(info.value).startswith("NewConnectionError: ")
+        assert info.value.__cause__ is not None
 
     def test_timeout_is_transport_error(self) -> None:
         """A server that never answers raises TransportError after the timeout."""
         with blackhole() as url:
             transport = _transport(url, timeout=0.2)
 
-            with pytest.raises(TransportError, match="Timeout"):
-                transport.send(collector_url(url, method="post").url, b"{}")
+            with pytest.raises(TransportError, match="timed out"):
+                transport.send(b"{}")
