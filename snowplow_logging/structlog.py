@@ -28,6 +28,7 @@ several ``ProcessorFormatter`` handlers run the processor: see
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 import logging
 import os
 import sys
@@ -42,6 +43,7 @@ from snowplow_logging._app_error import (
     native_thread_id,
 )
 from snowplow_logging._diagnostics import RateLimitedLog
+from snowplow_logging._events import Event
 from snowplow_logging._exceptions import ConfigurationError, ConfigurationTypeError
 from snowplow_logging._tags import (
     EXCEPTION,
@@ -51,7 +53,7 @@ from snowplow_logging._tags import (
     events,
     is_ignored,
 )
-from snowplow_logging._tracker import Tracker
+from snowplow_logging._tracker import Tracker, peek
 
 try:
     import structlog  # noqa: F401 - fail here, naming the extra, not at first use
@@ -69,6 +71,9 @@ __all__ = ["SnowplowProcessor"]
 
 _EPOCH: Final = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
 _MS: Final = dt.timedelta(milliseconds=1)
+_MS_MIN: Final = p.MS_MIN
+_MS_MAX: Final = p.MS_MAX
+_NUMBERS: Final = (int, float)
 _LOG: Final = RateLimitedLog()
 
 
@@ -124,9 +129,11 @@ class SnowplowProcessor:
     """
 
     __slots__ = (
-        "_counts",
-        "_lock",
+        "_duplicates",
+        "_errors",
+        "_events",
         "_skip_key",
+        "_track",
         "capture_exceptions",
         "context_key",
         "key",
@@ -147,8 +154,11 @@ class SnowplowProcessor:
         self.context_key = context_key
         self.capture_exceptions = capture_exceptions
         self._skip_key = f"{key}_skip"
-        self._lock = threading.Lock()
-        self._counts = {"events": 0, "duplicates": 0, "errors": 0}
+        self._track = tracker.track
+        # itertools.count: next() is atomic, so counting takes no lock.
+        self._events = itertools.count()
+        self._duplicates = itertools.count()
+        self._errors = itertools.count()
         activate_claims()
 
     def __repr__(self) -> str:
@@ -165,12 +175,11 @@ class SnowplowProcessor:
         ``events`` tracked, ``duplicates`` not sent because ``SnowplowHandler``
         or another formatter already sent that record's, ``errors`` reported.
         """
-        with self._lock:
-            return dict(self._counts)
-
-    def _count(self, name: str, n: int = 1) -> None:
-        with self._lock:
-            self._counts[name] += n
+        return {
+            "events": peek(self._events),
+            "duplicates": peek(self._duplicates),
+            "errors": peek(self._errors),
+        }
 
     def __call__(
         self, logger: WrappedLogger, method_name: str, event_dict: EventDict
@@ -181,16 +190,23 @@ class SnowplowProcessor:
         if event_dict.pop(self._skip_key, False):
             return event_dict
         record = event_dict.get("_record")  # set inside ProcessorFormatter
-        if record is not None and tagged is None:
-            tagged = getattr(record, self.key, None)  # extra= of a logging call
-        if tagged is None and not (
-            self.capture_exceptions and event_dict.get("exc_info")
-        ):
-            return event_dict
+        capture = self.capture_exceptions and event_dict.get("exc_info")
+        if tagged is None and record is None and not capture:
+            return event_dict  # untagged: four dict lookups, nothing else
         try:
-            self._track(method_name, event_dict, tagged, bound, record)
+            if record is None and not capture:  # a tagged structlog call: kept short
+                found = [tagged] if isinstance(tagged, Event) else events(tagged)
+            else:
+                record = record if isinstance(record, logging.LogRecord) else None
+                found = self._found(method_name, event_dict, tagged, record)
+            if found:
+                context = () if bound is None else entities(bound)
+                created_ms = _created_ms(event_dict.get("timestamp"), record)
+                for event in found:
+                    self._track(event, created_ms=created_ms, context=context)
+                    next(self._events)
         except Exception as exc:  # noqa: BLE001 - logging must never raise into the application
-            self._count("errors")
+            next(self._errors)
             _LOG.warning(
                 f"processor:{id(self)}",
                 "SnowplowProcessor dropped the events of %r: %s: %s",
@@ -200,40 +216,44 @@ class SnowplowProcessor:
             )
         return event_dict
 
-    def _track(
+    def _found(
         self,
         method_name: str,
         event_dict: EventDict,
         tagged: object,
-        bound: object,
-        record: object,
-    ) -> None:
-        if not isinstance(record, logging.LogRecord):
-            record = None
-        elif is_ignored(record.name):
-            return
+        record: logging.LogRecord | None,
+    ) -> list[Event]:
+        """The events to send of a record, or of an event dict with ``exc_info``."""
+        if record is not None:
+            if is_ignored(record.name):
+                return []
+            if tagged is None:
+                tagged = getattr(record, self.key, None)  # extra= of a logging call
         found = events(tagged)
         if record is not None and found and not claim(record, self.tracker, self.key):
-            self._count("duplicates", len(found))
+            for _ in found:
+                next(self._duplicates)
             found = []
-        exc_info = (
-            _exc_info(event_dict.get("exc_info")) if self.capture_exceptions else None
-        )
+        if self.capture_exceptions and event_dict.get("exc_info"):
+            error = self._application_error(method_name, event_dict, record)
+            if error is not None:
+                found.append(error)
+        return found
+
+    def _application_error(
+        self,
+        method_name: str,
+        event_dict: EventDict,
+        record: logging.LogRecord | None,
+    ) -> Event | None:
+        exc_info = _exc_info(event_dict.get("exc_info"))
         level = _levelno(event_dict.get("level", method_name))
-        if exc_info is not None and level is not None and level >= logging.ERROR:
-            if record is None or claim(record, self.tracker, EXCEPTION):
-                site = _site(event_dict, record, exc_info, level)
-                found.append(application_error(exc_info, site))
-            else:
-                self._count("duplicates")
-        if not found:
-            return
-        context = entities(bound)
-        created_ms = _created_ms(event_dict.get("timestamp"), record)
-        track = self.tracker.track
-        for event in found:
-            track(event, created_ms=created_ms, context=context)
-        self._count("events", len(found))
+        if exc_info is None or level is None or level < logging.ERROR:
+            return None
+        if record is not None and not claim(record, self.tracker, EXCEPTION):
+            next(self._duplicates)
+            return None
+        return application_error(exc_info, _site(event_dict, record, exc_info, level))
 
 
 def _check_settings(
@@ -335,17 +355,18 @@ def _text(value: object) -> str | None:
 def _created_ms(stamp: object, record: logging.LogRecord | None) -> int | None:
     """The event time in ms: an unambiguous stamp, else the record's, else None."""
     ms: int | None = None
-    if isinstance(stamp, int | float) and not isinstance(stamp, bool):
+    if type(stamp) is str:
+        try:
+            parsed = dt.datetime.fromisoformat(stamp)
+            if parsed.tzinfo is not None:  # a naive time is ambiguous: not used
+                ms = (parsed - _EPOCH) // _MS
+        except (ValueError, TypeError):  # not ISO; a tzinfo without an offset
+            pass
+    elif isinstance(stamp, _NUMBERS) and not isinstance(stamp, bool):
         ms = int(stamp * 1000)
-    else:
-        if isinstance(stamp, str):
-            try:
-                stamp = dt.datetime.fromisoformat(stamp)
-            except ValueError:
-                stamp = None
-        if isinstance(stamp, dt.datetime) and stamp.utcoffset() is not None:
-            ms = (stamp - _EPOCH) // _MS
-    if ms is not None and p.MS_MIN <= ms <= p.MS_MAX:
+    elif isinstance(stamp, dt.datetime) and stamp.utcoffset() is not None:
+        ms = (stamp - _EPOCH) // _MS
+    if ms is not None and _MS_MIN <= ms <= _MS_MAX:
         return ms
     if record is not None:
         return int(record.created * 1000)
