@@ -6,7 +6,9 @@ import datetime as dt
 import io
 import json
 import logging
+import logging.handlers
 import os
+import queue
 import subprocess
 import sys
 import threading
@@ -759,6 +761,68 @@ class TestStdlib:
 
         (payload,) = emitter.payloads
         assert payload["dtm"] == str(int(record.created * 1000))
+
+    def test_different_trackers_each_send(
+        self,
+        request: pytest.FixtureRequest,
+        tracker: Tracker,
+        emitter: CapturingEmitter,
+    ) -> None:
+        """A handler with a tracker of its own still sends what the processor sent."""
+        other = CapturingEmitter()
+        name = f"test_structlog.{request.node.name}"
+        _stdlib_setup(
+            name,
+            [structlog.stdlib.add_log_level, SnowplowProcessor(tracker)],
+            handler=SnowplowHandler(tracker=Tracker(emitters=other)),
+            formatters=1,
+        )
+
+        logging.getLogger(f"{name}.std").info(
+            "x", extra={"snowplow": PageView(page_url="u")}
+        )
+
+        assert [p["e"] for p in emitter.payloads] == ["pv"]
+        assert [p["e"] for p in other.payloads] == ["pv"]
+
+    def test_queue_listener_thread(
+        self,
+        request: pytest.FixtureRequest,
+        tracker: Tracker,
+        emitter: CapturingEmitter,
+    ) -> None:
+        """SnowplowHandler on the logging thread, the processor on a QueueListener: once."""
+        processor = SnowplowProcessor(tracker, capture_exceptions=True)
+        stream = io.StringIO()
+        console = logging.StreamHandler(stream)
+        console.setFormatter(
+            structlog.stdlib.ProcessorFormatter(
+                processor=structlog.processors.JSONRenderer(),
+                foreign_pre_chain=[structlog.stdlib.add_log_level, processor],
+            )
+        )
+        records: queue.SimpleQueue[logging.LogRecord] = queue.SimpleQueue()
+        listener = logging.handlers.QueueListener(records, console)
+        logger = logging.getLogger(f"test_structlog.{request.node.name}")
+        logger.propagate = False
+        logger.setLevel(logging.INFO)
+        logger.handlers[:] = [
+            SnowplowHandler(tracker=tracker, capture_exceptions=True),
+            logging.handlers.QueueHandler(records),
+        ]
+        listener.start()
+        try:
+            logger.info("x", extra={"snowplow": PageView(page_url="u")})
+            try:
+                _raise(RuntimeError("boom"))
+            except RuntimeError:
+                logger.exception("failed")
+        finally:
+            listener.stop()
+
+        assert [p["e"] for p in emitter.payloads] == ["pv", "ue"]
+        assert processor.stats["duplicates"] == 1  # QueueHandler drops exc_info
+        assert len(stream.getvalue().splitlines()) == 2
 
 
 class TestThreads:
