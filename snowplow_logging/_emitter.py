@@ -76,7 +76,8 @@ def _number(name: str, value: object, *, strict: bool = True) -> float:
         msg = f"'{name}' must be a number of seconds (got {value!r})."
         raise ConfigurationTypeError(msg)
     if not (value > 0 if strict else value >= 0) or not math.isfinite(value):
-        msg = f"'{name}' must be {'> 0' if strict else '>= 0'} and finite (got {value!r})."
+        rule = "> 0" if strict else ">= 0"
+        msg = f"'{name}' must be {rule} and finite (got {value!r})."
         raise ConfigurationError(msg)
     return float(value)
 
@@ -301,8 +302,9 @@ class Emitter:
         or in flight); ``sent`` accepted by the collector (2xx); ``failed``
         refused for good (a no-retry status, ``max_attempts`` used up, or not
         encodable); ``dropped`` the sum of ``dropped_queue_full`` (queue full),
-        ``dropped_closed`` (input after :meth:`close`) and ``dropped_unsent``
-        (held when close or exit gave up); ``requests`` HTTP attempts made;
+        ``dropped_closed`` (input after :meth:`close`, or when no thread can
+        start at interpreter shutdown) and ``dropped_unsent`` (held when close
+        or exit gave up); ``requests`` HTTP attempts made;
         ``retried`` attempts that were retries.
         """
         b = self._buffer
@@ -357,6 +359,10 @@ class Emitter:
         Later :meth:`input` calls are counted in ``dropped_closed``. Events still
         held when ``timeout`` expires, or whose next retry would come after it,
         are counted in ``dropped_unsent`` and reported in one warning.
+
+        Args:
+            timeout: seconds to wait at most; ``None`` waits until everything
+                is delivered or failed, however long the collector is down.
 
         Returns:
             True if everything was delivered or failed before the timeout.

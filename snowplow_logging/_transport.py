@@ -53,8 +53,11 @@ POST_PATH: Final = "/com.snowplowanalytics.snowplow/tp2"
 GET_PATH: Final = "/i"
 CONTENT_TYPE: Final = "application/json; charset=utf-8"
 NO_RETRY_CODES: Final = frozenset({400, 401, 403, 410, 422})
-"""Statuses the collector uses for "this request will never succeed" (PROTOCOL.md 1.4)."""
+"""Statuses meaning "this request will never succeed" (PROTOCOL.md 1.4)."""
 _MAX_EXPONENT: Final = 60
+_SUCCESS_CLASS: Final = 2
+_SERVER_ERROR_CLASS: Final = 5
+_TOO_MANY_REQUESTS: Final = 429
 
 
 class TransportError(SnowplowLoggingError, OSError):
@@ -164,7 +167,8 @@ class Retry:
         retry = _check_codes("retry_codes", self.retry_codes)
         no_retry = _check_codes("no_retry_codes", self.no_retry_codes)
         if retry & no_retry:
-            msg = f"a status cannot be in both retry sets (got {sorted(retry & no_retry)})."
+            both = sorted(retry & no_retry)
+            msg = f"a status cannot be in both retry sets (got {both})."
             raise ConfigurationError(msg)
         for name in ("retry_other", "respect_retry_after"):
             if not isinstance(getattr(self, name), bool):
@@ -180,18 +184,21 @@ class Retry:
 
     def classify(self, status: int) -> Outcome:
         """Whether a response with ``status`` succeeded, is retried or failed."""
-        if 200 <= status < 300:  # noqa: PLR2004
+        if status // 100 == _SUCCESS_CLASS:
             return Outcome.SUCCESS
         if status in self.no_retry_codes:
             return Outcome.FAIL
-        if status in self.retry_codes or status == 429 or 500 <= status < 600:  # noqa: PLR2004
+        if status in self.retry_codes or status == _TOO_MANY_REQUESTS:
+            return Outcome.RETRY
+        if status // 100 == _SERVER_ERROR_CLASS:
             return Outcome.RETRY
         return Outcome.RETRY if self.retry_other else Outcome.FAIL
 
     def delay(self, failures: int, retry_after: float | None = None) -> float:
         """Seconds to wait after ``failures`` consecutive failed attempts (>= 1)."""
         exponent = min(max(failures, 1) - 1, _MAX_EXPONENT)
-        jitter = random.uniform(0.0, self.jitter) if self.jitter else 0.0  # noqa: S311 - not crypto
+        # Jitter spreads retries from many processes; it needs no crypto RNG.
+        jitter = random.uniform(0.0, self.jitter) if self.jitter else 0.0  # noqa: S311
         wait = min(self.initial_delay * 2.0**exponent + jitter, self.max_delay)
         if retry_after is not None and self.respect_retry_after:
             wait = max(wait, min(retry_after, self.max_delay))

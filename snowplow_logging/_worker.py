@@ -81,9 +81,9 @@ _LAST_FIELDS: Final = frozenset({p.CONTEXT, p.CONTEXT_ENCODED})
 class Buffer:
     """Queue and counters shared by the caller threads and the worker.
 
-    Every field is read and written under ``cond`` except ``wake_at`` (an int
-    the worker tunes and callers read), ``drop_wakes`` and the events. Accepted events leave
-    the buffer in order: ``taken`` by the worker, then resolved.
+    Every field is read and written under ``cond``, except ``wake_at`` (an int
+    the worker tunes and callers read), ``drop_wakes`` and the events. Accepted
+    events leave in order: ``taken`` by the worker, then resolved.
     """
 
     def __init__(self) -> None:
@@ -179,6 +179,10 @@ class Worker:
                     break
             except Exception as exc:  # noqa: BLE001 - the worker must outlive its own bugs
                 self.notices.warning("internal", "Snowplow emitter error: %r", exc)
+                if buffer.closing.is_set():  # no retry loop while closing
+                    with buffer.cond:
+                        buffer.abandon()
+                    break
                 if buffer.closing.wait(self._interval):
                     buffer.wake.set()
         self._ready.clear()

@@ -21,6 +21,7 @@ from snowplow_logging import (
     SelfDescribingJson,
     StructuredEvent,
     Tracker,
+    set_exit_timeout,
 )
 from snowplow_logging.testing import decode_entities
 from tests.collector import (
@@ -169,6 +170,21 @@ class TestConfiguration:
             Emitter("collector.example.com", **kwargs)  # type: ignore[arg-type]
 
         assert message in str(info.value)
+
+    @pytest.mark.parametrize(
+        ("value", "error"),
+        [
+            (-1.0, ConfigurationError),
+            (float("nan"), ConfigurationError),
+            ("5", TypeError),
+        ],
+    )
+    def test_exit_timeout_is_checked(
+        self, value: object, error: type[Exception]
+    ) -> None:
+        """set_exit_timeout refuses negative, non-finite and non-numeric values."""
+        with pytest.raises(error, match="'timeout' must be"):
+            set_exit_timeout(value)  # type: ignore[arg-type]
 
     def test_repr_hides_credentials(self) -> None:
         """Neither URL credentials nor auth headers appear in repr."""

@@ -68,6 +68,16 @@ class TestInterpreterExit:
         assert elapsed < 1.0 + 3.0  # the exit deadline plus interpreter start-up
         assert "300 events could not be delivered" in stderr
 
+    def test_one_deadline_for_all_emitters(self) -> None:
+        """Three emitters to a hanging collector share one exit deadline."""
+        with blackhole() as url:
+            elapsed, _, stderr = _run(
+                "exit_without_flush.py", url, "10", "1", "post", "3"
+            )
+
+        assert elapsed < 3 * 1.0  # not one deadline each
+        assert stderr.count("10 events could not be delivered") == 3
+
 
 class TestFork:
     """After fork each process sends its own events, once."""

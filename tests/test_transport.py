@@ -6,9 +6,11 @@ import dataclasses
 import email.utils
 import re
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 import requests
+from requests.adapters import HTTPAdapter
 
 from snowplow_logging import ConfigurationError, ConfigurationTypeError, Retry
 from snowplow_logging._transport import (
@@ -343,6 +345,27 @@ class TestRequestsTransport:
 
         assert seen == [b"one", b"two"]
         assert [r.headers["X-Signature"] for r in collector.requests] == ["1", "2"]
+
+    def test_custom_adapter_sees_every_request(self, collector: Collector) -> None:
+        """A session with its own adapter class sends through Session.send."""
+        sent: list[str] = []
+
+        class CountingAdapter(HTTPAdapter):
+            def send(
+                self, request: requests.PreparedRequest, *args: Any, **kwargs: Any
+            ) -> requests.Response:
+                sent.append(request.url or "")
+                return super().send(request, *args, **kwargs)
+
+        session = requests.Session()
+        session.mount("http://", CountingAdapter())
+        transport = _transport(collector.url, method="get", session=session)
+
+        transport.send(query="e=pv")
+        transport.send(query="e=pp")
+
+        assert sent == [f"{collector.url}/i?e=pv", f"{collector.url}/i?e=pp"]
+        assert len(collector.requests) == 2
 
     def test_refused_is_transport_error(self) -> None:
         """A refused connection raises TransportError, an OSError."""
