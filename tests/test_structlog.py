@@ -897,6 +897,20 @@ class TestConfiguration:
         assert snowplow_structlog.__all__ == ["SnowplowProcessor"]
 
 
+def _python(
+    *args: str, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    """Run a fresh interpreter; the caller checks the return code."""
+    return subprocess.run(
+        [sys.executable, *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=60,
+        check=False,
+    )
+
+
 class TestMissingExtra:
     """Without structlog, the module says which extra to install."""
 
@@ -912,14 +926,9 @@ class TestMissingExtra:
             "    print(type(exc).__name__, exc.name, exc, sep='|')\n"
         )
 
-        result = subprocess.run(
-            [sys.executable, "-c", code],
-            capture_output=True,
-            text=True,
-            check=True,
-            timeout=60,
-        )
+        result = _python("-c", code)
 
+        assert result.returncode == 0, result.stderr
         kind, name, message = result.stdout.strip().split("|")
         assert (kind, name) == ("ImportError", "structlog")
         assert "pip install 'snowplow-logging[structlog]'" in message
@@ -933,25 +942,15 @@ class TestMissingExtra:
             "print('structlog' in sys.modules)\n"
         )
 
-        result = subprocess.run(
-            [sys.executable, "-c", code],
-            capture_output=True,
-            text=True,
-            check=True,
-            timeout=60,
-        )
+        result = _python("-c", code)
 
+        assert result.returncode == 0, result.stderr
         assert result.stdout.split() == ["False", "True"]
 
 
 def _run_example(name: str, endpoint: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, str(EXAMPLES / name)],
-        capture_output=True,
-        text=True,
-        env={**os.environ, "SNOWPLOW_ENDPOINT": endpoint},
-        timeout=60,
-        check=False,
+    return _python(
+        str(EXAMPLES / name), env={**os.environ, "SNOWPLOW_ENDPOINT": endpoint}
     )
 
 
