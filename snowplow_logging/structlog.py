@@ -102,15 +102,18 @@ class SnowplowProcessor:
     application: it is counted in :attr:`stats` and reported, rate-limited, on
     the ``snowplow_logging`` logger.
 
-    **One event per record.** Events logged through structlog are sent where the
-    processor sits in ``structlog.configure()``; the key is then gone, so
-    ``SnowplowHandler`` and later formatters never see it. Inside
-    ``ProcessorFormatter`` (``foreign_pre_chain`` for plain ``logging`` records,
-    which may carry the tag as ``extra=``), the processor and
-    ``SnowplowHandler`` claim each record before sending, so with the same
-    tracker it is sent once, in whichever handler comes first. Put the
-    processor in one chain per path (not in both ``structlog.configure()`` and
-    ``ProcessorFormatter.processors``).
+    **One event per record.** Events logged through structlog are the
+    processor's: it removes the key, and ``SnowplowHandler`` leaves the records
+    ``ProcessorFormatter.wrap_for_formatter`` makes alone, exceptions included.
+    Plain ``logging`` records reaching the processor inside ``ProcessorFormatter``
+    (``foreign_pre_chain``; the tag comes from ``extra=``) are claimed before
+    sending, by the processor and ``SnowplowHandler`` alike, so with the same
+    tracker each is sent once, whatever the order of handlers and however many
+    formatters run the processor. Two limits: put the processor in one chain per
+    path (not in both ``structlog.configure()`` and
+    ``ProcessorFormatter.processors``), and with ``render_to_log_kwargs`` rather
+    than ``wrap_for_formatter`` turn ``capture_exceptions`` on in only one of the
+    two.
 
     Args:
         tracker: the tracker events go to.
@@ -247,7 +250,11 @@ class SnowplowProcessor:
         record: logging.LogRecord | None,
     ) -> Event | None:
         exc_info = _exc_info(event_dict.get("exc_info"))
-        level = _levelno(event_dict.get("level", method_name))
+        level = (
+            record.levelno
+            if record is not None
+            else _levelno(event_dict.get("level", method_name))
+        )
         if exc_info is None or level is None or level < logging.ERROR:
             return None
         if record is not None and not claim(record, self.tracker, EXCEPTION):
