@@ -45,6 +45,7 @@ CONTENT_TYPES: Final = (
 _DRAIN_LIMIT: Final = 64 * 1024 * 1024
 """An oversized body up to this size is read and dropped so keep-alive survives."""
 _SHOWN_ERRORS: Final = 10
+_HEX_DIGITS: Final = frozenset(b"0123456789abcdefABCDEF")
 _PIXEL: Final = bytes.fromhex(
     "47494638396101000100800000000000ffffff21f90401000000002c000000000100010000020144003b"
 )
@@ -358,11 +359,10 @@ class _Handler(BaseHTTPRequestHandler):
         size = 0
         while True:
             line = self.rfile.readline(1024).split(b";")[0].strip()
-            try:
-                length = int(line, 16)
-            except ValueError:
+            if not line or any(c not in _HEX_DIGITS for c in line):
                 self.close_connection = True
                 return None, "body: malformed chunked encoding"
+            length = int(line, 16)
             if length == 0:
                 while self.rfile.readline(1024).strip():
                     pass  # trailers

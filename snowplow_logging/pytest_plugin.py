@@ -65,7 +65,8 @@ def _resolver(pytestconfig: pytest.Config) -> IgluResolver:
     try:
         return IgluResolver(directories)
     except ImportError as exc:
-        pytest.fail(str(exc), pytrace=False)
+        missing = str(exc)
+    pytest.fail(missing, pytrace=False)  # outside the except: no chained traceback
 
 
 @pytest.fixture

@@ -1,0 +1,196 @@
+"""The quick schema test never calls an invalid instance valid, and is used where it can be."""
+
+from __future__ import annotations
+
+import json
+import random
+import uuid
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import pytest
+
+from snowplow_logging._fastschema import Check, compile_check
+from snowplow_logging._validate import BUNDLED_SCHEMAS
+
+TEST_SCHEMAS = Path(__file__).parent / "iglu" / "schemas"
+FORMATS = jsonschema.FormatChecker()
+
+
+def _load(path: Path) -> dict[str, Any]:
+    schema: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
+    schema.pop("$schema", None)
+    schema.pop("self", None)
+    return schema
+
+
+SCHEMA_FILES = sorted(
+    path
+    for root in (*BUNDLED_SCHEMAS, TEST_SCHEMAS)
+    for path in root.glob("*/*/jsonschema/*")
+    if path.is_file()
+)
+
+
+def _pair(schema: dict[str, Any]) -> tuple[Check | None, jsonschema.Draft4Validator]:
+    return compile_check(schema, FORMATS.conforms), jsonschema.Draft4Validator(
+        schema, format_checker=FORMATS
+    )
+
+
+SCALARS: tuple[object, ...] = (
+    None, True, False, 0, 1, -1, 3, 2**31, -(2**31) - 1, 1.0, 1.5, -0.5, 1e300,
+    "", "a", "x y", "PYTHON", "JAVA", "COOKIE_1", "SQLITE", "2024-01-01T00:00:00Z",
+    "not-a-date", "iglu:com.a/b/jsonschema/1-0-0", "iglu:bad", str(uuid.uuid4()),
+    "534", "0123456789abcdef", "http://x.test/", "x" * 255, "x" * 256, "x" * 1024,
+    "x" * 1025, "y" * 2049, "z" * 8193,
+)  # fmt: skip
+"""Values at and around the limits the bundled schemas set."""
+
+
+TYPED: dict[str, tuple[object, ...]] = {
+    "string": (
+        *(v for v in SCALARS if isinstance(v, str)),
+        *("https://x.test/a", "a@b.test", "127.0.0.1", "::1"),
+    ),
+    "integer": (0, 1, -1, 7, 2**31 - 1, 2**31, -(2**31)),
+    "number": (0, 1.5, -2.25, 1e300, 2**53),
+    "boolean": (True, False),
+    "null": (None,),
+    "object": ({},),
+    "array": ([],),
+}
+"""Values of each JSON type, including ones breaking common limits and formats."""
+
+
+def _guided(rng: random.Random, schema: object, depth: int = 0) -> object:
+    """An instance that mostly follows ``schema``, with deliberate slips."""
+    if not isinstance(schema, dict) or rng.random() < 0.1:
+        return rng.choice(SCALARS)
+    if "enum" in schema and rng.random() < 0.8:
+        return rng.choice(schema["enum"])
+    declared = schema.get("type", list(TYPED))
+    kind = rng.choice([declared] if isinstance(declared, str) else declared)
+    if kind == "object" and depth < 3:
+        required = set(schema.get("required", []))
+        instance = {
+            name: _guided(rng, sub, depth + 1)
+            for name, sub in schema.get("properties", {}).items()
+            if rng.random() < (0.95 if name in required else 0.3)
+        }
+        if rng.random() < 0.05:
+            instance["unexpected"] = 1
+        return instance
+    if kind == "array" and depth < 3:
+        items = schema.get("items", {})
+        return [_guided(rng, items, depth + 1) for _ in range(rng.randrange(4))]
+    return rng.choice(TYPED.get(kind, SCALARS))
+
+
+class TestSoundness:
+    """Whenever the quick test says valid, jsonschema agrees (every bundled schema)."""
+
+    @pytest.mark.parametrize("path", SCHEMA_FILES, ids=lambda p: "/".join(p.parts[-4:]))
+    def test_quick_valid_implies_valid(self, path: Path) -> None:
+        """1,500 seeded instances per schema, mostly following it: no false "valid"."""
+        schema = _load(path)
+        quick, validator = _pair(schema)
+        if quick is None:
+            pytest.skip("no quick test for this schema")
+        rng = random.Random(path.name + str(path.parent))
+        quick_valid = 0
+
+        for _ in range(1500):
+            instance = _guided(rng, schema)
+            if quick(instance):
+                quick_valid += 1
+                assert list(validator.iter_errors(instance)) == [], instance
+
+        assert quick_valid > 0  # the generator reaches valid instances too
+        assert quick_valid < 1500  # the generator also finds invalid instances
+
+    @pytest.mark.parametrize(
+        ("name", "instance"),
+        [
+            ("com.snowplowanalytics.mobile/screen_view/jsonschema/1-0-0",
+             {"name": "home", "id": str(uuid.uuid4()), "type": "feed"}),
+            ("com.snowplowanalytics.snowplow/application_error/jsonschema/1-0-2",
+             {"programmingLanguage": "PYTHON", "message": "m", "lineNumber": 3, "isFatal": None}),
+            ("com.snowplowanalytics.snowplow/payload_data/jsonschema/1-0-4",
+             [{"e": "pv", "tv": "t", "p": "srv", "url": "u"}]),
+            ("com.snowplowanalytics.snowplow/contexts/jsonschema/1-0-1",
+             [{"schema": "iglu:com.a/b/jsonschema/1-0-0", "data": {}}]),
+            ("com.snowplowanalytics.snowplow/application/jsonschema/1-0-0", {"version": "1"}),
+        ],
+    )  # fmt: skip
+    def test_common_schemas_take_the_quick_path(
+        self, name: str, instance: object
+    ) -> None:
+        """The schemas events use most are compiled, and valid data passes quickly."""
+        (path,) = [p for p in SCHEMA_FILES if "/".join(p.parts[-4:]) == name]
+        quick, _ = _pair(_load(path))
+
+        assert quick is not None
+        assert quick(instance)
+
+
+class TestSemantics:
+    """JSON Schema's rules, not Python's, decide."""
+
+    @pytest.mark.parametrize(
+        ("schema", "instance"),
+        [
+            ({"type": "integer"}, True),
+            ({"type": "integer"}, 1.0),
+            ({"type": "number"}, False),
+            ({"enum": ["a"]}, ["a"]),
+            ({"type": "string", "format": "uuid"}, "534"),
+            ({"type": "string", "pattern": "^a"}, "ba"),
+            ({"type": "string", "maxLength": 2}, "abc"),
+            ({"maximum": 3}, 4),
+            ({"type": "object", "required": ["a"]}, {}),
+            (
+                {
+                    "properties": {"a": {"type": "string"}},
+                    "additionalProperties": False,
+                },
+                {"b": 1},
+            ),
+            ({"type": "array", "minItems": 1}, []),
+            ({"minProperties": 2}, {"a": 1}),
+        ],
+    )
+    def test_not_quick_valid(self, schema: dict[str, Any], instance: object) -> None:
+        """Each of these is invalid (or, for 1.0, left to jsonschema)."""
+        quick, _ = _pair(schema)
+
+        assert quick is not None
+        assert not quick(instance)
+
+    @pytest.mark.parametrize(
+        "schema",
+        [
+            {"$ref": "#/definitions/x"},
+            {"anyOf": [{"type": "string"}]},
+            {"properties": {"a": {"oneOf": []}}},
+            {"enum": [1, True]},
+            {"type": "any"},
+            {"additionalProperties": {"type": "string"}},
+            {"minimum": 1, "exclusiveMinimum": True},
+            {"items": [{"type": "string"}]},
+            {"pattern": "("},
+        ],
+    )
+    def test_unsupported_keywords(self, schema: dict[str, Any]) -> None:
+        """Schemas with keywords the quick test does not know get none."""
+        assert compile_check(schema, FORMATS.conforms) is None
+
+    def test_annotations_are_ignored(self) -> None:
+        """description, title and other non-keywords do not block the quick test."""
+        quick = compile_check(
+            {"description": "d", "title": "t", "x-y": 1}, FORMATS.conforms
+        )
+
+        assert quick is not None
+        assert quick({"anything": [1]})
