@@ -21,7 +21,7 @@ Needs ``jsonschema``: ``pip install 'snowplow-logging[micro]'``. The pytest
 fixture ``snowplow_micro`` (:mod:`snowplow_logging.pytest_plugin`) wraps this class;
 ``snowplow-logging micro`` runs it from the command line.
 
-.. versionadded:: 0.2.0
+.. versionadded:: 0.1.0
 """
 
 from __future__ import annotations

@@ -22,7 +22,7 @@ ini option (directories in static-registry layout, relative to the rootdir)::
 The fixture needs ``jsonschema`` (``pip install 'snowplow-logging[micro]'``); the
 plugin itself loads without it, and only a test asking for the fixture fails.
 
-.. versionadded:: 0.2.0
+.. versionadded:: 0.1.0
 """
 
 from __future__ import annotations
