@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import base64
 import http.client
 import json
 import subprocess
@@ -32,6 +31,7 @@ from snowplow_logging import (
 from snowplow_logging._validate import IgluResolver
 from snowplow_logging.micro import BadEvent, GoodEvent, MicroCollector
 from snowplow_logging.testing import CapturingEmitter
+from tests.test_validate import _ue as ue
 
 TP2 = "/com.snowplowanalytics.snowplow/tp2"
 JSON = "application/json; charset=utf-8"
@@ -89,19 +89,6 @@ def tracked(
     for event in events:
         tracker.track(event)
     return emitter.payloads
-
-
-def b64(value: object) -> str:
-    text = json.dumps(value, separators=(",", ":"))
-    return base64.urlsafe_b64encode(text.encode()).rstrip(b"=").decode()
-
-
-def ue(schema: str, data: object) -> dict[str, str]:
-    wrapper = {
-        "schema": "iglu:com.snowplowanalytics.snowplow/unstruct_event/jsonschema/1-0-0",
-        "data": {"schema": schema, "data": data},
-    }
-    return {**GOOD, "e": "ue", "ue_px": b64(wrapper)}
 
 
 def envelope(events: Sequence[Mapping[str, object]]) -> bytes:
