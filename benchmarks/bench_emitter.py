@@ -252,39 +252,47 @@ def main() -> None:
     for name in ("snowplow_tracker", "snowplow_tracker.emitters"):
         logging.getLogger(name).setLevel(logging.WARNING)
     print(f"median of {args.repeat} rounds; ratios against the first line of each")
+    suites: list[tuple[str, int, float, list[tuple[str, Run]]]] = [
+        (
+            "POST",
+            args.post_events,
+            2.0,
+            [
+                ("official AsyncEmitter", official_async_post),
+                ("snowplow_logging Emitter", ours("post")),
+                ("floor: requests.Session", floor_session_post),
+                ("floor: urllib3", floor_urllib3_post),
+            ],
+        ),
+        (
+            "GET",
+            args.get_events,
+            10.0,
+            [
+                ("official Emitter", official_get),
+                ("snowplow_logging Emitter", ours("get")),
+                ("floor: requests.Session", floor_session_get),
+                ("floor: urllib3", floor_urllib3_get),
+            ],
+        ),
+    ]
     results = []
     sink = Sink()
     try:
         for entity in (False, True):
             payload = sample_payload(entity=entity)
             label = "structured event" + (" + entity" if entity else "")
-            post = compare(
-                sink,
-                f"POST, {label}",
-                [
-                    ("official AsyncEmitter", official_async_post),
-                    ("snowplow_logging Emitter", ours("post")),
-                    ("floor: requests.Session", floor_session_post),
-                    ("floor: urllib3", floor_urllib3_post),
-                ],
-                payload=payload,
-                count=args.post_events,
-                repeat=args.repeat,
-            )
-            get = compare(
-                sink,
-                f"GET, {label}",
-                [
-                    ("official Emitter", official_get),
-                    ("snowplow_logging Emitter", ours("get")),
-                    ("floor: requests.Session", floor_session_get),
-                    ("floor: urllib3", floor_urllib3_get),
-                ],
-                payload=payload,
-                count=args.get_events,
-                repeat=args.repeat,
-            )
-            results += [(f"POST, {label}", post, 2.0), (f"GET, {label}", get, 10.0)]
+            for method, count, target, contenders in suites:
+                title = f"{method}, {label}"
+                ratio = compare(
+                    sink,
+                    title,
+                    contenders,
+                    payload=payload,
+                    count=count,
+                    repeat=args.repeat,
+                )
+                results.append((title, ratio, target))
     finally:
         sink.close()
     print("\ntargets")

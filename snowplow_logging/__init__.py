@@ -27,9 +27,9 @@ from snowplow_logging._exceptions import (
     SnowplowLoggingError,
 )
 from snowplow_logging._handler import SnowplowHandler
+from snowplow_logging._retry import Retry
 from snowplow_logging._subject import Subject
 from snowplow_logging._tracker import EmitterLike, Payload, Tracker
-from snowplow_logging._transport import Retry
 from snowplow_logging._version import __version__
 
 __all__ = [

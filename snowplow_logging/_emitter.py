@@ -27,7 +27,13 @@ import requests
 
 from snowplow_logging._diagnostics import LOGGER
 from snowplow_logging._exceptions import ConfigurationError, ConfigurationTypeError
-from snowplow_logging._transport import RequestsTransport, Retry, collector_url
+from snowplow_logging._retry import Retry
+from snowplow_logging._transport import (
+    RequestsTransport,
+    check_count,
+    check_seconds,
+    collector_url,
+)
 from snowplow_logging._worker import (
     Buffer,
     FailureCallback,
@@ -58,7 +64,7 @@ def set_exit_timeout(timeout: float) -> None:
     .. versionadded:: 0.1.0
     """
     global _exit_timeout  # noqa: PLW0603 - one process-wide setting, read at exit
-    _exit_timeout = _number("timeout", timeout, strict=False)
+    _exit_timeout = check_seconds("timeout", timeout)
 
 
 @atexit.register
@@ -69,27 +75,6 @@ def _close_all_at_exit() -> None:
         emitter._begin_close(deadline)  # noqa: SLF001 - all workers drain in parallel
     for emitter in emitters:
         emitter._finish_close(deadline)  # noqa: SLF001
-
-
-def _number(name: str, value: object, *, strict: bool = True) -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        msg = f"'{name}' must be a number of seconds (got {value!r})."
-        raise ConfigurationTypeError(msg)
-    if not (value > 0 if strict else value >= 0) or not math.isfinite(value):
-        rule = "> 0" if strict else ">= 0"
-        msg = f"'{name}' must be {rule} and finite (got {value!r})."
-        raise ConfigurationError(msg)
-    return float(value)
-
-
-def _count(name: str, value: object) -> int:
-    if type(value) is not int:
-        msg = f"'{name}' must be an int (got {value!r})."
-        raise ConfigurationTypeError(msg)
-    if value <= 0:
-        msg = f"'{name}' must be > 0 (got {value!r})."
-        raise ConfigurationError(msg)
-    return value
 
 
 def _method(value: object) -> str:
@@ -186,11 +171,11 @@ class Emitter:
         self._url, self._auth, self._display = collector_url(
             endpoint, method=self.method, protocol=protocol, port=port
         )
-        self._batch_size = _count("batch_size", batch_size)
-        self._byte_limit = _count("byte_limit", byte_limit)
-        self._max_queue = _count("max_queue", max_queue)
-        self._interval = _number("flush_interval", flush_interval)
-        self._timeout = _number("timeout", timeout)
+        self._batch_size = check_count("batch_size", batch_size)
+        self._byte_limit = check_count("byte_limit", byte_limit)
+        self._max_queue = check_count("max_queue", max_queue)
+        self._interval = check_seconds("flush_interval", flush_interval, positive=True)
+        self._timeout = check_seconds("timeout", timeout, positive=True)
         self._retry = _check_options(retry, on_success, on_failure, session, headers)
         self._on_success, self._on_failure = on_success, on_failure
         self._session, self._headers = session, headers

@@ -1,29 +1,23 @@
-"""HTTP to the collector: endpoint URLs, the ``requests`` transport and retry policy.
-
-Three parts, all used by the emitter's worker thread (PROTOCOL.md section 1):
+"""HTTP to the collector: endpoint URLs and the ``requests`` transport.
 
 * :func:`collector_url` turns the user's ``endpoint``, ``protocol`` and ``port``
   into the POST (``/com.snowplowanalytics.snowplow/tp2``) or GET (``/i``) URL,
-  https by default, with any ``user:password@`` moved into Basic auth.
+  https by default, with any ``user:password@`` moved into Basic auth
+  (PROTOCOL.md 1.1). It runs when an emitter is built.
 * :class:`RequestsTransport` sends one request over one ``requests.Session``
-  (keep-alive). What ``Session.request`` recomputes on every call (merged
-  headers, auth, netrc, environment proxies, CA bundle) is resolved once; each
-  request then goes straight to the session's adapter. Network errors become
+  (keep-alive), on the emitter's worker thread. What ``Session.request``
+  recomputes on every call (merged headers, auth, netrc, environment proxies,
+  CA bundle, the connection pool) is resolved once. Network errors become
   :class:`TransportError`.
-* :class:`Retry` is the frozen retry policy: which statuses are retried, capped
-  exponential back-off with jitter, and ``Retry-After`` (:func:`parse_retry_after`).
+* :func:`check_seconds` and :func:`check_count` check numeric settings.
+
+The retry policy applied to the answers is :class:`~snowplow_logging._retry.Retry`.
 """
 
 from __future__ import annotations
 
-import dataclasses
-import datetime as dt
-import email.utils
-import enum
-import random
-import time
+import math
 from collections.abc import Mapping, MutableMapping
-from collections.abc import Set as AbstractSet
 from typing import Final, NamedTuple
 from urllib.parse import unquote, urlsplit, urlunsplit
 
@@ -40,24 +34,18 @@ from snowplow_logging._exceptions import (
 
 __all__ = [
     "CollectorUrl",
-    "Outcome",
     "RequestsTransport",
     "Response",
-    "Retry",
     "TransportError",
+    "check_count",
+    "check_seconds",
     "collector_url",
-    "parse_retry_after",
 ]
 
 POST_PATH: Final = "/com.snowplowanalytics.snowplow/tp2"
 GET_PATH: Final = "/i"
 CONTENT_TYPE: Final = "application/json; charset=utf-8"
-NO_RETRY_CODES: Final = frozenset({400, 401, 403, 410, 422})
-"""Statuses meaning "this request will never succeed" (PROTOCOL.md 1.4)."""
-_MAX_EXPONENT: Final = 60
-_SUCCESS_CLASS: Final = 2
-_SERVER_ERROR_CLASS: Final = 5
-_TOO_MANY_REQUESTS: Final = 429
+_PORTS: Final = 65536
 
 
 class TransportError(SnowplowLoggingError, OSError):
@@ -71,173 +59,39 @@ class Response(NamedTuple):
     retry_after: str | None
 
 
-class Outcome(enum.Enum):
-    """What to do with a request after an attempt."""
-
-    SUCCESS = "success"
-    RETRY = "retry"
-    FAIL = "fail"
-
-
-def _check_codes(name: str, value: object) -> frozenset[int]:
-    codes = (
-        frozenset(value) if isinstance(value, set | frozenset | list | tuple) else None
-    )
-    if codes is None or any(type(code) is not int for code in codes):
-        msg = f"'{name}' must be a set of int HTTP status codes (got {value!r})."
-        raise ConfigurationTypeError(msg)
-    bad = sorted(code for code in codes if not 300 <= code <= 599)  # noqa: PLR2004
-    if bad:
-        msg = (
-            f"'{name}' must hold 3xx-5xx status codes; 2xx always succeed (got {bad})."
-        )
-        raise ConfigurationError(msg)
-    return codes
-
-
-def _check_number(name: str, value: object, *, minimum: float = 0.0) -> float:
+def check_seconds(name: str, value: object, *, positive: bool = False) -> float:
+    """A finite number of seconds, ``>= 0`` (``> 0`` if ``positive``), or raise."""
     if isinstance(value, bool) or not isinstance(value, int | float):
         msg = f"'{name}' must be a number of seconds (got {value!r})."
         raise ConfigurationTypeError(msg)
-    if not minimum <= value < float("inf"):
-        msg = f"'{name}' must be finite and >= {minimum} (got {value!r})."
+    if not (value > 0 if positive else value >= 0) or not math.isfinite(value):
+        rule = "> 0" if positive else ">= 0"
+        msg = f"'{name}' must be {rule} and finite (got {value!r})."
         raise ConfigurationError(msg)
     return float(value)
 
 
-@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
-class Retry:
-    """How failed requests are retried: a frozen value, safe to share.
-
-    A request is retried after a network error or timeout, after 429 or any
-    5xx, and after any other non-2xx status that is not in ``no_retry_codes``
-    when ``retry_other`` is true (PROTOCOL.md 1.4, like the official trackers).
-    Statuses in ``no_retry_codes`` fail the request's events at once.
-
-    The n-th consecutive failure waits ``min(initial_delay * 2**(n-1) +
-    uniform(0, jitter), max_delay)`` seconds, or longer if the response had a
-    ``Retry-After`` (bounded by ``max_delay``). The count resets after a success.
-
-    Args:
-        max_attempts: attempts per request, the first included; ``None`` (the
-            default) retries until delivered or until ``close()`` gives up.
-            ``1`` disables retry, as does :meth:`disabled`.
-        initial_delay: seconds before the first retry, before jitter.
-        max_delay: the longest wait between two attempts.
-        jitter: up to this many random seconds are added to each wait.
-        retry_codes: extra statuses to retry even when ``retry_other`` is false
-            (any set; stored as a frozenset).
-        no_retry_codes: statuses that are final failures.
-        retry_other: retry 3xx and 4xx statuses found in neither set.
-        respect_retry_after: wait at least ``Retry-After`` when the response has it.
-
-    Raises:
-        ConfigurationError: a value cannot work, or a code is in both sets.
-        ConfigurationTypeError: a value has the wrong type.
-
-    .. versionadded:: 0.1.0
-    """
-
-    max_attempts: int | None = None
-    initial_delay: float = 0.5
-    max_delay: float = 60.0
-    jitter: float = 0.5
-    retry_codes: AbstractSet[int] = frozenset()
-    no_retry_codes: AbstractSet[int] = NO_RETRY_CODES
-    retry_other: bool = True
-    respect_retry_after: bool = True
-
-    def __post_init__(self) -> None:
-        attempts = self.max_attempts
-        if attempts is not None and (type(attempts) is not int or attempts < 1):
-            msg = f"'max_attempts' must be an int >= 1 or None (got {attempts!r})."
-            raise (
-                ConfigurationTypeError
-                if type(attempts) is not int
-                else ConfigurationError
-            )(msg)
-        _check_number("initial_delay", self.initial_delay)
-        _check_number("jitter", self.jitter)
-        if _check_number("max_delay", self.max_delay) < self.initial_delay:
-            msg = (
-                f"'max_delay' must be >= 'initial_delay' ({self.initial_delay!r}) "
-                f"(got {self.max_delay!r})."
-            )
-            raise ConfigurationError(msg)
-        retry = _check_codes("retry_codes", self.retry_codes)
-        no_retry = _check_codes("no_retry_codes", self.no_retry_codes)
-        if retry & no_retry:
-            both = sorted(retry & no_retry)
-            msg = f"a status cannot be in both retry sets (got {both})."
-            raise ConfigurationError(msg)
-        for name in ("retry_other", "respect_retry_after"):
-            if not isinstance(getattr(self, name), bool):
-                msg = f"'{name}' must be a bool (got {getattr(self, name)!r})."
-                raise ConfigurationTypeError(msg)
-        object.__setattr__(self, "retry_codes", retry)
-        object.__setattr__(self, "no_retry_codes", no_retry)
-
-    @classmethod
-    def disabled(cls) -> Retry:
-        """A policy that never retries: every failed request fails its events."""
-        return cls(max_attempts=1)
-
-    def classify(self, status: int) -> Outcome:
-        """Whether a response with ``status`` succeeded, is retried or failed."""
-        if status // 100 == _SUCCESS_CLASS:
-            return Outcome.SUCCESS
-        if status in self.no_retry_codes:
-            return Outcome.FAIL
-        if status in self.retry_codes or status == _TOO_MANY_REQUESTS:
-            return Outcome.RETRY
-        if status // 100 == _SERVER_ERROR_CLASS:
-            return Outcome.RETRY
-        return Outcome.RETRY if self.retry_other else Outcome.FAIL
-
-    def delay(self, failures: int, retry_after: float | None = None) -> float:
-        """Seconds to wait after ``failures`` consecutive failed attempts (>= 1)."""
-        exponent = min(max(failures, 1) - 1, _MAX_EXPONENT)
-        # Jitter spreads retries from many processes; it needs no crypto RNG.
-        jitter = random.uniform(0.0, self.jitter) if self.jitter else 0.0  # noqa: S311
-        wait = min(self.initial_delay * 2.0**exponent + jitter, self.max_delay)
-        if retry_after is not None and self.respect_retry_after:
-            wait = max(wait, min(retry_after, self.max_delay))
-        return wait
+def check_count(name: str, value: object, *, minimum: int = 1) -> int:
+    """An int of at least ``minimum``, or raise."""
+    if type(value) is not int:
+        msg = f"'{name}' must be an int (got {value!r})."
+        raise ConfigurationTypeError(msg)
+    if value < minimum:
+        msg = f"'{name}' must be > {minimum - 1} (got {value!r})."
+        raise ConfigurationError(msg)
+    return value
 
 
-def parse_retry_after(value: str | None, *, now: float | None = None) -> float | None:
-    """Seconds to wait from a ``Retry-After`` value: delta-seconds or an HTTP date.
-
-    Returns:
-        ``None`` for a missing or unparsable value; a date in the past gives 0.
-    """
-    if not value:
-        return None
-    text = value.strip()
-    if text.isdigit():
-        return float(int(text))
-    try:
-        when = email.utils.parsedate_to_datetime(text)
-    except (TypeError, ValueError, IndexError):
-        return None
-    if when.tzinfo is None:  # RFC 9110 dates are GMT; parsedate gives naive for "-0000"
-        when = when.replace(tzinfo=dt.UTC)
-    return max(0.0, when.timestamp() - (time.time() if now is None else now))
-
-
-def _check_target(endpoint: object, protocol: object, port: object) -> None:
+def _check_endpoint(endpoint: object, protocol: object, port: object) -> None:
     if not isinstance(endpoint, str):
-        raise ConfigurationTypeError(
-            f"'endpoint' must be a str (got {type(endpoint).__name__})."
-        )
-    if protocol is not None and protocol not in {"http", "https"}:
-        raise ConfigurationError(
-            f"'protocol' must be 'http', 'https' or None (got {protocol!r})."
-        )
-    if port is not None and (type(port) is not int or not 0 < port < 65536):  # noqa: PLR2004
-        raise ConfigurationError(
-            f"'port' must be an int in 1..65535 or None (got {port!r})."
-        )
+        msg = f"'endpoint' must be a str (got {type(endpoint).__name__})."
+        raise ConfigurationTypeError(msg)
+    if protocol not in {None, "http", "https"}:
+        msg = f"'protocol' must be 'http', 'https' or None (got {protocol!r})."
+        raise ConfigurationError(msg)
+    if port is not None and (type(port) is not int or not 0 < port < _PORTS):
+        msg = f"'port' must be an int in 1..65535 or None (got {port!r})."
+        raise ConfigurationError(msg)
 
 
 class CollectorUrl(NamedTuple):
@@ -262,7 +116,7 @@ def collector_url(
             with ``protocol``/``port``.
         ConfigurationTypeError: a value has the wrong type.
     """
-    _check_target(endpoint, protocol, port)
+    _check_endpoint(endpoint, protocol, port)
     text = endpoint.strip()
     if "://" not in text:
         text = f"{protocol or 'https'}://{text}"

@@ -22,13 +22,8 @@ from urllib.parse import quote
 
 from snowplow_logging import _payload as p
 from snowplow_logging._diagnostics import RateLimitedLog
-from snowplow_logging._transport import (
-    Outcome,
-    RequestsTransport,
-    Retry,
-    TransportError,
-    parse_retry_after,
-)
+from snowplow_logging._retry import Outcome, Retry, parse_retry_after
+from snowplow_logging._transport import RequestsTransport, TransportError
 
 __all__ = ["Buffer", "FailureCallback", "Payload", "SuccessCallback", "Worker"]
 

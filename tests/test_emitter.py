@@ -211,6 +211,43 @@ class TestConfiguration:
         assert emitter.close() is True
 
 
+class TestNeverRaises:
+    """input() never raises at log time, whatever goes wrong."""
+
+    def test_thread_cannot_start(
+        self, collector: Collector, make: MakeEmitter, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        """If no thread can start (interpreter shutdown) the event is counted."""
+        emitter = make()
+
+        def refuse(self: threading.Thread) -> None:
+            raise RuntimeError("can't create new thread at interpreter shutdown")
+
+        with monkeypatch.context() as patch:
+            patch.setattr(threading.Thread, "start", refuse)
+            emitter.input(_payload(1))
+        emitter.input(_payload(2))
+        assert emitter.flush(timeout=10)
+
+        assert (emitter.stats["dropped_closed"], emitter.stats["sent"]) == (1, 1)
+        assert _identity(emitter.stats)
+
+    def test_unencodable_payload(
+        self, collector: Collector, make: MakeEmitter, logs: LogWatch
+    ) -> None:
+        """A payload JSON cannot encode fails alone; the others are sent."""
+        emitter = make()
+
+        emitter.input(_payload(1))
+        emitter.input({"e": "se", "bad": object()})  # type: ignore[dict-item]
+        emitter.input(_payload(3))
+        assert emitter.flush(timeout=10)
+
+        assert (emitter.stats["failed"], emitter.stats["sent"]) == (1, 2)
+        assert len(collector.accepted_events()) == 2
+        assert any("cannot be encoded" in m for m in logs.messages())
+
+
 class TestRequestShape:
     """Requests match PROTOCOL.md section 1 and the payload_data schema."""
 
