@@ -55,8 +55,8 @@ def set_exit_timeout(timeout: float) -> None:
     At exit every emitter that is still open is closed at once, each draining
     its queue on its own worker thread until ``timeout`` seconds (5 by default)
     have passed in total; what remains is counted in ``stats["dropped_unsent"]``
-    and reported in a warning on the ``snowplow_logging`` logger. ``0`` sends
-    nothing more at exit.
+    and reported in a warning on the ``snowplow_logging`` logger. ``0`` does
+    not wait at all.
 
     Raises:
         ConfigurationError: ``timeout`` is negative or not finite.
@@ -123,6 +123,11 @@ class Emitter:
     event, sends when a POST body is full (``batch_size`` events or
     ``byte_limit`` bytes), every ``flush_interval`` seconds, on :meth:`flush`
     and on :meth:`close`; with GET, each event as it comes.
+
+    Emitters still open at interpreter exit are closed within one shared
+    deadline (:func:`set_exit_timeout`). After ``os.fork()`` the child's emitter
+    starts empty, with its own thread and connections; the parent sends what it
+    had queued.
 
     Args:
         endpoint: the collector host, ``host:port`` or URL (https by default).
@@ -210,7 +215,7 @@ class Emitter:
             transport,
             display=self._display,
             method=self.method,
-            batch_size=self._batch_size,
+            batch_size=min(self._batch_size, self._max_queue),  # wakes before full
             byte_limit=self._byte_limit,
             interval=self._interval,
             retry=self._retry,

@@ -377,6 +377,17 @@ class TestBatching:
         assert len(collector.requests[1].body) > 600
         assert all(len(r.body) <= 600 for r in collector.requests[::2])
 
+    def test_small_queue_still_wakes_early(
+        self, collector: Collector, make: MakeEmitter
+    ) -> None:
+        """With max_queue below batch_size a full queue is sent before the timer."""
+        emitter = make(max_queue=20, batch_size=500)
+
+        for n in range(20):
+            emitter.input(_payload(n))
+
+        assert collector.wait_for(events=20, timeout=10)
+
     def test_timer_sends_a_lone_event(
         self, collector: Collector, make: MakeEmitter
     ) -> None:
