@@ -329,16 +329,24 @@ class TestBatching:
 
         assert [len(r.events()) for r in collector.requests] == [10, 10, 5]
 
+    @pytest.mark.parametrize(
+        ("options", "count"),
+        [({"batch_size": 5}, 5), ({"batch_size": 500, "max_queue": 20}, 20)],
+    )
     def test_full_batch_sends_without_flush(
-        self, collector: Collector, make: MakeEmitter
+        self,
+        collector: Collector,
+        make: MakeEmitter,
+        options: dict[str, int],
+        count: int,
     ) -> None:
-        """batch_size queued events wake the worker before the timer."""
-        emitter = make(batch_size=5)
+        """A full batch (batch_size, or a smaller max_queue) is sent before the timer."""
+        emitter = make(**options)
 
-        for n in range(5):
+        for n in range(count):
             emitter.input(_payload(n))
 
-        assert collector.wait_for(events=5, timeout=10)
+        assert collector.wait_for(events=count, timeout=10)
 
     def test_byte_limit_packs_greedily(
         self, collector: Collector, make: MakeEmitter
@@ -376,17 +384,6 @@ class TestBatching:
         assert [len(r.events()) for r in collector.requests] == [1, 1, 1]
         assert len(collector.requests[1].body) > 600
         assert all(len(r.body) <= 600 for r in collector.requests[::2])
-
-    def test_small_queue_still_wakes_early(
-        self, collector: Collector, make: MakeEmitter
-    ) -> None:
-        """With max_queue below batch_size a full queue is sent before the timer."""
-        emitter = make(max_queue=20, batch_size=500)
-
-        for n in range(20):
-            emitter.input(_payload(n))
-
-        assert collector.wait_for(events=20, timeout=10)
 
     def test_timer_sends_a_lone_event(
         self, collector: Collector, make: MakeEmitter
