@@ -17,6 +17,30 @@ Snowplow Micro's REST shapes (``/micro/all``, ``/micro/good``, ``/micro/bad``,
         assert micro.bad() == []
         assert [e.event_type for e in micro.good()] == ["page_view", "unstruct", "struct"]
 
+Answers: 200 when every event of a request is good (a 1x1 GIF for ``/i`` and
+``/ice.png``), else 400 with ``{"good", "bad", "errors"}``; a refused request is
+still recorded. A POST is refused whole, as Enrich refuses it, for a
+``Content-Type`` other than exactly ``application/json`` (optionally with
+``; charset=utf-8`` or ``UTF-8``), query parameters on its URL, a body over
+``max_body_size``, or a body failing ``payload_data`` (e.g. one non-string value).
+
+REST shapes (GET, or POST with a JSON object of filters):
+
+- ``/micro/all`` and ``/micro/reset``: ``{"total": 7, "good": 5, "bad": 2}``.
+- ``/micro/good``: ``[{"event": {<atomic columns: app_id, event, event_id,
+  dvce_created_tstamp...; unstruct_event, contexts>}, "rawEvent": {"api",
+  "parameters", "contentType", "source", "context"}, "eventType": "page_view",
+  "schema": "iglu:...", "contexts": ["iglu:..."]}]``; filters ``event_type``,
+  ``schema``, ``app_id``, ``contexts``, ``limit``.
+- ``/micro/bad``: ``[{"collectorPayload": {"api", "querystring", "contentType",
+  "body", "source", "context"}, "rawEvent": {...} or null, "errors": ["eid: must
+  be a UUID (got 'x')"]}]``; filters ``event_type``, ``schema``, ``app_id``,
+  ``vendor``, ``version``, ``limit``.
+
+Events are listed oldest first; ``limit=N`` keeps the N most recent.
+``/micro/iglu/<vendor>/<name>/jsonschema/<version>`` serves a known schema and
+``/health`` answers ``OK``.
+
 Needs ``jsonschema``: ``pip install 'snowplow-logging[micro]'``. The pytest
 fixture ``snowplow_micro`` (:mod:`snowplow_logging.pytest_plugin`) wraps this class;
 ``snowplow-logging micro`` runs it from the command line.
