@@ -48,12 +48,11 @@ _SCHEMAS_OPTION = "snowplow_micro_schemas"
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     """Register the ``snowplow_micro_schemas`` ini option."""
-    parser.addini(
-        _SCHEMAS_OPTION,
-        type="paths",
-        default=[],
-        help="Iglu static-registry directories for the snowplow_micro fixture.",
-    )
+    help_text = "Iglu static-registry directories for the snowplow_micro fixture."
+    try:
+        parser.addini(_SCHEMAS_OPTION, type="paths", default=[], help=help_text)
+    except ValueError:  # pytest < 7 knows only "pathlist"; never break a session
+        parser.addini(_SCHEMAS_OPTION, type="pathlist", default=[], help=help_text)
 
 
 @pytest.fixture(name="_snowplow_micro_resolver", scope="session")
@@ -61,7 +60,7 @@ def _resolver(pytestconfig: pytest.Config) -> IgluResolver:
     """One schema resolver per session: compiled validators are reused."""
     from snowplow_logging._validate import IgluResolver  # noqa: PLC0415
 
-    directories: list[Path] = pytestconfig.getini(_SCHEMAS_OPTION)
+    directories: list[Path] = [Path(d) for d in pytestconfig.getini(_SCHEMAS_OPTION)]
     try:
         return IgluResolver(directories)
     except ImportError as exc:
