@@ -63,7 +63,8 @@ def _json_encoder() -> Callable[[Payload], str]:
         False,
         True,
     )  # markers, default, encoder, indent, separators, sort_keys, skipkeys, allow_nan
-    return lambda payload: "".join(chunks(payload, 0))
+    join = "".join
+    return lambda payload: join(chunks(payload, 0))
 
 
 _ENCODE: Final = _json_encoder()
@@ -71,6 +72,30 @@ _BODY_HEAD: Final = f'{{"schema":"{p.PAYLOAD_DATA_SCHEMA}","data":['
 _BODY_TAIL: Final = "]}"
 _STM_HEAD: Final = f'{{"{p.SENT_TSTAMP}":"'
 _LAST_FIELDS: Final = frozenset({p.CONTEXT, p.CONTEXT_ENCODED})
+
+
+def _encode_post(payload: Payload) -> _Item:
+    """The payload as a JSON object without its opening brace, and its size.
+
+    The body puts ``{"stm":"<ms>"`` before it at each attempt, so the text is
+    encoded once and its size known before the event joins a body.
+    """
+    payload.pop(p.SENT_TSTAMP, None)  # ours to mutate; stamped per attempt
+    text = _ENCODE(payload)
+    rest = "," + text[1:] if len(text) > 2 else text[1:]  # noqa: PLR2004 - "{}"
+    return payload, rest, "", len(rest) if rest.isascii() else len(rest.encode())
+
+
+def _encode_get(payload: Payload) -> _Item:
+    """The query string before and after the ``stm`` value (PROTOCOL.md 1.3)."""
+    payload.pop(p.SENT_TSTAMP, None)
+    head: list[str] = []
+    tail: list[str] = []
+    for key, value in payload.items():
+        pair = f"{quote(key, safe='')}={quote(value, safe='')}"
+        (tail if key in _LAST_FIELDS else head).append(pair)  # co/cx go last
+    head.append(f"{p.SENT_TSTAMP}=")
+    return payload, "&".join(head), "&".join(["", *tail]), 0
 
 
 class Buffer:
@@ -148,6 +173,7 @@ class Worker:
         self._batch_size, self._byte_limit = batch_size, byte_limit
         self._interval, self._retry = interval, retry
         self._on_success, self._on_failure = on_success, on_failure
+        self._encode = _encode_get if self._get else _encode_post
         self._ready: deque[_Item] = deque()  # taken and encoded, not yet sent
         self._failures = 0  # consecutive failed attempts, for back-off
         self._cycle_sent = 0
@@ -203,36 +229,23 @@ class Worker:
                 taken = [buffer.queue.popleft() for _ in range(count)]
                 buffer.taken += count
                 buffer.in_flight += count
-            for payload in taken:
-                self._add_ready(payload)
+            self._encode_taken(taken)
             if ready and not self._deliver(self._next_request()):
                 return False
 
-    def _add_ready(self, payload: Payload) -> None:
-        try:
-            self._ready.append(self._encode(payload))
-        except Exception as exc:  # noqa: BLE001 - a bad payload must not stop the others
-            with self._buffer.cond:
-                self._buffer.in_flight -= 1
-                self._buffer.failed += 1
-                self._buffer.cond.notify_all()
-            self.notices.warning(
-                "encode", "Dropped a payload that cannot be encoded: %r", exc
-            )
-
-    def _encode(self, payload: Payload) -> _Item:
-        payload.pop(p.SENT_TSTAMP, None)  # ours to mutate; stamped per attempt
-        if self._get:
-            head: list[str] = []
-            tail: list[str] = []
-            for key, value in payload.items():
-                pair = f"{quote(key, safe='')}={quote(value, safe='')}"
-                (tail if key in _LAST_FIELDS else head).append(pair)  # co/cx last
-            head.append(f"{p.SENT_TSTAMP}=")
-            return payload, "&".join(head), "&".join(["", *tail]), 0
-        text = _ENCODE(payload)
-        rest = "," + text[1:] if len(text) > 2 else text[1:]  # noqa: PLR2004 - "{}"
-        return payload, rest, "", len(rest) if rest.isascii() else len(rest.encode())
+    def _encode_taken(self, taken: list[Payload]) -> None:
+        encode, append = self._encode, self._ready.append
+        for payload in taken:
+            try:
+                append(encode(payload))
+            except Exception as exc:  # noqa: BLE001 - a bad payload must not stop the others
+                with self._buffer.cond:
+                    self._buffer.in_flight -= 1
+                    self._buffer.failed += 1
+                    self._buffer.cond.notify_all()
+                self.notices.warning(
+                    "encode", "Dropped a payload that cannot be encoded: %r", exc
+                )
 
     def _next_request(self) -> list[_Item]:
         ready = self._ready
