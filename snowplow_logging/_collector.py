@@ -7,9 +7,11 @@ event is validated with :func:`~snowplow_logging._validate.check_payload` on the
 connection's thread, and the results go to an
 :class:`~snowplow_logging._store.EventStore`.
 
-The answer is 200 when every event of the request is good and 400 otherwise
-(a JSON body says why), so an emitter drops a refused batch instead of
-retrying it; a real collector accepts such events and Enrich fails them later.
+The answer is 200 when the request could be read as events, good or bad, as a
+real collector answers (Enrich fails bad events later; here ``/micro/bad`` and
+the console say why). A request a pipeline refuses whole (content type, query
+parameters on a POST, size, an invalid envelope, unreadable JSON or query) is
+answered 400 with a JSON body saying why, so an emitter fails it without retrying.
 The server never configures logging and writes nothing to stderr.
 """
 
@@ -22,7 +24,7 @@ import threading
 import time
 from collections.abc import Callable, Mapping
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Final
+from typing import Final, NamedTuple
 from urllib.parse import parse_qs, parse_qsl, urlsplit
 
 from snowplow_logging._exceptions import ConfigurationError, ConfigurationTypeError
@@ -54,7 +56,14 @@ _PIXEL: Final = bytes.fromhex(
 EventSink = Callable[[GoodEvent | BadEvent], object]
 """Called with each event after it is stored, on the request's thread."""
 
-Outcome = tuple[list[GoodEvent], list[BadEvent]]
+
+class Outcome(NamedTuple):
+    """What one request carried, and whether the request was refused whole."""
+
+    good: list[GoodEvent]
+    bad: list[BadEvent]
+    refused: bool = False
+    """True when a pipeline would reject the whole request (answered 400)."""
 
 
 def events_from_post(info: RequestInfo, body: bytes, resolver: IgluResolver) -> Outcome:
@@ -78,11 +87,17 @@ def events_from_post(info: RequestInfo, body: bytes, resolver: IgluResolver) -> 
     try:
         parsed = json.loads(body.decode("utf-8"))
     except (ValueError, RecursionError) as exc:
-        return [], [BadEvent(errors=(*refused, f"body: not JSON: {exc}"), request=info)]
+        return Outcome(
+            [],
+            [BadEvent(errors=(*refused, f"body: not JSON: {exc}"), request=info)],
+            refused=True,
+        )
     events, envelope_errors = check_envelope(parsed, resolver)
     refused.extend(envelope_errors)
     if refused and not events:
-        return [], [BadEvent(errors=tuple(refused), request=info)]
+        return Outcome(
+            [], [BadEvent(errors=tuple(refused), request=info)], refused=True
+        )
     return _check_events(events, info, resolver, refused)
 
 
@@ -91,11 +106,17 @@ def events_from_get(info: RequestInfo, resolver: IgluResolver) -> Outcome:
     try:
         pairs = parse_qsl(info.query, keep_blank_values=True, errors="strict")
     except (UnicodeDecodeError, ValueError) as exc:
-        return [], [BadEvent(errors=(f"query string: not UTF-8: {exc}",), request=info)]
+        return Outcome(
+            [],
+            [BadEvent(errors=(f"query string: not UTF-8: {exc}",), request=info)],
+            refused=True,
+        )
     if not pairs:
-        return [], [
-            BadEvent(errors=("query string: no event parameters",), request=info)
-        ]
+        return Outcome(
+            [],
+            [BadEvent(errors=("query string: no event parameters",), request=info)],
+            refused=True,
+        )
     return _check_events([dict(pairs)], info, resolver, [])
 
 
@@ -124,7 +145,7 @@ def _check_events(
                     request=info,
                 )
             )
-    return good, bad
+    return Outcome(good, bad, refused=bool(refused))
 
 
 class CollectorServer(ThreadingHTTPServer):
@@ -185,7 +206,7 @@ class CollectorServer(ThreadingHTTPServer):
 
     def record(self, outcome: Outcome) -> None:
         """Store the events of one request, then hand each to ``on_event``."""
-        good, bad = outcome
+        good, bad, _ = outcome
         self.store.add(good, bad)
         if self.on_event is None:
             return
@@ -276,7 +297,13 @@ class _Handler(BaseHTTPRequestHandler):
     def _tracker_post(self, query: str) -> None:
         body, problem = self._read_body()
         if body is None:
-            self._answer(([], [BadEvent(errors=(problem,), request=self._info(query))]))
+            self._answer(
+                Outcome(
+                    [],
+                    [BadEvent(errors=(problem,), request=self._info(query))],
+                    refused=True,
+                )
+            )
             return
         info = self._info(query, body.decode("utf-8", errors="replace"))
         self._answer(events_from_post(info, body, self.server.resolver))
@@ -287,9 +314,14 @@ class _Handler(BaseHTTPRequestHandler):
         self._answer(outcome, pixel=path != POST_PATH)
 
     def _answer(self, outcome: Outcome, *, pixel: bool = False) -> None:
+        # Like a real collector, a request that could be read as events is
+        # accepted (200) whatever the events' validity: Enrich judges them later,
+        # and /micro/bad and the console report it. Only a request a pipeline
+        # rejects whole is answered 400, so an emitter counts it failed and does
+        # not retry, while its good events are never counted as failed.
         self.server.record(outcome)
-        good, bad = outcome
-        if not bad:
+        good, bad, refused = outcome
+        if not refused:
             if pixel:
                 self._respond(200, _PIXEL, "image/gif")
             else:

@@ -17,9 +17,11 @@ Snowplow Micro's REST shapes (``/micro/all``, ``/micro/good``, ``/micro/bad``,
         assert micro.bad() == []
         assert [e.event_type for e in micro.good()] == ["page_view", "unstruct", "struct"]
 
-Answers: 200 when every event of a request is good (a 1x1 GIF for ``/i`` and
-``/ice.png``), else 400 with ``{"good", "bad", "errors"}``; a refused request is
-still recorded. A POST is refused whole, as Enrich refuses it, for a
+Answers: 200 when a request could be read as events, good or bad, as a real
+collector does (a 1x1 GIF for ``/i`` and ``/ice.png``); bad events are reported
+by :meth:`MicroCollector.bad`, ``/micro/bad`` and the console. A request refused
+whole is answered 400 with ``{"good", "bad", "errors"}`` and still recorded. A
+POST is refused whole, as Enrich refuses it, for a
 ``Content-Type`` other than exactly ``application/json`` (optionally with
 ``; charset=utf-8`` or ``UTF-8``), query parameters on its URL, a body over
 ``max_body_size``, or a body failing ``payload_data`` (e.g. one non-string value).

@@ -214,11 +214,10 @@ class TestBadEvents:
     def test_reason(
         self, micro: MicroCollector, payload: dict[str, str], reason: str
     ) -> None:
-        """The event is bad, the request answered 400, the reason names the field."""
+        """The event is bad (the request still 200, as a collector answers), the reason names the field."""
         response = post(micro, [payload, GOOD])
 
-        assert response.status_code == 400
-        assert response.json()["good"] == 1
+        assert response.status_code == 200
         (bad,) = micro.bad()
         assert any(reason in error for error in bad.errors), bad.errors
         assert bad.payload == payload
@@ -230,7 +229,7 @@ class TestBadEvents:
 
         response = requests.get(f"{micro.endpoint}/i", params=payload, timeout=10)
 
-        assert response.status_code == 400
+        assert response.status_code == 200
         assert micro.bad()[0].errors == (
             "ue_px: schema not found: iglu:com.nowhere/x/jsonschema/1-0-0",
         )
