@@ -28,6 +28,7 @@ NO_RETRY_CODES: Final = frozenset({400, 401, 403, 410, 422})
 _MAX_EXPONENT: Final = 60
 _SUCCESS_CLASS: Final = 2
 _SERVER_ERROR_CLASS: Final = 5
+_CLIENT_ERROR_CLASS: Final = 4
 _TOO_MANY_REQUESTS: Final = 429
 
 
@@ -60,9 +61,10 @@ class Retry:
     """How failed requests are retried: a frozen value, safe to share.
 
     A request is retried after a network error or timeout, after 429 or any
-    5xx, and after any other non-2xx status that is not in ``no_retry_codes``
-    when ``retry_other`` is true (PROTOCOL.md 1.4, like the official trackers).
-    Statuses in ``no_retry_codes`` fail the request's events at once.
+    5xx, and after a 3xx (PROTOCOL.md 1.4). Any other 4xx fails the request's
+    events at once (issue #4: the request is wrong and will not improve) unless
+    ``retry_other`` is true, as in the official trackers. Statuses in
+    ``no_retry_codes`` always fail at once.
 
     The n-th consecutive failure waits ``min(initial_delay * 2**(n-1) +
     uniform(0, jitter), max_delay)`` seconds, or longer if the response had a
@@ -78,7 +80,7 @@ class Retry:
         retry_codes: extra statuses to retry even when ``retry_other`` is false
             (any set; stored as a frozenset).
         no_retry_codes: statuses that are final failures.
-        retry_other: retry 3xx and 4xx statuses found in neither set.
+        retry_other: also retry 4xx statuses found in neither set.
         respect_retry_after: wait at least ``Retry-After`` when the response has it.
 
     Raises:
@@ -94,7 +96,7 @@ class Retry:
     jitter: float = 0.5
     retry_codes: AbstractSet[int] = frozenset()
     no_retry_codes: AbstractSet[int] = NO_RETRY_CODES
-    retry_other: bool = True
+    retry_other: bool = False
     respect_retry_after: bool = True
 
     def __post_init__(self) -> None:
@@ -136,7 +138,9 @@ class Retry:
             return Outcome.RETRY
         if status // 100 == _SERVER_ERROR_CLASS:
             return Outcome.RETRY
-        return Outcome.RETRY if self.retry_other else Outcome.FAIL
+        if status // 100 == _CLIENT_ERROR_CLASS:
+            return Outcome.RETRY if self.retry_other else Outcome.FAIL
+        return Outcome.RETRY
 
     def delay(self, failures: int, retry_after: float | None = None) -> float:
         """Seconds to wait after ``failures`` consecutive failed attempts (>= 1)."""

@@ -29,20 +29,27 @@ class TestRetry:
             (500, Outcome.RETRY),
             (503, Outcome.RETRY),
             (302, Outcome.RETRY),
-            (404, Outcome.RETRY),
+            (404, Outcome.FAIL),
+            (418, Outcome.FAIL),
         ],
     )
     def test_default_classification(self, status: int, expected: Outcome) -> None:
-        """2xx succeed, 400/401/403/410/422 fail, everything else is retried."""
+        """2xx succeed; 429, 5xx and 3xx are retried; every other 4xx fails at once."""
         assert Retry().classify(status) == expected
 
-    def test_retry_other_off(self) -> None:
-        """Without retry_other, only 429, 5xx and retry_codes are retried."""
-        retry = Retry(retry_other=False, retry_codes={404})
+    def test_retry_codes_and_retry_other(self) -> None:
+        """retry_codes retries a listed 4xx; retry_other retries every unlisted 4xx."""
+        listed = Retry(retry_codes={404})
+        everything = Retry(retry_other=True)
 
-        assert [retry.classify(s) for s in (302, 404, 408, 429, 502)] == [
+        assert [listed.classify(s) for s in (302, 404, 408, 429, 502)] == [
+            Outcome.RETRY,
+            Outcome.RETRY,
             Outcome.FAIL,
             Outcome.RETRY,
+            Outcome.RETRY,
+        ]
+        assert [everything.classify(s) for s in (400, 404, 408)] == [
             Outcome.FAIL,
             Outcome.RETRY,
             Outcome.RETRY,
