@@ -94,6 +94,20 @@ def _check_endpoint(endpoint: object, protocol: object, port: object) -> None:
         raise ConfigurationError(msg)
 
 
+def _redact(endpoint: str) -> str:
+    """The endpoint for an error message: anything before its last ``@`` hidden.
+
+    A malformed URL cannot be trusted to split where the credentials end, so
+    everything between the scheme and the last ``@`` is masked (issue #8).
+    """
+    if "@" not in endpoint:
+        return endpoint
+    scheme, sep, rest = endpoint.partition("://")
+    if not sep:
+        scheme, rest = "", endpoint
+    return f"{scheme}{sep}***@{rest.rpartition('@')[2]}"
+
+
 class CollectorUrl(NamedTuple):
     """The URL to send to, Basic auth taken from it, and a credential-free display."""
 
@@ -124,16 +138,18 @@ def collector_url(
         parts = urlsplit(text)
         given_port = parts.port
     except ValueError as exc:
-        msg = f"'endpoint' is not a valid URL: {exc} (got {endpoint!r})."
+        msg = f"'endpoint' is not a valid URL: {exc} (got {_redact(endpoint)!r})."
         raise ConfigurationError(msg) from None
     if parts.scheme not in {"http", "https"} or not parts.hostname:
-        msg = f"'endpoint' must be a host name or an http(s) URL (got {endpoint!r})."
+        msg = f"'endpoint' must be a host name or an http(s) URL (got {_redact(endpoint)!r})."
         raise ConfigurationError(msg)
     if protocol is not None and parts.scheme != protocol:
         msg = f"'protocol' is {protocol!r} but 'endpoint' says {parts.scheme!r}."
         raise ConfigurationError(msg)
     if parts.query or parts.fragment:
-        msg = f"'endpoint' must not have a query or fragment (got {endpoint!r})."
+        msg = (
+            f"'endpoint' must not have a query or fragment (got {_redact(endpoint)!r})."
+        )
         raise ConfigurationError(msg)
     if port is not None and given_port is not None and port != given_port:
         msg = f"'port' is {port} but 'endpoint' says {given_port}."

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import random
 import socket
+import ssl
 import struct
 import threading
 import time
@@ -26,10 +27,23 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import Enum
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Self, TypeAlias
 from urllib.parse import parse_qsl
 
 from tests.collector import check_post_body
+
+TLS_CERT = Path(__file__).parent / "tls" / "cert.pem"
+"""A self-signed certificate for 127.0.0.1 and localhost, valid until 2126."""
+TLS_KEY = Path(__file__).parent / "tls" / "key.pem"
+"""Its private key: a test fixture, protecting nothing."""
+
+
+def tls_context() -> ssl.SSLContext:
+    """A server context presenting :data:`TLS_CERT`."""
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(TLS_CERT, TLS_KEY)
+    return context
 
 
 class Kind(Enum):
@@ -183,15 +197,24 @@ class FaultCollector:
         plan: decides the fault for each request; :data:`OK` answers 200.
         listening: start listening at once; otherwise the port is bound but
             connections are refused until :meth:`listen`.
+        tls: serve HTTPS with this server-side context (see :func:`tls_context`).
     """
 
-    def __init__(self, plan: Plan | None = None, *, listening: bool = True) -> None:
+    def __init__(
+        self,
+        plan: Plan | None = None,
+        *,
+        listening: bool = True,
+        tls: ssl.SSLContext | None = None,
+    ) -> None:
         self.plan = always(OK) if plan is None else plan
         self._server = _Server(("127.0.0.1", 0), _Handler, bind_and_activate=False)
         self._server.collector = self
         self._server.server_bind()  # bound, not listening: connections are refused
+        if tls is not None:
+            self._server.socket = tls.wrap_socket(self._server.socket, server_side=True)
         self.port = int(self._server.server_address[1])
-        self.url = f"http://127.0.0.1:{self.port}"
+        self.url = f"{'https' if tls else 'http'}://127.0.0.1:{self.port}"
         self.stopping = threading.Event()
         self._cond = threading.Condition()
         self._copies: Counter[str] = Counter()
