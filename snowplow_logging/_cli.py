@@ -4,8 +4,9 @@
 on stdout (``--json``: one JSON object per line, the banner then goes to stderr).
 ``snowplow-logging demo`` sends one event of each kind through the public API to
 an embedded collector and prints what it made of them. Both need ``jsonschema``;
-without it they say what to install and exit with status 2. Nothing here
-configures logging.
+without it they say what to install and exit with status 2. ``snowplow-logging
+worker`` ships events from a Redis list until SIGTERM or SIGINT (issue #9; it
+needs the ``redis`` extra). Nothing here configures logging.
 """
 
 from __future__ import annotations
@@ -172,7 +173,55 @@ def _parser() -> argparse.ArgumentParser:
         description="Track every event type through the public API, send it to an "
         "embedded collector and print what it made of them; exit 1 if any is bad.",
     )
+    _add_worker(commands)
     return parser
+
+
+def _add_worker(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    worker = commands.add_parser(
+        "worker",
+        help="ship events from a Redis list to a collector (needs [redis])",
+        description="Move events pushed by RedisEmitter to a collector, at least "
+        "once; SIGTERM or Ctrl-C stops after draining.",
+        argument_default=argparse.SUPPRESS,  # unset options keep RedisWorker's defaults
+    )
+    worker.add_argument("--redis", required=True, metavar="URL", help="redis:// URL")
+    worker.add_argument("--endpoint", required=True, metavar="URL", help="collector")
+    worker.add_argument("--key", help="the list (snowplow_logging:events)")
+    worker.add_argument("--name", help="this worker's name, kept across restarts")
+    worker.add_argument("--dead-letter-key", metavar="KEY", help="(<key>:failed)")
+    worker.add_argument("--method", choices=["post", "get"], help="(post)")
+    for option, parse in (
+        ("--max-in-flight", _count("--max-in-flight", low=1)),
+        ("--batch-size", _count("--batch-size", low=1)),
+        ("--byte-limit", _count("--byte-limit", low=1)),
+        ("--flush-interval", float),
+        ("--timeout", float),
+        ("--block-timeout", float),
+        ("--drain-timeout", float),
+    ):
+        worker.add_argument(option, type=parse)
+
+
+def _worker(args: argparse.Namespace) -> int:
+    from snowplow_logging.redis import RedisWorker  # noqa: PLC0415 - the [redis] extra
+
+    options = {k: v for k, v in vars(args).items() if k not in {"command", "redis"}}
+    try:
+        worker = RedisWorker(args.redis, **options)
+    except (ConfigurationError, ConfigurationTypeError) as exc:
+        _say(sys.stderr, f"snowplow-logging worker: {exc}")
+        return EXIT_USAGE
+
+    def on_signal(signum: int, frame: FrameType | None) -> None:
+        worker.stop()
+
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, on_signal)
+    _say(sys.stderr, f"snowplow-logging worker: {worker!r} started")
+    drained = worker.run()
+    _say(sys.stderr, f"snowplow-logging worker: stopped {json.dumps(worker.stats)}")
+    return 0 if drained else 1
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -183,6 +232,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             from snowplow_logging._demo import run_demo  # noqa: PLC0415
 
             return run_demo()
+        if args.command == "worker":
+            return _worker(args)
         return _micro(args)
     except ImportError as exc:
         _say(sys.stderr, f"snowplow-logging {args.command}: {exc}")
