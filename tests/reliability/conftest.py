@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from collections.abc import Callable, Mapping
 from pathlib import Path
 
@@ -84,7 +85,8 @@ def _report(request: pytest.FixtureRequest) -> Report:
             "note": note,
             **extra,
         }
-        path = Path(directory) / f"{request.node.name}.json"
+        name = re.sub(r"[^\w.-]+", "_", request.node.name)
+        path = Path(directory) / f"{name}.json"
         path.write_text(json.dumps(result, indent=2), encoding="utf-8")
 
     return report
