@@ -1,0 +1,322 @@
+"""A durable spool: unsent events kept in SQLite across crashes and outages.
+
+:class:`SpoolEmitter` is for a single process whose events must survive a
+``SIGKILL`` or an outage longer than memory allows (issue #9)::
+
+    input() ─ memory queue ─(thread)─ INSERT ─▶ spool.sqlite ─ SELECT ─▶ Emitter ─▶ collector
+                                                     ▲                         │
+                                                     └──── DELETE once accepted┘
+
+Only ``sqlite3`` from the standard library is needed. Delivery is at least
+once: a row leaves the file when the collector accepted (or refused for good)
+its event, so a process killed between the two sends it again at the next start.
+
+.. versionadded:: 0.2.0
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import sqlite3
+import threading
+import time
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Final
+
+from snowplow_logging._diagnostics import LOGGER
+from snowplow_logging._emitter import Emitter
+from snowplow_logging._exceptions import ConfigurationError, ConfigurationTypeError
+from snowplow_logging._relay import RelayEmitter
+from snowplow_logging._retry import Retry
+from snowplow_logging._tracker import Payload
+from snowplow_logging._transport import check_count
+
+__all__ = ["SpoolEmitter"]
+
+_SCHEMA: Final = (
+    "CREATE TABLE IF NOT EXISTS events "
+    "(id INTEGER PRIMARY KEY AUTOINCREMENT, body TEXT NOT NULL)"
+)
+
+
+def _path(value: object) -> Path:
+    if not isinstance(value, str | os.PathLike) or not str(value):
+        msg = f"'path' must be a file path (got {value!r})."
+        raise ConfigurationTypeError(msg)
+    path = Path(value)
+    if not path.parent.is_dir():
+        msg = f"'path' must be in an existing directory (got {str(value)!r})."
+        raise ConfigurationError(msg)
+    return path
+
+
+class SpoolEmitter(RelayEmitter):
+    """Keeps every event in an SQLite file until the collector has accepted it.
+
+    ``input()`` only appends to a bounded in-memory queue (never blocks on
+    disk, never raises). A daemon thread writes queued events to the spool
+    file in one transaction per batch, at most ``spool_interval`` seconds after
+    they came, or at once on :meth:`sync`; from then on they survive the
+    process being killed. Rows are read back in order and sent by an
+    :class:`~snowplow_logging.Emitter`, and deleted once the collector accepted
+    them or refused them for good. Events already in the file when the emitter
+    opens it (from an earlier run) are sent first.
+
+    The file holds at most ``max_spool`` events: past that, new events are
+    dropped and counted in ``stats["dropped_spool_full"]``. :meth:`close` (and
+    interpreter exit) writes what is in memory, gives the collector what is
+    left of the timeout, and leaves the rest in the file for the next start.
+    One process per file: after ``os.fork()`` the child's emitter is closed
+    (its events count in ``dropped_closed``); give the child its own.
+
+    Args:
+        endpoint: the collector, as for :class:`~snowplow_logging.Emitter`.
+        path: the spool file, created if missing (with ``-wal``/``-shm``
+            files beside it).
+        max_spool: most events kept in the file.
+        spool_interval: seconds an event may wait in memory before it is written.
+        max_queue: most events held in memory, and most read from the file
+            and not yet resolved.
+        method: batch_size: byte_limit: flush_interval: timeout: retry:
+            headers: the :class:`~snowplow_logging.Emitter`'s options.
+
+    Raises:
+        ConfigurationError: a setting has a value that cannot work, or the
+            file is not a spool.
+        ConfigurationTypeError: a setting has the wrong type.
+
+    .. versionadded:: 0.2.0
+    """
+
+    def __init__(
+        self,
+        endpoint: str,
+        *,
+        path: str | os.PathLike[str],
+        max_spool: int = 1_000_000,
+        spool_interval: float = 0.1,
+        max_queue: int = 10_000,
+        method: str = "post",
+        batch_size: int = 500,
+        byte_limit: int = 40_000,
+        flush_interval: float = 1.0,
+        timeout: float = 5.0,
+        retry: Retry | None = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> None:
+        self.path = _path(path)
+        self._max_spool = check_count("max_spool", max_spool)
+        self._sender = Emitter(
+            endpoint,
+            method=method,
+            batch_size=batch_size,
+            byte_limit=byte_limit,
+            flush_interval=flush_interval,
+            max_queue=check_count("max_queue", max_queue),
+            timeout=timeout,
+            retry=retry,
+            headers=headers,
+            on_success=self._delivered,
+            on_failure=self._refused,
+        )
+        self._db_lock = threading.Lock()
+        self._db: sqlite3.Connection | None = self._open()
+        (rows,) = self._db.execute("SELECT COUNT(*) FROM events").fetchone()
+        self._rows = self._recovered = int(rows)
+        self._fed_upto = 0  # the last row id given to the sender
+        self._ids: dict[str, list[int]] = {}  # eid -> row ids in flight
+        self._feeding = 0
+        self._max_in_flight = max_queue
+        self._spool_full = self._delivered_count = self._refused_count = 0
+        super().__init__(
+            batch_size=batch_size,
+            flush_interval=spool_interval,
+            max_queue=max_queue,
+            retry=Retry(initial_delay=0.05, max_delay=1.0),
+        )
+        if self._rows:
+            with self._db_lock:
+                self._feed_locked()
+
+    def _open(self) -> sqlite3.Connection:
+        try:
+            db = sqlite3.connect(
+                self.path, check_same_thread=False, isolation_level=None
+            )
+            db.execute("PRAGMA journal_mode=WAL")
+            db.execute("PRAGMA synchronous=NORMAL")  # commits survive a killed process
+            db.execute(_SCHEMA)
+            db.execute("SELECT id, body FROM events LIMIT 0")
+        except sqlite3.DatabaseError as exc:
+            msg = f"'path' must be a spool file or a new file (got {str(self.path)!r}: {exc})."
+            raise ConfigurationError(msg) from exc
+        return db
+
+    def _describe(self) -> str:
+        return f"spool {str(self.path)!r}"
+
+    def _forked(self) -> None:
+        # Two processes sending one file's rows would send them twice.
+        self._closed = True
+        LOGGER.warning(
+            "Snowplow %s: closed in the forked child %d; give it its own spool.",
+            self._describe(),
+            os.getpid(),
+        )
+
+    def _retryable(self, exc: Exception) -> bool:
+        return isinstance(exc, sqlite3.OperationalError)  # locked, disk full, I/O
+
+    def _push(self, batch: list[Payload]) -> int:
+        """Write ``batch`` to the file in one transaction (the worker thread)."""
+        rows: list[tuple[str]] = []
+        failed = 0
+        for payload in batch:
+            try:
+                rows.append((json.dumps(payload, ensure_ascii=False),))
+            except (TypeError, ValueError):
+                failed += 1
+        with self._db_lock:
+            db = self._db
+            if db is None:  # closed while this batch waited: it is lost
+                return len(batch)
+            keep = max(0, min(len(rows), self._max_spool - self._rows))
+            if keep:
+                with db:  # one transaction
+                    db.execute("BEGIN")
+                    db.executemany("INSERT INTO events (body) VALUES (?)", rows[:keep])
+                self._rows += keep
+            self._spool_full += len(rows) - keep
+            self._feed_locked()
+        if len(rows) > keep:
+            self._notices.warning(
+                "spool_full",
+                "Snowplow %s: full (%d events); %d new events dropped so far.",
+                self._describe(),
+                self._max_spool,
+                self._spool_full,
+            )
+        return failed
+
+    def _feed_locked(self) -> None:
+        """Give the sender rows it does not hold yet, up to ``max_queue``."""
+        room = self._max_in_flight - self._feeding
+        db = self._db
+        if room <= 0 or db is None:
+            return
+        rows = db.execute(
+            "SELECT id, body FROM events WHERE id > ? ORDER BY id LIMIT ?",
+            (self._fed_upto, room),
+        ).fetchall()
+        for row_id, body in rows:
+            self._fed_upto = row_id
+            payload = json.loads(body)
+            self._ids.setdefault(str(payload.get("eid")), []).append(row_id)
+            self._feeding += 1
+            self._sender.input(payload)
+
+    def _resolved(self, payloads: list[Payload], *, sent: bool) -> None:
+        """Delete delivered or refused rows; runs on the sender's thread."""
+        with self._db_lock:
+            ids = []
+            for payload in payloads:
+                row_ids = self._ids.get(str(payload.get("eid")))
+                if row_ids:
+                    ids.append(row_ids.pop(0))
+                    if not row_ids:
+                        del self._ids[str(payload.get("eid"))]
+            db = self._db
+            if ids and db is not None:
+                with db:
+                    db.execute("BEGIN")
+                    db.executemany(
+                        "DELETE FROM events WHERE id = ?", [(i,) for i in ids]
+                    )
+            self._rows -= len(ids)
+            self._feeding -= len(ids)
+            if sent:
+                self._delivered_count += len(ids)
+            else:
+                self._refused_count += len(ids)
+            self._feed_locked()
+
+    def _delivered(self, payloads: list[Payload]) -> None:
+        self._resolved(payloads, sent=True)
+
+    def _refused(self, sent_count: int, payloads: list[Payload]) -> None:
+        self._resolved(payloads, sent=False)
+
+    @property
+    def stats(self) -> dict[str, int]:
+        """A snapshot; ``inputs + recovered == sent + failed + dropped + queued``.
+
+        ``recovered`` events were in the file when it was opened; ``queued``
+        counts events in memory and in the file (``spooled`` of them);
+        ``sent`` and ``failed`` count the collector's answers (``failed`` also
+        counts events that could not be written); ``dropped`` adds
+        ``dropped_spool_full`` to :class:`~snowplow_logging.Emitter`'s three
+        reasons. ``requests`` and ``retried`` are HTTP attempts.
+        """
+        relay = super().stats
+        sender = self._sender.stats
+        with self._db_lock:
+            spooled, full = self._rows, self._spool_full
+            sent, refused = self._delivered_count, self._refused_count
+        return {
+            "inputs": relay["inputs"],
+            "recovered": self._recovered,
+            "queued": relay["queued"] + spooled,
+            "spooled": spooled,
+            "sent": sent,
+            "failed": refused + relay["failed"],
+            "dropped": relay["dropped"] + full,
+            "dropped_queue_full": relay["dropped_queue_full"],
+            "dropped_closed": relay["dropped_closed"],
+            "dropped_unsent": relay["dropped_unsent"],
+            "dropped_spool_full": full,
+            "requests": sender["requests"],
+            "retried": sender["retried"],
+        }
+
+    def sync(self, timeout: float | None = None) -> bool:
+        """Write every event queued so far to the file; then they survive a crash.
+
+        Returns:
+            True if all of them were written (or dropped) within ``timeout``.
+        """
+        return super().flush(timeout)
+
+    def flush(self, timeout: float | None = None) -> bool:
+        """Write what is queued, then wait until the file is empty.
+
+        Returns:
+            True if every event was delivered or failed within ``timeout``.
+        """
+        deadline = math.inf if timeout is None else time.monotonic() + timeout
+        if not self.sync(timeout):
+            return False
+        while True:
+            with self._db_lock:
+                if not self._rows:
+                    return True
+                self._feed_locked()
+            remaining = deadline - time.monotonic()
+            if remaining <= 0 or not self._sender.flush(
+                None if math.isinf(remaining) else remaining
+            ):
+                return False
+
+    def _finish_close(self, deadline: float) -> bool:
+        written = super()._finish_close(deadline)
+        remaining = deadline - time.monotonic()
+        delivered = self._sender.close(
+            None if math.isinf(remaining) else max(0.0, remaining)
+        )
+        with self._db_lock:
+            if self._db is not None:
+                self._db.close()
+                self._db = None
+        return written and delivered

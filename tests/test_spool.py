@@ -1,0 +1,236 @@
+"""SpoolEmitter: events kept in SQLite survive outages, exits and SIGKILL."""
+
+from __future__ import annotations
+
+import signal
+import sqlite3
+import subprocess
+import sys
+from collections import Counter
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from snowplow_logging import (
+    ConfigurationError,
+    ConfigurationTypeError,
+    Retry,
+    StructuredEvent,
+    Tracker,
+)
+from snowplow_logging.micro import MicroCollector
+from snowplow_logging.spool import SpoolEmitter
+from tests.collector import free_port
+
+FAST_RETRY = Retry(initial_delay=0.02, max_delay=0.1, jitter=0.0)
+
+CHILD = """
+import sys
+from snowplow_logging import Retry, StructuredEvent, Tracker
+from snowplow_logging.spool import SpoolEmitter
+
+endpoint, path, count = sys.argv[1], sys.argv[2], int(sys.argv[3])
+retry = Retry(initial_delay=0.02, max_delay=0.1, jitter=0.0)
+emitter = SpoolEmitter(endpoint, path=path, retry=retry, batch_size=50)
+tracker = Tracker(emitters=emitter, app_id="spool")
+for n in range(count):
+    tracker.track(StructuredEvent(category="c", action="a", value=n))
+assert emitter.sync(timeout=10)
+print("synced", flush=True)
+emitter.flush()
+print("flushed", flush=True)
+sys.stdin.read()  # wait to be killed
+"""
+
+
+@pytest.fixture(name="micro")
+def _micro() -> Iterator[MicroCollector]:
+    with MicroCollector() as micro:
+        yield micro
+
+
+def _identity(stats: dict[str, int]) -> bool:
+    return stats["inputs"] + stats["recovered"] == (
+        stats["sent"] + stats["failed"] + stats["dropped"] + stats["queued"]
+    )
+
+
+def _rows(path: Path) -> int:
+    with sqlite3.connect(path) as db:
+        (count,) = db.execute("SELECT COUNT(*) FROM events").fetchone()
+    db.close()
+    return int(count)
+
+
+def _track(emitter: SpoolEmitter, count: int) -> None:
+    tracker = Tracker(emitters=emitter, app_id="spool")
+    for n in range(count):
+        tracker.track(StructuredEvent(category="c", action="a", value=n))
+
+
+def _eids(micro: MicroCollector) -> Counter[str]:
+    return Counter(event.payload["eid"] for event in micro.good())
+
+
+def _child(endpoint: str, path: Path, count: int) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [sys.executable, "-c", CHILD, endpoint, str(path), str(count)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+
+
+class TestSpoolEmitter:
+    """The spool sends through the collector and keeps what it could not send."""
+
+    def test_delivers_and_empties_the_file(
+        self, tmp_path: Path, micro: MicroCollector
+    ) -> None:
+        """Events reach the collector valid; the file ends empty; stats add up."""
+        path = tmp_path / "spool.sqlite"
+        with SpoolEmitter(micro.endpoint, path=path) as emitter:
+            _track(emitter, 120)
+            flushed = emitter.flush(timeout=10)
+            stats = emitter.stats
+
+        assert flushed
+        assert micro.summary() == {"total": 120, "good": 120, "bad": 0}
+        assert (stats["sent"], stats["queued"], stats["spooled"]) == (120, 0, 0)
+        assert _identity(stats)
+        assert _rows(path) == 0
+
+    def test_outage_backlog_is_sent_by_the_next_start(
+        self, tmp_path: Path, micro: MicroCollector
+    ) -> None:
+        """Closed while the collector is down, the events wait in the file."""
+        path = tmp_path / "spool.sqlite"
+        down = SpoolEmitter(
+            f"http://127.0.0.1:{free_port()}", path=path, retry=FAST_RETRY
+        )
+        _track(down, 40)
+        synced = down.sync(timeout=5)
+        closed = down.close(timeout=0.2)
+        left = _rows(path)
+        with SpoolEmitter(micro.endpoint, path=path) as up:
+            flushed = up.flush(timeout=10)
+            stats = up.stats
+
+        assert (synced, closed, left) == (True, False, 40)
+        assert flushed
+        assert len(_eids(micro)) == 40
+        assert (stats["recovered"], stats["sent"], stats["inputs"]) == (40, 40, 0)
+        assert _identity(stats)
+        assert _rows(path) == 0
+
+    def test_spool_limit_drops_newest_and_counts(self, tmp_path: Path) -> None:
+        """Past max_spool events in the file, new ones are dropped and counted."""
+        with SpoolEmitter(
+            f"http://127.0.0.1:{free_port()}",
+            path=tmp_path / "s.sqlite",
+            max_spool=10,
+            retry=FAST_RETRY,
+        ) as emitter:
+            _track(emitter, 25)
+            emitter.sync(timeout=5)
+            stats = emitter.stats
+            emitter.close(timeout=0)
+
+        assert stats["dropped_spool_full"] == 15
+        assert stats["spooled"] == 10
+        assert _identity(stats)
+
+    def test_exit_without_close_keeps_the_events(self, tmp_path: Path) -> None:
+        """A process exiting while the collector is down leaves its events on disk."""
+        path = tmp_path / "spool.sqlite"
+        code = (
+            "from snowplow_logging import set_exit_timeout\n"
+            "from snowplow_logging.spool import SpoolEmitter\n"
+            "set_exit_timeout(0.5)\n"
+            f"e = SpoolEmitter('http://127.0.0.1:{free_port()}', path={str(path)!r})\n"
+            "for n in range(9):\n"
+            "    e.input({'e': 'pv', 'eid': str(n), 'tv': 't', 'p': 'srv'})\n"
+        )
+        subprocess.run(
+            [sys.executable, "-c", code], check=True, timeout=30, capture_output=True
+        )
+
+        assert _rows(path) == 9
+
+    @pytest.mark.parametrize(
+        ("kwargs", "error", "message"),
+        [
+            ({"path": 3}, ConfigurationTypeError, "'path' must be a file path"),
+            ({"path": "/no/such/dir/s"}, ConfigurationError, "existing directory"),
+            ({"max_spool": 0}, ConfigurationError, "'max_spool' must be > 0"),
+            ({"spool_interval": 0}, ConfigurationError, "'flush_interval' must be"),
+        ],
+    )
+    def test_bad_settings_name_the_setting(
+        self,
+        tmp_path: Path,
+        kwargs: dict[str, object],
+        error: type[Exception],
+        message: str,
+    ) -> None:
+        """Each bad setting fails at construction with its name in the message."""
+        arguments: dict[str, object] = {"path": tmp_path / "s.sqlite", **kwargs}
+
+        with pytest.raises(error, match=message):
+            SpoolEmitter("http://127.0.0.1:1", **arguments)  # type: ignore[arg-type]
+
+    def test_a_file_that_is_not_a_spool_is_refused(self, tmp_path: Path) -> None:
+        """Opening some other file fails at construction and names 'path'."""
+        path = tmp_path / "notes.txt"
+        path.write_text("not a database " * 100)
+
+        with pytest.raises(ConfigurationError, match="'path' must be a spool file"):
+            SpoolEmitter("http://127.0.0.1:1", path=path)
+
+
+class TestSpoolCrash:
+    """A spooling process killed with SIGKILL loses nothing it had written."""
+
+    def test_sigkill_during_outage_then_restart(
+        self, tmp_path: Path, micro: MicroCollector
+    ) -> None:
+        """Killed while the collector is down: the next start sends everything."""
+        path = tmp_path / "spool.sqlite"
+        child = _child(f"http://127.0.0.1:{free_port()}", path, 300)
+        assert child.stdout is not None
+        assert child.stdout.readline() == "synced\n"
+        child.send_signal(signal.SIGKILL)
+        child.communicate(timeout=10)
+        with SpoolEmitter(micro.endpoint, path=path) as emitter:
+            flushed = emitter.flush(timeout=10)
+            recovered = emitter.stats["recovered"]
+
+        assert flushed
+        assert recovered == 300
+        assert len(_eids(micro)) == 300
+        assert micro.bad() == []
+
+    def test_sigkill_mid_delivery_loses_nothing(
+        self, tmp_path: Path, micro: MicroCollector
+    ) -> None:
+        """Killed while sending: every event arrives; duplicates are counted."""
+        path = tmp_path / "spool.sqlite"
+        total = 2000
+        child = _child(micro.endpoint, path, total)
+        assert child.stdout is not None
+        assert child.stdout.readline() == "synced\n"
+        micro.wait_for(100, timeout=10)
+        child.send_signal(signal.SIGKILL)
+        child.communicate(timeout=10)
+        left = _rows(path)
+        with SpoolEmitter(micro.endpoint, path=path) as emitter:
+            flushed = emitter.flush(timeout=15)
+        eids = _eids(micro)
+        duplicates = sum(eids.values()) - len(eids)
+        print(f"killed with {left} rows left; {duplicates} duplicates")
+
+        assert flushed
+        assert len(eids) == total
+        assert micro.bad() == []
+        assert _rows(path) == 0
