@@ -36,6 +36,18 @@ SECRETS = (PASSWORD, TOKEN, base64.b64encode(f"user:{PASSWORD}".encode()).decode
 TWO_ATTEMPTS = Retry(max_attempts=2, initial_delay=0.01, max_delay=0.02, jitter=0.0)
 
 
+def _send_one(endpoint: str, **options: object) -> dict[str, int]:
+    """Track one event through a new emitter, flush, return its stats."""
+    with Emitter(endpoint, **options) as emitter:  # type: ignore[arg-type]
+        Tracker(emitters=emitter).track(StructuredEvent(category="c", action="a"))
+        emitter.flush(timeout=10)
+        return emitter.stats
+
+
+def _with_password(url: str) -> str:
+    return url.replace("://", f"://user:{PASSWORD}@")
+
+
 def _assert_secret_free(text: str) -> None:
     for secret in SECRETS:
         assert secret not in text, text
@@ -124,17 +136,11 @@ class TestLogMessages:
     def test_failing_collector(self, library_log: _Records, fault: Fault) -> None:
         """Retries, failures and recoveries are logged without secrets."""
         with FaultCollector(always(fault)) as collector:
-            endpoint = collector.url.replace("://", f"://user:{PASSWORD}@")
-            with Emitter(
-                endpoint,
+            stats = _send_one(
+                _with_password(collector.url),
                 retry=TWO_ATTEMPTS,
                 headers={"Authorization-Extra": f"Bearer {TOKEN}"},
-            ) as emitter:
-                Tracker(emitters=emitter).track(
-                    StructuredEvent(category="c", action="a")
-                )
-                emitter.flush(timeout=10)
-                stats = emitter.stats
+            )
 
         assert stats["failed"] == 1
         assert library_log.lines
@@ -144,16 +150,23 @@ class TestLogMessages:
     def test_refused_connection(self, library_log: _Records) -> None:
         """A refused connection's error message carries no secrets either."""
         with FaultCollector(listening=False) as down:
-            endpoint = down.url.replace("://", f"://user:{PASSWORD}@")
-            with Emitter(endpoint, retry=TWO_ATTEMPTS) as emitter:
-                Tracker(emitters=emitter).track(
-                    StructuredEvent(category="c", action="a")
-                )
-                emitter.flush(timeout=10)
-                stats = emitter.stats
+            stats = _send_one(_with_password(down.url), retry=TWO_ATTEMPTS)
 
         assert stats["failed"] == 1
         assert any("unreachable" in line for line in library_log.lines)
+        for line in library_log.lines:
+            _assert_secret_free(line)
+
+    def test_proxy_credentials(self, library_log: _Records) -> None:
+        """A proxy URL's password, set on the user's session, is not logged."""
+        session = requests.Session()
+        session.trust_env = False
+        with FaultCollector(listening=False) as proxy, FaultCollector() as collector:
+            session.proxies = {"http": _with_password(proxy.url)}
+            stats = _send_one(collector.url, session=session, retry=TWO_ATTEMPTS)
+
+        assert stats["failed"] == 1
+        assert any("ProxyError" in line for line in library_log.lines)
         for line in library_log.lines:
             _assert_secret_free(line)
 
@@ -161,16 +174,12 @@ class TestLogMessages:
         """The password travels as Basic auth in the request, as promised."""
         collector = Collector()
         try:
-            endpoint = collector.url.replace("://", f"://user:{PASSWORD}@")
-            with Emitter(endpoint) as emitter:
-                Tracker(emitters=emitter).track(
-                    StructuredEvent(category="c", action="a")
-                )
-                assert emitter.flush(timeout=10)
+            stats = _send_one(_with_password(collector.url))
             (request,) = collector.requests
         finally:
             collector.close()
 
+        assert stats["sent"] == 1
         assert request.headers["Authorization"] == f"Basic {SECRETS[2]}"
 
 

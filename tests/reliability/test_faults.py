@@ -11,12 +11,15 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Protocol
 
 import pytest
 
 from snowplow_logging import (
     Emitter,
+    Retry,
     SelfDescribing,
     SelfDescribingJson,
     StructuredEvent,
@@ -34,11 +37,15 @@ from tests.reliability.faults import (
     FaultCollector,
     Kind,
     Outage,
+    Tally,
     random_faults,
     wait_until,
 )
 
 THREADS = 4
+Track = Callable[[Emitter], Tracker]
+"""Tracks a scenario's events through the emitter; returns the tracker used."""
+THING = "iglu:com.acme/thing/jsonschema/1-0-0"
 
 
 def _track_from_threads(tracker: Tracker, count: int, *, category: str = "job") -> None:
@@ -57,18 +64,121 @@ def _track_from_threads(tracker: Tracker, count: int, *, category: str = "job") 
         thread.join()
 
 
-@pytest.fixture(name="make_collector")
-def _make_collector() -> Iterator[list[FaultCollector]]:
-    made: list[FaultCollector] = []
-    yield made
-    for collector in made:
+def _refuse_poison(_: FaultCollector, events: list[dict[str, str]]) -> Fault:
+    """400 for a request holding a ``poison`` event, 200 otherwise."""
+    poisoned = any(event.get("se_ca") == "poison" for event in events)
+    return Fault(status=400) if poisoned else Fault()
+
+
+def _track_poison(count: int, *, every: int) -> Track:
+    """Track ``count`` events, one in ``every`` of them poisoned, from one thread."""
+
+    def track(emitter: Emitter) -> Tracker:
+        tracker = Tracker(emitters=emitter)
+        for n in range(count):
+            category = "poison" if n % every == 0 else "job"
+            tracker.track(StructuredEvent(category=category, action=str(n)))
+        return tracker
+
+    return track
+
+
+@dataclass(frozen=True, slots=True)
+class Result:
+    """What one scenario ended with, at the collector and in ``stats``."""
+
+    count: int
+    delivered: bool  # the final flush returned True
+    stats: dict[str, int]
+    tally: Tally
+    tracker: Tracker
+    seconds: float
+
+    def assert_all_delivered_once(self) -> None:
+        """Everything delivered exactly once; nothing dropped or failed."""
+        assert self.delivered
+        check_identity(self.stats)
+        stats, tally = self.stats, self.tally
+        assert (stats["inputs"], stats["sent"]) == (self.count, self.count)
+        assert (stats["dropped"], stats["failed"]) == (0, 0)
+        assert (tally.delivered, tally.duplicates) == (self.count, 0)
+
+    def assert_failed_batches_counted(self) -> None:
+        """Refused batches are failed, the rest delivered once."""
+        assert self.delivered
+        check_identity(self.stats)
+        assert self.stats["failed"] > 0
+        assert self.tally.delivered == self.stats["sent"]
+        assert self.stats["sent"] == self.count - self.stats["failed"]
+
+
+class Runner(Protocol):
+    """Runs one scenario and reports it (the ``run`` fixture)."""
+
+    def __call__(
+        self,
+        scenario: str,
+        collector: FaultCollector,
+        count: int,
+        *,
+        track: Track | None = None,
+        note: Callable[[Result], str] | None = None,
+        **options: object,
+    ) -> Result: ...
+
+
+@pytest.fixture(name="run")
+def _run(report: Report) -> Iterator[Runner]:
+    """Track through an emitter to a collector, flush, report the figures."""
+    collectors: list[FaultCollector] = []
+
+    def run(
+        scenario: str,
+        collector: FaultCollector,
+        count: int,
+        *,
+        track: Track | None = None,
+        note: Callable[[Result], str] | None = None,
+        **options: object,
+    ) -> Result:
+        collectors.append(collector)
+        settings: dict[str, object] = {
+            "retry": FAST_RETRY,
+            "flush_interval": 0.05,
+            "max_queue": count,
+        }
+        settings.update(options)
+        started = time.monotonic()
+        with Emitter(collector.url, **settings) as emitter:  # type: ignore[arg-type]
+            if track is None:
+                tracker = Tracker(emitters=emitter)
+                _track_from_threads(tracker, count)
+            else:
+                tracker = track(emitter)
+            delivered = emitter.flush(timeout=180)
+            stats = emitter.stats
+        result = Result(
+            count,
+            delivered,
+            stats,
+            collector.tally(),
+            tracker,
+            time.monotonic() - started,
+        )
+        report(
+            scenario,
+            tracked=count,
+            delivered=result.tally.delivered,
+            dropped=stats["dropped"],
+            failed=stats["failed"],
+            duplicates=result.tally.duplicates,
+            note="" if note is None else note(result),
+        )
+        return result
+
+    yield run
+    for collector in collectors:
         collector.close()
-
-
-def _emitter(collector: FaultCollector, **options: object) -> Emitter:
-    settings: dict[str, object] = {"retry": FAST_RETRY, "flush_interval": 0.05}
-    settings.update(options)
-    return Emitter(collector.url, **settings)  # type: ignore[arg-type]
 
 
 class TestRandomFailures:
@@ -89,146 +199,93 @@ class TestRandomFailures:
             ),
             ("30% connection resets", [Fault(kind=Kind.RESET)]),
         ],
+        ids=["503", "503-429-retry-after", "reset"],
     )
     def test_every_event_arrives_once(
-        self,
-        make_collector: list[FaultCollector],
-        report: Report,
-        scenario: str,
-        faults: list[Fault],
+        self, run: Runner, scenario: str, faults: list[Fault]
     ) -> None:
         """Four threads' events all arrive exactly once despite refused requests."""
-        count = size(8_000, 50_000)
-        collector = FaultCollector(random_faults(0.3, faults))
-        make_collector.append(collector)
-        started = time.monotonic()
-        with _emitter(collector, max_queue=count) as emitter:
-            tracker = Tracker(emitters=emitter)
-            _track_from_threads(tracker, count)
-            delivered = emitter.flush(timeout=120)
-            stats = emitter.stats
-        tally = collector.tally()
-        report(
+        result = run(
             scenario,
-            tracked=count,
-            delivered=tally.delivered,
-            dropped=stats["dropped"],
-            failed=stats["failed"],
-            duplicates=tally.duplicates,
-            note=(
-                f"{tally.refused} of {tally.requests} requests refused; "
-                f"all delivered in {time.monotonic() - started:.1f} s"
+            FaultCollector(random_faults(0.3, faults)),
+            size(8_000, 50_000),
+            note=lambda r: (
+                f"{r.tally.refused} of {r.tally.requests} requests refused; "
+                f"all delivered in {r.seconds:.1f} s"
             ),
         )
 
-        assert delivered
-        check_identity(stats)
-        assert (stats["inputs"], stats["sent"], stats["dropped"]) == (count, count, 0)
-        assert (tally.delivered, tally.duplicates) == (count, 0)
-        assert tally.refused > 0
-        assert stats["retried"] == tally.refused
+        result.assert_all_delivered_once()
+        assert result.tally.refused == result.stats["retried"] > 0
 
 
 class TestOutages:
     """An outage delays delivery; it does not lose or repeat events."""
 
-    def test_outage_in_the_middle_of_a_run(
-        self, make_collector: list[FaultCollector], report: Report
-    ) -> None:
+    def test_outage_in_the_middle_of_a_run(self, run: Runner) -> None:
         """Events tracked before, during and after a 503 outage all arrive once."""
         count = size(4_000, 50_000)
-        length = seconds(1.0, 20.0)
-        outage = Outage(after=count // 2, seconds=length)
-        collector = FaultCollector(outage)
-        make_collector.append(collector)
-        retry = FAST_RETRY.__class__(initial_delay=0.05, max_delay=0.5, jitter=0.05)
-        with _emitter(collector, retry=retry, max_queue=count) as emitter:
+        outage = Outage(after=count // 2, seconds=seconds(1.0, 20.0))
+
+        def track(emitter: Emitter) -> Tracker:
             tracker = Tracker(emitters=emitter)
             _track_from_threads(tracker, count // 2, category="before")
             assert emitter.flush(timeout=60)
             _track_from_threads(tracker, count // 2, category="during")
-            delivered = emitter.flush(timeout=length + 60)
-            stats = emitter.stats
-        tally = collector.tally()
-        assert outage.started is not None
-        report(
-            f"{length:g} s outage (503) in the middle of a run",
-            tracked=count,
-            delivered=tally.delivered,
-            dropped=stats["dropped"],
-            failed=stats["failed"],
-            duplicates=tally.duplicates,
-            note=(
-                f"{tally.refused} requests refused during the outage; "
-                f"all delivered {time.monotonic() - outage.started:.1f} s after it began"
+            return tracker
+
+        result = run(
+            f"{outage.seconds:g} s outage (503) in the middle of a run",
+            FaultCollector(outage),
+            count,
+            track=track,
+            note=lambda r: (
+                f"{r.tally.refused} requests refused during the outage; all "
+                f"delivered {time.monotonic() - (outage.started or 0):.1f} s after it began"
             ),
+            retry=Retry(initial_delay=0.05, max_delay=0.5, jitter=0.05),
         )
 
-        assert delivered
+        result.assert_all_delivered_once()
         assert outage.ended.is_set()
-        check_identity(stats)
-        assert (stats["sent"], stats["dropped"], stats["failed"]) == (count, 0, 0)
-        assert (tally.delivered, tally.duplicates) == (count, 0)
-        assert tally.refused == stats["retried"] > 0
+        assert result.tally.refused == result.stats["retried"] > 0
 
-    def test_collector_comes_up_after_the_job_started(
-        self, make_collector: list[FaultCollector], report: Report
-    ) -> None:
+    def test_collector_comes_up_after_the_job_started(self, run: Runner) -> None:
         """Connections refused until the collector listens: then everything arrives."""
         count = size(2_000, 20_000)
         collector = FaultCollector(listening=False)
-        make_collector.append(collector)
-        with _emitter(collector, max_queue=count) as emitter:
+
+        def track(emitter: Emitter) -> Tracker:
             tracker = Tracker(emitters=emitter)
             _track_from_threads(tracker, count)
             assert wait_until(lambda: emitter.stats["requests"] >= 3)
             collector.listen()
-            delivered = emitter.flush(timeout=60)
-            stats = emitter.stats
-        tally = collector.tally()
-        report(
+            return tracker
+
+        result = run(
             "collector comes up after the job started (connections refused)",
-            tracked=count,
-            delivered=tally.delivered,
-            dropped=stats["dropped"],
-            failed=stats["failed"],
-            duplicates=tally.duplicates,
-            note=f"{stats['requests'] - tally.requests} connections refused",
+            collector,
+            count,
+            track=track,
+            note=lambda r: (
+                f"{r.stats['requests'] - r.tally.requests} connections refused"
+            ),
         )
 
-        assert delivered
-        check_identity(stats)
-        assert (stats["sent"], stats["dropped"], stats["failed"]) == (count, 0, 0)
-        assert (tally.delivered, tally.duplicates) == (count, 0)
-        assert stats["requests"] > tally.requests
+        result.assert_all_delivered_once()
+        assert result.stats["requests"] > result.tally.requests
 
-    def test_first_seconds_fail_with_503(
-        self, make_collector: list[FaultCollector], report: Report
-    ) -> None:
-        """A collector answering 503 for its first second still gets everything."""
-        count = size(2_000, 20_000)
+    def test_first_seconds_fail_with_503(self, run: Runner) -> None:
+        """A collector answering 503 for its first moments still gets everything."""
         outage = Outage(after=0, seconds=seconds(0.5, 5.0))
-        collector = FaultCollector(outage)
-        make_collector.append(collector)
-        with _emitter(collector, max_queue=count) as emitter:
-            tracker = Tracker(emitters=emitter)
-            _track_from_threads(tracker, count)
-            delivered = emitter.flush(timeout=60)
-            stats = emitter.stats
-        tally = collector.tally()
-        report(
+        result = run(
             f"503 for the first {outage.seconds:g} s",
-            tracked=count,
-            delivered=tally.delivered,
-            dropped=stats["dropped"],
-            failed=stats["failed"],
-            duplicates=tally.duplicates,
+            FaultCollector(outage),
+            size(2_000, 20_000),
         )
 
-        assert delivered
+        result.assert_all_delivered_once()
         assert outage.ended.is_set()
-        check_identity(stats)
-        assert (tally.delivered, tally.duplicates, stats["sent"]) == (count, 0, count)
 
 
 class TestUnansweredRequests:
@@ -240,97 +297,54 @@ class TestUnansweredRequests:
             ("accept then drop the connection (20%)", Fault(kind=Kind.DROP)),
             ("answer slower than the timeout (20%)", Fault(kind=Kind.SLOW, delay=1.0)),
         ],
+        ids=["drop", "slow"],
     )
     def test_duplicates_are_exactly_the_unanswered_copies(
-        self,
-        make_collector: list[FaultCollector],
-        report: Report,
-        scenario: str,
-        fault: Fault,
+        self, run: Runner, scenario: str, fault: Fault
     ) -> None:
         """Each unanswered batch arrives again: no loss, and every duplicate explained."""
-        count = size(2_000, 20_000)
-        collector = FaultCollector(random_faults(0.2, [fault], seed=3))
-        make_collector.append(collector)
-        with _emitter(
-            collector, max_queue=count, timeout=0.3, batch_size=100
-        ) as emitter:
-            tracker = Tracker(emitters=emitter)
-            _track_from_threads(tracker, count)
-            delivered = emitter.flush(timeout=120)
-            stats = emitter.stats
-        tally = collector.tally()
-        report(
+        result = run(
             scenario,
-            tracked=count,
-            delivered=tally.delivered,
-            dropped=stats["dropped"],
-            failed=stats["failed"],
-            duplicates=tally.duplicates,
-            note=f"{tally.refused} requests unanswered; each resent whole",
+            FaultCollector(random_faults(0.2, [fault], seed=3)),
+            size(2_000, 20_000),
+            note=lambda r: f"{r.tally.refused} requests unanswered; each resent whole",
+            timeout=0.3,
+            batch_size=100,
         )
 
-        assert delivered
-        check_identity(stats)
-        assert (stats["sent"], stats["dropped"], stats["failed"]) == (count, 0, 0)
-        assert tally.delivered == count
-        assert tally.refused > 0
-        assert tally.duplicates == tally.unanswered_copies
+        assert result.delivered
+        check_identity(result.stats)
+        assert result.stats["sent"] == result.tally.delivered == result.count
+        assert result.tally.refused > 0
+        assert result.tally.duplicates == result.tally.unanswered_copies
 
 
 class TestRefusedBatches:
     """A 400 fails its batch at once: counted as failed, never retried."""
 
-    def test_bad_request_fails_only_its_batch(
-        self, make_collector: list[FaultCollector], report: Report
-    ) -> None:
+    def test_bad_request_fails_only_its_batch(self, run: Runner) -> None:
         """Batches holding a poisoned event get 400; the rest arrive; the books add up."""
-        count = size(2_000, 20_000)
         failures: list[int] = []
-
-        def plan(_: FaultCollector, events: list[dict[str, str]]) -> Fault:
-            poisoned = any(event.get("se_ca") == "poison" for event in events)
-            return Fault(status=400) if poisoned else Fault()
-
-        collector = FaultCollector(plan)
-        make_collector.append(collector)
-        with _emitter(
-            collector,
-            max_queue=count,
+        count = size(2_000, 20_000)
+        result = run(
+            "400 for batches holding a bad event",
+            FaultCollector(_refuse_poison),
+            count,
+            track=_track_poison(count, every=500),
             batch_size=50,
             on_failure=lambda sent, payloads: failures.append(len(payloads)),
-        ) as emitter:
-            tracker = Tracker(emitters=emitter)
-            for n in range(count):
-                category = "poison" if n % 500 == 0 else "job"
-                tracker.track(StructuredEvent(category=category, action=str(n)))
-            delivered = emitter.flush(timeout=60)
-            stats = emitter.stats
-        tally = collector.tally()
-        report(
-            "400 for batches holding a bad event",
-            tracked=count,
-            delivered=tally.delivered,
-            dropped=stats["dropped"],
-            failed=stats["failed"],
-            duplicates=tally.duplicates,
         )
 
-        assert delivered
-        check_identity(stats)
-        assert stats["failed"] == sum(failures) > 0
-        assert tally.delivered == stats["sent"] == count - stats["failed"]
-        assert tally.duplicates == stats["retried"] == 0
+        result.assert_failed_batches_counted()
+        assert result.stats["failed"] == sum(failures)
+        assert result.tally.duplicates == result.stats["retried"] == 0
 
 
 class TestRaisingUserCode:
     """User code that raises never stops the worker."""
 
-    def test_raising_callbacks(
-        self, make_collector: list[FaultCollector], report: Report
-    ) -> None:
+    def test_raising_callbacks(self, run: Runner) -> None:
         """on_success and on_failure raise on every call; every batch is still resolved."""
-        count = size(2_000, 20_000)
         calls = {"success": 0, "failure": 0}
 
         def on_success(payloads: list[dict[str, str]]) -> None:
@@ -341,82 +355,47 @@ class TestRaisingUserCode:
             calls["failure"] += 1
             raise RuntimeError("user bug")
 
-        def plan(_: FaultCollector, events: list[dict[str, str]]) -> Fault:
-            bad = any(event.get("se_ca") == "poison" for event in events)
-            return Fault(status=400) if bad else Fault()
-
-        collector = FaultCollector(plan)
-        make_collector.append(collector)
-        with _emitter(
-            collector,
-            max_queue=count,
+        count = size(2_000, 20_000)
+        result = run(
+            "on_success and on_failure raise on every call",
+            FaultCollector(_refuse_poison),
+            count,
+            track=_track_poison(count, every=400),
             batch_size=50,
             on_success=on_success,
             on_failure=on_failure,
-        ) as emitter:
-            tracker = Tracker(emitters=emitter)
-            for n in range(count):
-                category = "poison" if n % 400 == 0 else "job"
-                tracker.track(StructuredEvent(category=category, action=str(n)))
-            delivered = emitter.flush(timeout=60)
-            stats = emitter.stats
-        tally = collector.tally()
-        report(
-            "on_success and on_failure raise on every call",
-            tracked=count,
-            delivered=tally.delivered,
-            dropped=stats["dropped"],
-            failed=stats["failed"],
-            duplicates=tally.duplicates,
         )
 
-        assert delivered
-        check_identity(stats)
+        result.assert_failed_batches_counted()
         assert calls["success"] > 1
         assert calls["failure"] > 1
-        assert tally.delivered == stats["sent"] == count - stats["failed"]
 
-    def test_raising_json_encoder(
-        self, make_collector: list[FaultCollector], report: Report
-    ) -> None:
+    def test_raising_json_encoder(self, run: Runner) -> None:
         """A json_encoder raising on every value falls back to str; events arrive."""
         count = size(500, 5_000)
 
         def json_encoder(value: object) -> object:
             raise ValueError("user bug")
 
-        collector = FaultCollector()
-        make_collector.append(collector)
-        with _emitter(collector, max_queue=count) as emitter:
+        def track(emitter: Emitter) -> Tracker:
             tracker = Tracker(emitters=emitter, json_encoder=json_encoder)
             for n in range(count):
-                event = SelfDescribing(
-                    event_json=SelfDescribingJson(
-                        schema="iglu:com.acme/thing/jsonschema/1-0-0",
-                        data={"n": n, "odd": object()},
+                data = {"n": n, "odd": object()}
+                tracker.track(
+                    SelfDescribing(
+                        event_json=SelfDescribingJson(schema=THING, data=data)
                     )
                 )
-                tracker.track(event)
-            delivered = emitter.flush(timeout=60)
-            stats = emitter.stats
-        tally = collector.tally()
-        report(
-            "json_encoder raises on every value",
-            tracked=count,
-            delivered=tally.delivered,
-            dropped=stats["dropped"],
-            failed=stats["failed"],
-            duplicates=tally.duplicates,
+            return tracker
+
+        result = run(
+            "json_encoder raises on every value", FaultCollector(), count, track=track
         )
 
-        assert delivered
-        check_identity(stats)
-        assert tally.delivered == stats["sent"] == count
-        assert tracker.stats["encoding_fallbacks"] == count
+        result.assert_all_delivered_once()
+        assert result.tracker.stats["encoding_fallbacks"] == count
 
-    def test_raising_custom_emitter(
-        self, make_collector: list[FaultCollector], report: Report
-    ) -> None:
+    def test_raising_custom_emitter(self, run: Runner) -> None:
         """A custom emitter raising from input() does not stop the other emitter."""
         count = size(1_000, 10_000)
 
@@ -424,24 +403,17 @@ class TestRaisingUserCode:
             def input(self, payload: dict[str, str]) -> None:
                 raise RuntimeError("user bug")
 
-        collector = FaultCollector()
-        make_collector.append(collector)
-        with _emitter(collector, max_queue=count) as emitter:
+        def track(emitter: Emitter) -> Tracker:
             tracker = Tracker(emitters=[Broken(), emitter])
             _track_from_threads(tracker, count)
-            delivered = emitter.flush(timeout=60)
-            stats = emitter.stats
-        tally = collector.tally()
-        report(
+            return tracker
+
+        result = run(
             "a second, custom emitter raises from input()",
-            tracked=count,
-            delivered=tally.delivered,
-            dropped=stats["dropped"],
-            failed=stats["failed"],
-            duplicates=tally.duplicates,
+            FaultCollector(),
+            count,
+            track=track,
         )
 
-        assert delivered
-        check_identity(stats)
-        assert tally.delivered == stats["sent"] == count
-        assert tracker.stats["emitter_errors"] == count
+        result.assert_all_delivered_once()
+        assert result.tracker.stats["emitter_errors"] == count

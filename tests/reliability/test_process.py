@@ -53,6 +53,25 @@ def _stats(result: dict[str, object]) -> dict[str, int]:
     return {k.removeprefix("emitter_"): v for k, v in stats.items()}
 
 
+def _sigterm_during_flush(
+    mode: str, count: int, exit_timeout: float
+) -> tuple[subprocess.Popen[str], str, str, float]:
+    """Send SIGTERM while the job's flush retries against a 503 collector.
+
+    Returns the process, its remaining stdout and stderr, and the seconds from
+    the signal to the process's exit.
+    """
+    with FaultCollector(always(Fault(status=503))) as failing:
+        process = _start(mode, failing.url, count, exit_timeout=exit_timeout)
+        assert process.stdout is not None
+        assert process.stdout.readline() == "flushing\n"
+        assert failing.wait_for(requests=2)
+        signalled = time.monotonic()
+        process.send_signal(signal.SIGTERM)
+        stdout, stderr = process.communicate(timeout=30)
+        return process, stdout, stderr, time.monotonic() - signalled
+
+
 @pytest.fixture(name="collector")
 def _collector() -> Iterator[FaultCollector]:
     collector = FaultCollector()
@@ -149,15 +168,7 @@ class TestSigterm:
     def test_default_action_kills_at_once(self, report: Report) -> None:
         """With SIGTERM's default action the process dies at once, mid-flush."""
         count = size(2_000, 20_000)
-        with FaultCollector(always(Fault(status=503))) as failing:
-            process = _start("sigterm", failing.url, count, exit_timeout=5.0)
-            assert process.stdout is not None
-            assert process.stdout.readline() == "flushing\n"
-            assert failing.wait_for(requests=2)
-            signalled = time.monotonic()
-            process.send_signal(signal.SIGTERM)
-            process.communicate(timeout=30)
-            exit_time = time.monotonic() - signalled
+        process, _, _, exit_time = _sigterm_during_flush("sigterm", count, 5.0)
         report(
             "SIGTERM during a flush, default action",
             tracked=count,
@@ -175,15 +186,9 @@ class TestSigterm:
     def test_handler_calling_sys_exit_runs_the_exit_flush(self, report: Report) -> None:
         """A SIGTERM handler calling sys.exit: the exit flush runs within its deadline."""
         count = size(2_000, 20_000)
-        with FaultCollector(always(Fault(status=503))) as failing:
-            process = _start("sigterm-exit", failing.url, count, exit_timeout=1.0)
-            assert process.stdout is not None
-            assert process.stdout.readline() == "flushing\n"
-            assert failing.wait_for(requests=2)
-            signalled = time.monotonic()
-            process.send_signal(signal.SIGTERM)
-            stdout, stderr = process.communicate(timeout=30)
-            exit_time = time.monotonic() - signalled
+        process, stdout, stderr, exit_time = _sigterm_during_flush(
+            "sigterm-exit", count, 1.0
+        )
         result = json.loads(stdout.splitlines()[-1])
         stats = _stats(result)
         report(
