@@ -47,7 +47,9 @@ GUARANTEES = """\
 - **Exit never hangs.** At interpreter exit, and in `logging.shutdown()`, queued events
   are sent within one deadline (`set_exit_timeout`, 5 s by default); what could not be
   sent is counted in `dropped_unsent` and reported in one warning on the
-  `snowplow_logging` logger.
+  `snowplow_logging` logger. An event tracked after that (from an `atexit` function
+  registered before `snowplow_logging` was imported, so running after its hook) is
+  dropped and counted in `dropped_closed`.
 - **Signals.** SIGTERM's default action kills the process at once: nothing runs, and
   queued events are lost unreported. Install a handler that calls `sys.exit()` and the
   exit flush runs, within its deadline.
@@ -113,8 +115,8 @@ def _render(rows: list[dict[str, object]], *, full: bool, duration: float) -> st
             f"Run at {sizes} on {dt.datetime.now(dt.UTC):%Y-%m-%d}, Python "
             f"{platform.python_version()}, {os.cpu_count()} CPUs; the suite took "
             f"{duration:.0f} s. *Delivered* counts unique events at the collector; "
-            "*exit time* is from the end of the job's work (or the signal) to "
-            "process exit, or the scenario's run time where the note says so."
+            "*exit time*, for the scenarios run as a subprocess, is from the end "
+            "of the job's work (or the signal) to process exit."
         ),
         "",
         "| Scenario | Tracked | Delivered | Dropped | Failed | Duplicates | Exit time | Notes |",

@@ -23,8 +23,8 @@ from tests.reliability.faults import Fault, FaultCollector, always
 
 JOB = Path(__file__).parent / "scripts" / "job.py"
 ROOT = Path(__file__).parents[2]
-START_UP = 3.0
-"""Seconds allowed for interpreter start-up and import on a slow CI machine."""
+SLACK = 1.5
+"""Seconds allowed beyond a deadline for interpreter teardown on a busy machine."""
 
 
 def _start(
@@ -107,7 +107,7 @@ class TestExit:
             count,
             0,
         )
-        assert exit_time < 1.0 + 1.0
+        assert exit_time < 1.0 + SLACK
         assert f"{count} events could not be delivered" in stderr
 
     def test_collector_up_exit_without_flush(
@@ -181,7 +181,7 @@ class TestSigterm:
         )
 
         assert process.returncode == -signal.SIGTERM
-        assert exit_time < 2.0
+        assert exit_time < SLACK
 
     def test_handler_calling_sys_exit_runs_the_exit_flush(self, report: Report) -> None:
         """A SIGTERM handler calling sys.exit: the exit flush runs within its deadline."""
@@ -205,7 +205,7 @@ class TestSigterm:
         assert process.returncode == 128 + signal.SIGTERM
         check_identity(stats)
         assert (stats["inputs"], stats["dropped_unsent"]) == (count, count)
-        assert exit_time < 1.0 + 1.0
+        assert exit_time < 1.0 + SLACK
         assert f"{count} events could not be delivered" in stderr
 
 
