@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 
 from tests.reliability.conftest import Report, check_identity, size
-from tests.reliability.faults import Fault, FaultCollector, always
+from tests.reliability.faults import Fault, FaultCollector, Tally, always
 
 JOB = Path(__file__).parent / "scripts" / "job.py"
 ROOT = Path(__file__).parents[2]
@@ -72,6 +72,25 @@ def _sigterm_during_flush(
         return process, stdout, stderr, time.monotonic() - signalled
 
 
+def _delivering_job(
+    report: Report, scenario: str, mode: str, collector: FaultCollector, count: int
+) -> tuple[dict[str, int], Tally, str]:
+    """Run the job against a working collector and report it; exit deadline 10 s."""
+    result, stderr, ended = _finish(_start(mode, collector.url, count, 10.0))
+    stats = _stats(result)
+    tally = collector.tally()
+    report(
+        scenario,
+        tracked=count,
+        delivered=tally.delivered,
+        dropped=stats["dropped"],
+        failed=stats["failed"],
+        duplicates=tally.duplicates,
+        exit_time=ended - float(result["done"]),  # type: ignore[arg-type]
+    )
+    return stats, tally, stderr
+
+
 @pytest.fixture(name="collector")
 def _collector() -> Iterator[FaultCollector]:
     collector = FaultCollector()
@@ -115,18 +134,12 @@ class TestExit:
     ) -> None:
         """With the collector up, a job that never flushes loses nothing at exit."""
         count = size(4_000, 50_000)
-        process = _start("exit", collector.url, count, exit_timeout=10.0)
-        result, stderr, ended = _finish(process)
-        stats = _stats(result)
-        tally = collector.tally()
-        report(
+        stats, tally, stderr = _delivering_job(
+            report,
             "collector up, process exits without flush",
-            tracked=count,
-            delivered=tally.delivered,
-            dropped=stats["dropped"],
-            failed=stats["failed"],
-            duplicates=tally.duplicates,
-            exit_time=ended - float(result["done"]),  # type: ignore[arg-type]
+            "exit",
+            collector,
+            count,
         )
 
         check_identity(stats)
@@ -139,21 +152,11 @@ class TestExit:
     ) -> None:
         """logging.shutdown() from a finally block or an atexit function delivers all."""
         count = size(2_000, 20_000)
-        process = _start(mode, collector.url, count, exit_timeout=10.0)
-        result, stderr, ended = _finish(process)
-        stats = _stats(result)
-        tally = collector.tally()
         where = (
             "a finally block" if mode == "shutdown-finally" else "an atexit function"
         )
-        report(
-            f"logging.shutdown() from {where}",
-            tracked=count,
-            delivered=tally.delivered,
-            dropped=stats["dropped"],
-            failed=stats["failed"],
-            duplicates=tally.duplicates,
-            exit_time=ended - float(result["done"]),  # type: ignore[arg-type]
+        stats, tally, stderr = _delivering_job(
+            report, f"logging.shutdown() from {where}", mode, collector, count
         )
 
         check_identity(stats)
