@@ -292,15 +292,21 @@ class TestUnansweredRequests:
     """When the collector took a batch but the client saw no answer, it resends."""
 
     @pytest.mark.parametrize(
-        ("scenario", "fault"),
+        ("scenario", "fault", "timeout"),
         [
-            ("accept then drop the connection (20%)", Fault(kind=Kind.DROP)),
-            ("answer slower than the timeout (20%)", Fault(kind=Kind.SLOW, delay=1.0)),
+            ("accept then drop the connection (20%)", Fault(kind=Kind.DROP), 5.0),
+            # A timeout generous enough that only the slow answers miss it, even
+            # on a busy machine: a normal answer timing out would add a duplicate.
+            (
+                "answer slower than the timeout (20%)",
+                Fault(kind=Kind.SLOW, delay=2.0),
+                0.6,
+            ),
         ],
         ids=["drop", "slow"],
     )
     def test_duplicates_are_exactly_the_unanswered_copies(
-        self, run: Runner, scenario: str, fault: Fault
+        self, run: Runner, scenario: str, fault: Fault, timeout: float
     ) -> None:
         """Each unanswered batch arrives again: no loss, and every duplicate explained."""
         result = run(
@@ -308,7 +314,7 @@ class TestUnansweredRequests:
             FaultCollector(random_faults(0.2, [fault], seed=3)),
             size(2_000, 20_000),
             note=lambda r: f"{r.tally.refused} requests unanswered; each resent whole",
-            timeout=0.3,
+            timeout=timeout,
             batch_size=100,
         )
 
