@@ -36,6 +36,7 @@ from snowplow_logging._transport import (
 )
 from snowplow_logging._worker import (
     Buffer,
+    Deferred,
     FailureCallback,
     Payload,
     SuccessCallback,
@@ -241,17 +242,23 @@ class Emitter:
     def __exit__(self, *exc_info: object) -> None:
         self.close()
 
-    def input(self, payload: Payload) -> None:
+    accepts_deferred: Final = True
+    """:meth:`input` also takes a no-argument callable returning the payload,
+    called on the worker thread: :class:`~snowplow_logging.Tracker` uses it to
+    build payloads off the caller's thread."""
+
+    def input(self, payload: Payload | Deferred) -> None:
         """Queue one payload; the emitter now owns the dict. Never blocks or raises.
 
         Runs on the caller's thread: O(1) under a lock that no I/O ever holds.
         After :meth:`close`, or while ``max_queue`` events are held, the payload
-        is dropped and counted.
+        is dropped and counted. ``payload`` may also be a callable building it,
+        called on the worker thread; if it raises, the event counts as failed.
         """
         if self._pid != os.getpid():  # a fork that skipped the at-fork hooks
             self._after_fork_in_child()
         buffer = self._buffer
-        with buffer.cond:
+        with buffer.lock:
             buffer.inputs += 1
             if buffer.closed:
                 buffer.dropped_closed += 1

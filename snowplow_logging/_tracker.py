@@ -13,6 +13,7 @@ import os
 import threading
 import time
 from collections.abc import Callable, Sequence
+from functools import partial
 from typing import Final, Protocol, Self, TypeAlias, runtime_checkable
 
 from snowplow_logging import _payload as p
@@ -105,6 +106,7 @@ class Tracker:
         "_closed",
         "_co",
         "_common",
+        "_defers",
         "_emitters",
         "_encoding",
         "_lock",
@@ -129,6 +131,11 @@ class Tracker:
         json_encoder: p.JsonDefault | None = None,
     ) -> None:
         self._emitters = _check_emitters(emitters)
+        # A single emitter that builds payloads itself (ours) gets deferred ones.
+        self._defers = (
+            len(self._emitters) == 1
+            and getattr(self._emitters[0][0], "accepts_deferred", False) is True
+        )
         common = {
             p.TRACKER_VERSION: TRACKER_VERSION,
             p.NAMESPACE: _setting(
@@ -224,25 +231,53 @@ class Tracker:
             dtm = str(created_ms)
         else:
             dtm = p.format_timestamp("created_ms", created_ms) or ""
-        entities = (*event.context, *context) if context else event.context
+        entities = (*event.context, *context) if context else tuple(event.context)
+        if self._defers and len(event._parts) == 1:  # noqa: SLF001
+            # Our Emitter builds the payload on its worker thread: the caller
+            # only pays for an id and a queue append (issue #6's call-site cost).
+            eid = event_id()
+            emitter = self._emitters[0][0]
+            try:
+                emitter.input(partial(self._build_later, event, dtm, entities, eid))  # type: ignore[arg-type]  # accepts_deferred
+            except Exception as exc:  # noqa: BLE001 - reported and counted, never raised
+                self._emitter_failed(emitter, exc)
+            next(self._tracked)
+            return eid
         try:
-            payloads = self._build(event, dtm, entities)  # type: ignore[arg-type]
+            payloads = self._build(event, dtm, entities)
         except (ValueError, TypeError, RecursionError) as exc:
-            with self._lock:
-                self._stats["encoding_failures"] += len(event._parts)  # noqa: SLF001
-            self._log.warning(
-                "encoding",
-                "Dropped an event whose JSON could not be encoded: %s: %s",
-                type(exc).__name__,
-                exc,
-            )
+            self._encoding_failed(exc, len(event._parts))  # noqa: SLF001
             return ""
         for payload in payloads:
             self._emit(payload)
         return payloads[0][p.EVENT_ID]
 
+    def _encoding_failed(self, exc: BaseException, count: int) -> None:
+        with self._lock:
+            self._stats["encoding_failures"] += count
+        self._log.warning(
+            "encoding",
+            "Dropped an event whose JSON could not be encoded: %s: %s",
+            type(exc).__name__,
+            exc,
+        )
+
+    def _build_later(
+        self, event: Event, dtm: str, entities: tuple[SelfDescribingJson, ...], eid: str
+    ) -> Payload:
+        """Build a one-part event's payload; runs on the emitter's worker thread."""
+        try:
+            return self._build(event, dtm, entities, eid)[0]
+        except (ValueError, TypeError, RecursionError) as exc:
+            self._encoding_failed(exc, 1)
+            raise
+
     def _build(
-        self, event: Event, dtm: str, entities: tuple[SelfDescribingJson, ...]
+        self,
+        event: Event,
+        dtm: str,
+        entities: tuple[SelfDescribingJson, ...],
+        first_id: str | None = None,
     ) -> list[Payload]:
         common = self._common
         if event.event_subject is not None:
@@ -261,7 +296,9 @@ class Tracker:
         ttm = event._ttm  # noqa: SLF001
         payloads = []
         for part in event._parts:  # noqa: SLF001
-            payload = {p.EVENT: part.event_type, p.EVENT_ID: event_id(), **common}
+            eid = first_id or event_id()
+            first_id = None
+            payload = {p.EVENT: part.event_type, p.EVENT_ID: eid, **common}
             payload[p.CREATED_TSTAMP] = dtm
             if ttm is not None:
                 payload[p.TRUE_TSTAMP] = ttm
@@ -273,10 +310,8 @@ class Tracker:
                 payload[self._ue] = (
                     self._encoding.b64(text) if self._ue == p.UNSTRUCT_ENCODED else text
                 )
-            if tail:
-                payload.update(
-                    tail
-                )  # co/cx last: a truncating proxy cuts entities first
+            if tail:  # co/cx last: a truncating proxy cuts entities first
+                payload.update(tail)
             payloads.append(payload)
         return payloads
 

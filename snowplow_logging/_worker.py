@@ -25,9 +25,19 @@ from snowplow_logging._diagnostics import RateLimitedLog
 from snowplow_logging._retry import Outcome, Retry, parse_retry_after
 from snowplow_logging._transport import RequestsTransport, TransportError
 
-__all__ = ["Buffer", "FailureCallback", "Payload", "SuccessCallback", "Worker"]
+__all__ = [
+    "Buffer",
+    "Deferred",
+    "FailureCallback",
+    "Payload",
+    "SuccessCallback",
+    "Worker",
+]
 
 Payload: TypeAlias = dict[str, str]
+Deferred: TypeAlias = Callable[[], Payload]
+"""A payload still to be built: the tracker hands these over so that building
+the dict and its JSON happens on the worker thread, not at the call site."""
 """One event on the wire: protocol field names to string values."""
 SuccessCallback: TypeAlias = Callable[[list[Payload]], object]
 """``on_success(payloads)``: called on the worker thread with delivered payloads."""
@@ -107,8 +117,11 @@ class Buffer:
     """
 
     def __init__(self) -> None:
-        self.cond = threading.Condition(threading.Lock())
-        self.queue: deque[Payload] = deque()
+        # Callers take ``lock`` directly (C-level, no Condition wrapper call);
+        # the worker waits and notifies through ``cond`` over the same lock.
+        self.lock = threading.Lock()
+        self.cond = threading.Condition(self.lock)
+        self.queue: deque[Payload | Deferred] = deque()
         self.wake = threading.Event()  # work is due
         self.closing = threading.Event()  # close() has begun
         self.give_up = threading.Event()  # close() gave up on what is left
@@ -233,11 +246,11 @@ class Worker:
             if ready and not self._deliver(self._next_request()):
                 return False
 
-    def _encode_taken(self, taken: list[Payload]) -> None:
+    def _encode_taken(self, taken: list[Payload | Deferred]) -> None:
         encode, append = self._encode, self._ready.append
         for payload in taken:
             try:
-                append(encode(payload))
+                append(encode(payload if payload.__class__ is dict else payload()))  # type: ignore[operator]
             except Exception as exc:  # noqa: BLE001 - a bad payload must not stop the others
                 with self._buffer.cond:
                     self._buffer.in_flight -= 1
