@@ -129,6 +129,17 @@ def _part(
     return (_new_tuple(_Part, (event_type, fields, unstruct)),)
 
 
+def _page_fields(event: PageView | PagePing) -> dict[str, str | None]:
+    """The page fields page views and page pings share (``url``, ``page``, ``refr``)."""
+    return {
+        p.PAGE_URL: p.format_text(
+            "page_url", event.page_url, required=True, max_length=4096
+        ),
+        p.PAGE_TITLE: p.format_text("page_title", event.page_title, max_length=2000),
+        p.PAGE_REFERRER: p.format_text("referrer", event.referrer, max_length=4096),
+    }
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class PageView(Event):
     """A page view (``e=pv``).
@@ -144,14 +155,7 @@ class PageView(Event):
     referrer: str | None = None
 
     def _build(self) -> tuple[_Part, ...]:
-        fields = {
-            p.PAGE_URL: p.format_text(
-                "page_url", self.page_url, required=True, max_length=4096
-            ),
-            p.PAGE_TITLE: p.format_text("page_title", self.page_title, max_length=2000),
-            p.PAGE_REFERRER: p.format_text("referrer", self.referrer, max_length=4096),
-        }
-        return _part(p.PAGE_VIEW, _compact(fields))
+        return _part(p.PAGE_VIEW, _compact(_page_fields(self)))
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -180,11 +184,7 @@ class PagePing(Event):
 
     def _build(self) -> tuple[_Part, ...]:
         fields = {
-            p.PAGE_URL: p.format_text(
-                "page_url", self.page_url, required=True, max_length=4096
-            ),
-            p.PAGE_TITLE: p.format_text("page_title", self.page_title, max_length=2000),
-            p.PAGE_REFERRER: p.format_text("referrer", self.referrer, max_length=4096),
+            **_page_fields(self),
             p.PING_X_MIN: p.format_int("min_x", self.min_x),
             p.PING_X_MAX: p.format_int("max_x", self.max_x),
             p.PING_Y_MIN: p.format_int("min_y", self.min_y),
