@@ -104,13 +104,22 @@ def _check_options(
         raise ConfigurationTypeError(
             f"'session' must be a requests.Session or None (got {session!r})."
         )
-    if headers is not None and not (
-        isinstance(headers, Mapping)
-        and all(isinstance(x, str) for item in headers.items() for x in item)
-    ):
-        raise ConfigurationTypeError(
-            f"'headers' must be a mapping of str to str or None (got {headers!r})."
-        )
+    if headers is not None:
+        # Header values may be credentials: name the offending key and the type,
+        # never a value (issue #8).
+        if not isinstance(headers, Mapping):
+            msg = f"'headers' must be a mapping of str to str or None (got {type(headers).__name__})."
+            raise ConfigurationTypeError(msg)
+        for key, value in headers.items():
+            if not isinstance(key, str) or not isinstance(value, str):
+                shown = (
+                    repr(key) if isinstance(key, str) else f"a {type(key).__name__} key"
+                )
+                msg = (
+                    "'headers' must be a mapping of str to str or None "
+                    f"(got {type(value).__name__} for {shown})."
+                )
+                raise ConfigurationTypeError(msg)
     return Retry() if retry is None else retry
 
 

@@ -13,6 +13,7 @@ import requests
 
 from snowplow_logging import (
     ConfigurationError,
+    ConfigurationTypeError,
     Emitter,
     Retry,
     SnowplowHandler,
@@ -119,6 +120,22 @@ class TestErrorMessages:
         _assert_secret_free(str(caught.value))
         assert "'endpoint'" in str(caught.value)
         assert "***@" in str(caught.value)
+
+    @pytest.mark.parametrize(
+        "headers",
+        [
+            {"Authorization": f"Bearer {PASSWORD}", "X-Count": 1},
+            {"Authorization": f"Bearer {PASSWORD}", 5: "x"},
+            [("Authorization", f"Bearer {PASSWORD}")],
+        ],
+    )
+    def test_header_errors_hide_the_values(self, headers: object) -> None:
+        """A bad headers setting names the key and type, never a header value."""
+        with pytest.raises(ConfigurationTypeError) as caught:
+            Emitter("https://c.example", headers=headers)  # type: ignore[arg-type]
+
+        _assert_secret_free(str(caught.value))
+        assert "'headers' must be a mapping of str to str" in str(caught.value)
 
 
 class TestLogMessages:
