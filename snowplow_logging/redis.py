@@ -4,8 +4,9 @@ The only module importing ``redis`` (``pip install 'snowplow-logging[redis]'``).
 A fleet of processes hands payloads, as compact JSON text, to one Redis list;
 dedicated workers move them to a collector (issue #9)::
 
-    app ─ RedisEmitter ─RPUSH─▶ key ─BLMOVE─▶ key:processing:NAME ─ RedisWorker ─ Emitter ─▶ collector
-                                                    └─LREM once the collector accepted them
+    app ─ RedisEmitter ─RPUSH─▶ key ─(batch script, BLMOVE)─▶ key:processing:NAME
+                                         RedisWorker ─ Emitter ─▶ collector,
+                                         then LPOP/LREM once the collector accepted
 
 Delivery from the list is at least once: a worker moves each event atomically to
 its own processing list and removes it only after the collector accepted it, so
@@ -48,6 +49,36 @@ DEFAULT_KEY: Final = "snowplow_logging:events"
 """The Redis list both sides use unless told otherwise."""
 _RETRYABLE: Final = (_redis.ConnectionError, _redis.TimeoutError, OSError)
 _Raw = bytes | str
+_MOST_PER_CALL: Final = 1000  # Lua's unpack() has a stack limit near 8000
+
+# Moves up to ARGV[1] items from the head of KEYS[1] to the tail of KEYS[2], as
+# one atomic step (a script runs alone): a batch in one round trip, where
+# pipelined LMOVEs cost a command per event.
+_TAKE_LUA: Final = """
+local items = redis.call('LRANGE', KEYS[1], 0, tonumber(ARGV[1]) - 1)
+if #items > 0 then
+  redis.call('LTRIM', KEYS[1], #items, -1)
+  redis.call('RPUSH', KEYS[2], unpack(items))
+end
+return items
+"""
+# Removes each item ARGV[2..] once from KEYS[1], from its head when it is there
+# (the emitter resolves events in order, so that is the usual case and costs
+# O(1)), and appends it to KEYS[2] if ARGV[1] is '1'.
+_SETTLE_LUA: Final = """
+for i = 2, #ARGV do
+  local item = ARGV[i]
+  if redis.call('LINDEX', KEYS[1], 0) == item then
+    redis.call('LPOP', KEYS[1])
+  else
+    redis.call('LREM', KEYS[1], 1, item)
+  end
+  if ARGV[1] == '1' then
+    redis.call('RPUSH', KEYS[2], item)
+  end
+end
+return #ARGV - 1
+"""
 
 
 def _client(value: object) -> _redis.Redis:
@@ -180,10 +211,11 @@ class RedisWorker:
 
     :meth:`run` (blocking, on the calling thread) first re-sends what its
     processing list ``<key>:processing:<name>`` still holds from an earlier run,
-    then moves events one at a time with ``BLMOVE``, and up to ``batch_size``
-    at once with pipelined ``LMOVE``, into that list and gives them to an
+    then moves events into that list, up to ``batch_size`` at once with one
+    atomic script (``LRANGE``, ``LTRIM``, ``RPUSH``), or one with ``BLMOVE``
+    while the list is empty and gives them to an
     :class:`~snowplow_logging.Emitter`. Its callbacks, on the emitter's thread,
-    remove (``LREM``) each event the collector accepted, and move those it
+    remove (``LPOP``, or ``LREM`` when out of order) each event the collector accepted, and move those it
     refused for good to ``dead_letter_key``. At most ``max_in_flight`` events
     are held at once, so several workers on one list share the load.
     :meth:`stop` (thread- and signal-safe) ends the loop; the emitter then
@@ -265,6 +297,8 @@ class RedisWorker:
             on_success=self._delivered,
             on_failure=self._refused,
         )
+        self._take_script = self._redis.register_script(_TAKE_LUA)
+        self._settle_script = self._redis.register_script(_SETTLE_LUA)
         self._cond = threading.Condition(threading.Lock())
         self._raws: dict[str, list[_Raw]] = {}  # eid -> list items in flight
         self._in_flight = 0
@@ -354,18 +388,17 @@ class RedisWorker:
             return 0 if self._stop.is_set() else self._max_in_flight - self._in_flight
 
     def _take(self, room: int) -> None:
-        # redis-py annotates the timeout as int; Redis >= 6 takes fractions.
-        wait = cast("int", self._block_timeout)
-        first = self._redis.blmove(self.key, self.processing_key, wait)
-        if first is None:
-            return
-        raws: list[_Raw] = [first]
-        more = min(room, self._batch_size) - 1
-        if more > 0:
-            pipe = self._redis.pipeline(transaction=False)
-            for _ in range(more):
-                pipe.lmove(self.key, self.processing_key, "LEFT", "RIGHT")
-            raws += [raw for raw in pipe.execute() if raw is not None]
+        """Move a batch to the processing list; block up to block_timeout if empty."""
+        keys = [self.key, self.processing_key]
+        count = min(room, self._batch_size, _MOST_PER_CALL)
+        raws: list[_Raw] = self._take_script(keys=keys, args=[count])
+        if not raws:
+            # redis-py annotates the timeout as int; Redis >= 6 takes fractions.
+            wait = cast("int", self._block_timeout)
+            first = self._redis.blmove(self.key, self.processing_key, wait)
+            if first is None:
+                return
+            raws = [first]
         with self._cond:
             self._counts["taken"] += len(raws)
         for raw in raws:
@@ -423,13 +456,13 @@ class RedisWorker:
         """Remove items from the processing list; to the dead letters if ``dead``."""
         if not raws:
             return
-        pipe = self._redis.pipeline(transaction=True)
-        for raw in raws:
-            pipe.lrem(self.processing_key, 1, cast("str", raw))  # bytes work too
-        if dead and self.dead_letter_key is not None:
-            pipe.rpush(self.dead_letter_key, *raws)
+        dead_letters = self.dead_letter_key if dead else None
+        keys = [self.processing_key, dead_letters or self.processing_key]
+        flag = "0" if dead_letters is None else "1"
         try:
-            pipe.execute()
+            for start in range(0, len(raws), _MOST_PER_CALL):
+                chunk = raws[start : start + _MOST_PER_CALL]
+                self._settle_script(keys=keys, args=[flag, *chunk])
         except _redis.RedisError as exc:
             # They stay in the processing list: the next run sends them again.
             with self._cond:

@@ -546,6 +546,7 @@ class TestWorkerCommand:
         assert restarted.returncode == 0, err
         assert left > 0
         assert len(eids) == total
-        assert micro.bad() == []
+        # Only a request cut short by the kill may arrive bad, and it holds no event.
+        assert all(bad.payload is None for bad in micro.bad())
         assert duplicates == sum(eids.values()) - total
         assert duplicates <= 200  # at most what was in flight when killed

@@ -232,5 +232,6 @@ class TestSpoolCrash:
 
         assert flushed
         assert len(eids) == total
-        assert micro.bad() == []
+        # Only a request cut short by the kill may arrive bad, and it holds no event.
+        assert all(bad.payload is None for bad in micro.bad())
         assert _rows(path) == 0
