@@ -303,11 +303,15 @@ class SpoolEmitter(RelayEmitter):
                 if not self._rows:
                     return True
                 self._feed_locked()
+                before = (self._rows, self._fed_upto)
             remaining = deadline - time.monotonic()
             if remaining <= 0 or not self._sender.flush(
                 None if math.isinf(remaining) else remaining
             ):
                 return False
+            with self._db_lock:
+                if (self._rows, self._fed_upto) == before:
+                    return False  # closed: what is left waits for the next start
 
     def _finish_close(self, deadline: float) -> bool:
         written = super()._finish_close(deadline)

@@ -24,6 +24,7 @@ from snowplow_logging import (
     StructuredEvent,
     Tracker,
 )
+from snowplow_logging._cli import main
 from snowplow_logging.micro import MicroCollector
 from snowplow_logging.redis import DEFAULT_KEY, RedisEmitter, RedisWorker
 from tests.collector import free_port
@@ -447,6 +448,26 @@ class TestRedisWorker:
         assert len(eids) == 150
         assert max(eids.values()) == 1
 
+    def test_survives_a_redis_outage(
+        self, tmp_path: Path, micro: MicroCollector
+    ) -> None:
+        """Started before Redis, the worker counts errors, then ships once it is up."""
+        port = free_port()
+        running = _Running(f"redis://127.0.0.1:{port}/0", micro.endpoint, "w5")
+        _wait_until(lambda: running.worker.stats["redis_errors"] > 0)
+        server = RedisServer(tmp_path, port)
+        try:
+            with redis.Redis(port=port) as client:
+                client.rpush(DEFAULT_KEY, *(json.dumps(_payload(n)) for n in range(3)))
+            micro.wait_for(3, timeout=10)
+            _wait_until(lambda: running.worker.stats["in_flight"] == 0)
+            running.stop()
+        finally:
+            server.stop()
+
+        assert running.worker.stats["sent"] == 3
+        assert len(_eids(micro)) == 3
+
     @pytest.mark.parametrize(
         ("kwargs", "error", "message"),
         [
@@ -516,6 +537,15 @@ class TestWorkerCommand:
         assert process.returncode == 0, err
         assert '"sent": 100' in err
         assert client.llen(f"{DEFAULT_KEY}:processing:cli") == 0
+
+    def test_bad_setting_exits_2_naming_it(
+        self, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        """A bad option is reported with its name; nothing starts."""
+        status = main(["worker", "--redis", "http://x", "--endpoint", "http://c"])
+
+        assert status == 2
+        assert "'redis' must be" in capsys.readouterr().err
 
     def test_sigkill_mid_run_loses_nothing(
         self, server: RedisServer, client: redis.Redis, micro: MicroCollector

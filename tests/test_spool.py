@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import signal
 import sqlite3
 import subprocess
@@ -124,6 +125,18 @@ class TestSpoolEmitter:
         assert _identity(stats)
         assert _rows(path) == 0
 
+    def test_flush_after_close_returns_false_at_once(self, tmp_path: Path) -> None:
+        """Events left in the file after close make a later flush False, not a hang."""
+        emitter = SpoolEmitter(
+            f"http://127.0.0.1:{free_port()}",
+            path=tmp_path / "s.sqlite",
+            retry=FAST_RETRY,
+        )
+        _track(emitter, 3)
+        emitter.close(timeout=0.2)
+
+        assert emitter.flush() is False
+
     def test_spool_limit_drops_newest_and_counts(self, tmp_path: Path) -> None:
         """Past max_spool events in the file, new ones are dropped and counted."""
         with SpoolEmitter(
@@ -157,6 +170,24 @@ class TestSpoolEmitter:
         )
 
         assert _rows(path) == 9
+
+    def test_forked_child_does_not_share_the_file(
+        self, tmp_path: Path, micro: MicroCollector
+    ) -> None:
+        """After fork the child's emitter is closed; the parent's keeps working."""
+        emitter = SpoolEmitter(micro.endpoint, path=tmp_path / "s.sqlite")
+        pid = os.fork()
+        if pid == 0:  # pragma: no cover - the child exits here
+            emitter.input({"e": "pv", "eid": "child"})
+            os._exit(0 if emitter.stats["dropped_closed"] == 1 else 1)
+        _, status = os.waitpid(pid, 0)
+        _track(emitter, 5)
+        flushed = emitter.flush(timeout=10)
+        emitter.close()
+
+        assert os.waitstatus_to_exitcode(status) == 0
+        assert flushed
+        assert micro.summary()["good"] == 5
 
     @pytest.mark.parametrize(
         ("kwargs", "error", "message"),
