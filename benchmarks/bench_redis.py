@@ -72,18 +72,20 @@ def _redis_server(directory: str) -> tuple[subprocess.Popen[str], str]:
     return process, f"redis://127.0.0.1:{port}/0"
 
 
-def _emitter(kind: str, target: str) -> EmitterLike:
+def _emitter(kind: str, target: str, count: int) -> EmitterLike:
+    # Room for every event: the run measures throughput, not the drop policy.
     if kind == "redis":
-        return RedisEmitter(target, key=KEY)
+        return RedisEmitter(target, key=KEY, max_queue=count)
     if kind == "spool":
         directory = tempfile.mkdtemp()
-        return SpoolEmitter(target, path=Path(directory) / "spool.sqlite")
-    return Emitter(target)
+        path = Path(directory) / "spool.sqlite"
+        return SpoolEmitter(target, path=path, max_queue=count)
+    return Emitter(target, max_queue=count)
 
 
 def produce(kind: str, target: str, count: int) -> None:
     """One producer process: wait for "go", track, close, report its seconds."""
-    emitter = _emitter(kind, target)
+    emitter = _emitter(kind, target, count)
     tracker = Tracker(emitters=emitter, app_id="bench")
     event = StructuredEvent(category="bench", action="produce", value=1)
     print("ready", flush=True)

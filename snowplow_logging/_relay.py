@@ -357,6 +357,8 @@ class RelayEmitter:
                         self._describe(),
                     )
                 return True
+            if retry and self._abandoned:
+                return False  # close() gave up on this batch: nothing to report
             if not retry or attempts == self._retry.max_attempts:
                 self._resolve(0, len(batch))
                 self._notices.warning(

@@ -28,7 +28,11 @@ from typing import Final, cast
 
 from snowplow_logging._diagnostics import RateLimitedLog
 from snowplow_logging._emitter import Emitter
-from snowplow_logging._exceptions import ConfigurationError, ConfigurationTypeError
+from snowplow_logging._exceptions import (
+    ClosedError,
+    ConfigurationError,
+    ConfigurationTypeError,
+)
 from snowplow_logging._relay import RelayEmitter
 from snowplow_logging._retry import Retry
 from snowplow_logging._tracker import Payload
@@ -303,6 +307,7 @@ class RedisWorker:
         self._raws: dict[str, list[_Raw]] = {}  # eid -> list items in flight
         self._in_flight = 0
         self._stop = threading.Event()
+        self._ran = False
         self._notices = RateLimitedLog()
         self._counts = dict.fromkeys(
             ("taken", "recovered", "sent", "failed", "invalid", "redis_errors"), 0
@@ -338,7 +343,15 @@ class RedisWorker:
 
         Returns:
             True if every event taken was resolved within ``drain_timeout``.
+
+        Raises:
+            ClosedError: ``run()`` was called before; its emitter is closed.
         """
+        with self._cond:
+            if self._ran:
+                msg = "RedisWorker.run() runs once; create a new RedisWorker."
+                raise ClosedError(msg)
+            self._ran = True
         try:
             recovered = False
             while not self._stop.is_set():

@@ -296,8 +296,10 @@ class SpoolEmitter(RelayEmitter):
             True if every event was delivered or failed within ``timeout``.
         """
         deadline = math.inf if timeout is None else time.monotonic() + timeout
-        if not self.sync(timeout):
-            return False
+        return self.sync(timeout) and self._send_file(deadline)
+
+    def _send_file(self, deadline: float) -> bool:
+        """Feed and flush the sender until the file is empty or ``deadline``."""
         while True:
             with self._db_lock:
                 if not self._rows:
@@ -314,7 +316,10 @@ class SpoolEmitter(RelayEmitter):
                     return False  # closed: what is left waits for the next start
 
     def _finish_close(self, deadline: float) -> bool:
+        # More rows than the sender holds are fed in rounds, so drain before
+        # closing it; what the deadline leaves stays in the file.
         written = super()._finish_close(deadline)
+        sent = self._send_file(deadline)
         remaining = deadline - time.monotonic()
         delivered = self._sender.close(
             None if math.isinf(remaining) else max(0.0, remaining)
@@ -323,4 +328,4 @@ class SpoolEmitter(RelayEmitter):
             if self._db is not None:
                 self._db.close()
                 self._db = None
-        return written and delivered
+        return written and sent and delivered

@@ -17,6 +17,7 @@ import pytest
 import redis
 
 from snowplow_logging import (
+    ClosedError,
     ConfigurationError,
     ConfigurationTypeError,
     PageView,
@@ -447,6 +448,16 @@ class TestRedisWorker:
         assert results == [True, True]
         assert len(eids) == 150
         assert max(eids.values()) == 1
+
+    def test_run_twice_is_an_error(
+        self, server: RedisServer, micro: MicroCollector
+    ) -> None:
+        """A finished worker's emitter is closed, so a second run() refuses."""
+        running = _Running(server.url, micro.endpoint, "w6")
+        running.stop()
+
+        with pytest.raises(ClosedError, match="runs once"):
+            running.worker.run()
 
     def test_survives_a_redis_outage(
         self, tmp_path: Path, micro: MicroCollector

@@ -102,6 +102,21 @@ class TestSpoolEmitter:
         assert _identity(stats)
         assert _rows(path) == 0
 
+    def test_close_sends_more_than_max_queue(
+        self, tmp_path: Path, micro: MicroCollector
+    ) -> None:
+        """close() feeds the file to the sender in rounds until it is empty."""
+        path = tmp_path / "spool.sqlite"
+        emitter = SpoolEmitter(micro.endpoint, path=path, max_queue=50)
+        for _ in range(6):
+            _track(emitter, 40)
+            emitter.sync(timeout=5)
+        closed = emitter.close(timeout=10)
+
+        assert closed
+        assert micro.summary() == {"total": 240, "good": 240, "bad": 0}
+        assert _rows(path) == 0
+
     def test_outage_backlog_is_sent_by_the_next_start(
         self, tmp_path: Path, micro: MicroCollector
     ) -> None:
