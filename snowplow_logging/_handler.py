@@ -28,8 +28,6 @@ from snowplow_logging._events import Event, SelfDescribingJson
 from snowplow_logging._exceptions import (
     ConfigurationError,
     ConfigurationTypeError,
-    InvalidEventError,
-    InvalidEventTypeError,
     SnowplowLoggingError,
 )
 from snowplow_logging._tags import (
@@ -41,7 +39,7 @@ from snowplow_logging._tags import (
     is_ignored,
 )
 from snowplow_logging._tags import events as _events
-from snowplow_logging._tracker import Tracker, peek
+from snowplow_logging._tracker import Tracker, check_setting, peek
 
 __all__ = ["IGNORED_LOGGERS", "SnowplowHandler", "Tag"]
 
@@ -368,12 +366,9 @@ def _site(record: logging.LogRecord) -> ErrorSite:
 def _application_entity(version: str | None) -> tuple[SelfDescribingJson, ...]:
     if version is None:
         return ()
-    try:
-        checked = p.format_text("app_version", version, required=True, max_length=255)
-    except InvalidEventTypeError as exc:
-        raise ConfigurationTypeError(str(exc)) from None
-    except InvalidEventError as exc:
-        raise ConfigurationError(str(exc)) from None
+    checked = check_setting(
+        p.format_text, "app_version", version, required=True, max_length=255
+    )
     return (SelfDescribingJson(schema=p.APPLICATION_SCHEMA, data={"version": checked}),)
 
 
@@ -385,10 +380,7 @@ def _record_entity(
             msg = "'record_entity_formatter' needs 'record_entity_schema', the entity's Iglu URI (got none)."
             raise ConfigurationError(msg)
         return None
-    try:
-        p.check_iglu_uri("record_entity_schema", schema)
-    except InvalidEventError as exc:
-        raise ConfigurationError(str(exc)) from None
+    check_setting(p.check_iglu_uri, "record_entity_schema", schema)
     if isinstance(formatter, BaseJsonFormatter):
         return _RecordEntity(schema, formatter, tag)
     if formatter is not None and not isinstance(formatter, Mapping):

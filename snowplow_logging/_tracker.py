@@ -28,7 +28,7 @@ from snowplow_logging._exceptions import (
 from snowplow_logging._subject import Subject
 from snowplow_logging._version import TRACKER_VERSION
 
-__all__ = ["EmitterLike", "Payload", "Tracker", "event_id", "peek"]
+__all__ = ["EmitterLike", "Payload", "Tracker", "check_setting", "event_id", "peek"]
 
 _urandom: Final = os.urandom
 _VARIANT: Final = "89ab"
@@ -138,14 +138,14 @@ class Tracker:
         )
         common = {
             p.TRACKER_VERSION: TRACKER_VERSION,
-            p.NAMESPACE: _setting(
+            p.NAMESPACE: check_setting(
                 p.format_text, "namespace", namespace, max_length=128
             ),
-            p.APP_ID: _setting(p.format_text, "app_id", app_id, max_length=255),
-            p.PLATFORM: _setting(p.format_platform, "platform", platform),
+            p.APP_ID: check_setting(p.format_text, "app_id", app_id, max_length=255),
+            p.PLATFORM: check_setting(p.format_platform, "platform", platform),
         }
-        _setting(p.check_instance, "subject", subject, Subject, optional=True)
-        _setting(p.check_instance, "encode_base64", encode_base64, bool)
+        check_setting(p.check_instance, "subject", subject, Subject, optional=True)
+        check_setting(p.check_instance, "encode_base64", encode_base64, bool)
         _check_callable("json_encoder", json_encoder)
         self.namespace = namespace or None
         self.app_id = app_id or None
@@ -433,7 +433,7 @@ def _check_callable(name: str, value: object) -> None:
         raise ConfigurationTypeError(msg)
 
 
-def _setting(
+def check_setting(
     check: Callable[..., str | None],
     name: str,
     value: object,
