@@ -17,7 +17,9 @@ The retry policy applied to the answers is :class:`~snowplow_logging._retry.Retr
 from __future__ import annotations
 
 import math
+import ssl
 from collections.abc import Mapping, MutableMapping
+from pathlib import Path
 from typing import Final, NamedTuple
 from urllib.parse import unquote, urlsplit, urlunsplit
 
@@ -25,12 +27,14 @@ import requests
 import urllib3
 from requests.adapters import HTTPAdapter
 from requests.auth import HTTPBasicAuth
+from requests.utils import DEFAULT_CA_BUNDLE_PATH, select_proxy
 
 from snowplow_logging._exceptions import (
     ConfigurationError,
     ConfigurationTypeError,
     SnowplowLoggingError,
 )
+from snowplow_logging._http import HttpError, KeepAliveConnection
 
 __all__ = [
     "CollectorUrl",
@@ -186,6 +190,36 @@ class _Route(NamedTuple):
     retries: urllib3.Retry
 
 
+class _Direct(NamedTuple):
+    """Our own keep-alive connection and the request head around the query."""
+
+    connection: KeepAliveConnection
+    start: bytes  # b"GET /i" or b"POST /com.../tp2"
+    headers: bytes  # b" HTTP/1.1\r\nHost: ...\r\n...", up to the final blank line
+
+
+def _tls_context(
+    verify: bool | str, cert: str | tuple[str, str] | None
+) -> ssl.SSLContext:
+    """A client TLS context with the verification ``requests`` would apply."""
+    if verify is False:
+        context = ssl.create_default_context()
+        context.check_hostname = False
+        context.verify_mode = ssl.CERT_NONE
+    else:
+        where = DEFAULT_CA_BUNDLE_PATH if verify is True else verify
+        if Path(where).is_dir():
+            context = ssl.create_default_context(capath=where)
+        else:
+            context = ssl.create_default_context(cafile=where)
+    if isinstance(cert, str):
+        context.load_cert_chain(cert)
+    elif cert is not None:
+        context.load_cert_chain(cert[0], cert[1])
+    context.set_alpn_protocols(["http/1.1"])
+    return context
+
+
 class RequestsTransport:
     """Sends requests to one collector URL over one ``requests.Session``.
 
@@ -234,6 +268,7 @@ class RequestsTransport:
         self._request = requests.Request()
         self._settings: _Settings | None = None
         self._route: _Route | None = None
+        self._direct: _Direct | None = None
 
     def send(self, body: bytes | None = None, query: str = "") -> Response:
         """Send one request and return its status; reads and discards the body.
@@ -248,9 +283,14 @@ class RequestsTransport:
         try:
             if self._settings is None:
                 self._prepare()
+            if self._direct is not None:
+                return self._send_direct(self._direct, body, query)
             if self._route is not None:
                 return self._send_pool(self._route, body, query)
             return self._send_session(body, query)
+        except HttpError as exc:
+            self._settings = None
+            raise TransportError(str(exc)) from exc
         except (
             requests.RequestException,
             urllib3.exceptions.HTTPError,
@@ -277,6 +317,9 @@ class RequestsTransport:
             env["proxies"],
         )
         self._request, self._settings, self._route = request, settings, None
+        if self._direct is not None:
+            self._direct.connection.close()
+            self._direct = None
         adapter = session.get_adapter(self._url)
         static_auth = session.auth is None or isinstance(
             session.auth, tuple | HTTPBasicAuth
@@ -289,6 +332,9 @@ class RequestsTransport:
         if type(adapter) is not HTTPAdapter or not static_auth:
             return
         prepared = session.prepare_request(request)
+        if self._owns_session and select_proxy(self._url, settings.proxies) is None:
+            self._direct = self._direct_route(prepared, settings)
+            return
         pool = adapter.get_connection_with_tls_context(
             prepared, settings.verify, settings.proxies, settings.cert
         )
@@ -300,6 +346,41 @@ class RequestsTransport:
                 dict(prepared.headers),
                 adapter.max_retries,
             )
+
+    def _direct_route(
+        self, prepared: requests.PreparedRequest, settings: _Settings
+    ) -> _Direct:
+        parts = urlsplit(self._url)
+        host = parts.hostname
+        assert host is not None  # noqa: S101 - collector_url checked it
+        tls = parts.scheme == "https"
+        headers = [f" HTTP/1.1\r\nHost: {parts.netloc}"]
+        for name, value in prepared.headers.items():
+            if name.lower() not in {"host", "content-length", "accept-encoding"}:
+                headers.append(f"{name}: {value}")
+        headers.append("Accept-Encoding: identity")  # the body is discarded
+        if self._method == "POST":
+            headers.append("Content-Length: ")
+        connection = KeepAliveConnection(
+            host,
+            parts.port or (443 if tls else 80),
+            tls=_tls_context(settings.verify, settings.cert) if tls else None,
+            timeout=self._timeout,
+        )
+        return _Direct(
+            connection,
+            f"{self._method} {parts.path}".encode("latin-1"),
+            "\r\n".join(headers).encode("latin-1"),
+        )
+
+    def _send_direct(self, direct: _Direct, body: bytes | None, query: str) -> Response:
+        if body is not None:
+            head = b"%s%s%d\r\n\r\n" % (direct.start, direct.headers, len(body))
+        elif query:
+            head = b"%s?%s%s\r\n\r\n" % (direct.start, query.encode(), direct.headers)
+        else:
+            head = b"%s%s\r\n\r\n" % (direct.start, direct.headers)
+        return Response._make(direct.connection.request(head, body))
 
     def _send_pool(self, route: _Route, body: bytes | None, query: str) -> Response:
         headers = route.headers.copy()
@@ -348,5 +429,7 @@ class RequestsTransport:
 
     def close(self) -> None:
         """Close the session if this transport created it."""
+        if self._direct is not None:
+            self._direct.connection.close()
         if self._owns_session:
             self.session.close()

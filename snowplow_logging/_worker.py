@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import threading
 import time
 from collections import deque
@@ -82,6 +83,10 @@ _BODY_HEAD: Final = f'{{"schema":"{p.PAYLOAD_DATA_SCHEMA}","data":['
 _BODY_TAIL: Final = "]}"
 _STM_HEAD: Final = f'{{"{p.SENT_TSTAMP}":"'
 _LAST_FIELDS: Final = frozenset({p.CONTEXT, p.CONTEXT_ENCODED})
+_NEEDS_QUOTING: Final = re.compile(r"[^A-Za-z0-9_.~-]").search
+"""Whether ``quote(text, safe="")`` would change ``text``: most values (ids,
+numbers, base64url entities) pass unchanged, and a regex scan is ten times
+cheaper than the call."""
 
 
 def _encode_post(payload: Payload) -> _Item:
@@ -101,8 +106,11 @@ def _encode_get(payload: Payload) -> _Item:
     payload.pop(p.SENT_TSTAMP, None)
     head: list[str] = []
     tail: list[str] = []
+    unsafe = _NEEDS_QUOTING
     for key, value in payload.items():
-        pair = f"{quote(key, safe='')}={quote(value, safe='')}"
+        if unsafe(key):
+            key = quote(key, safe="")  # noqa: PLW2901 - its quoted form from here on
+        pair = f"{key}={quote(value, safe='') if unsafe(value) else value}"
         (tail if key in _LAST_FIELDS else head).append(pair)  # co/cx go last
     head.append(f"{p.SENT_TSTAMP}=")
     return payload, "&".join(head), "&".join(["", *tail]), 0

@@ -221,7 +221,7 @@ class TestRequestsTransport:
             transport.send(b"{}")
 
         assert isinstance(info.value, OSError)
-        assert str(info.value).startswith("NewConnectionError: ")
+        assert str(info.value).startswith("ConnectionRefusedError: ")
         assert info.value.__cause__ is not None
 
     def test_timeout_is_transport_error(self) -> None:
