@@ -5,6 +5,7 @@ from __future__ import annotations
 import decimal
 import json
 import math
+from urllib.parse import parse_qsl, quote
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -19,6 +20,7 @@ from snowplow_logging import (
     Tracker,
 )
 from snowplow_logging._validate import IgluResolver, check_payload
+from snowplow_logging._worker import _encode_get
 from snowplow_logging.testing import (
     CapturingEmitter,
     decode_entities,
@@ -159,3 +161,27 @@ class TestProperties:
                 assert not isinstance(offset, bool)
                 assert math.isfinite(offset)
                 assert int(payload[key]) == offset
+
+
+@given(
+    st.dictionaries(
+        st.text(st.characters(exclude_categories=["Cs"]), max_size=8),
+        st.text(st.characters(exclude_categories=["Cs"]), max_size=30),
+        max_size=6,
+    )
+)
+def test_get_query_is_percent_encoded_like_quote(payload: dict[str, str]) -> None:
+    """The GET query equals quote(..., safe="") of every key and value."""
+    payload.pop("stm", None)
+    _, head, tail, _ = _encode_get(dict(payload))
+
+    pairs = [f"{quote(k, safe='')}={quote(v, safe='')}" for k, v in payload.items()]
+    expected_head = [pair for pair in pairs if pair.split("=")[0] not in {"co", "cx"}]
+    expected_tail = [pair for pair in pairs if pair.split("=")[0] in {"co", "cx"}]
+    assert head == "&".join([*expected_head, "stm="])
+    assert tail == "".join(f"&{pair}" for pair in expected_tail)
+    assert parse_qsl(f"{head}1{tail}", keep_blank_values=True) == [
+        *[(k, v) for k, v in payload.items() if k not in {"co", "cx"}],
+        ("stm", "1"),
+        *[(k, v) for k, v in payload.items() if k in {"co", "cx"}],
+    ]
