@@ -113,6 +113,15 @@ def _connection(server: RawServer, timeout: float = 5.0) -> KeepAliveConnection:
 GET = b"GET /i?e=pv HTTP/1.1\r\nHost: x\r\n\r\n"
 
 
+def _get_transport(
+    url: str, session: requests.Session | None = None
+) -> RequestsTransport:
+    """A GET transport to ``url``'s ``/i``, as an emitter builds it."""
+    return RequestsTransport(
+        f"{url}/i", method="get", session=session, headers=None, auth=None, timeout=5
+    )
+
+
 class TestKeepAliveConnection:
     """Status, Retry-After, bodies and connection reuse."""
 
@@ -267,14 +276,7 @@ class TestDirectTransport:
 
     def test_get_request_line(self, server: RawServer) -> None:
         """GET puts the query on the request line and sends no Content-Length."""
-        transport = RequestsTransport(
-            f"http://127.0.0.1:{server.port}/i",
-            method="get",
-            session=None,
-            headers=None,
-            auth=None,
-            timeout=5,
-        )
+        transport = _get_transport(f"http://127.0.0.1:{server.port}")
 
         transport.send(query="e=pv&stm=1")
         transport.close()
@@ -286,14 +288,7 @@ class TestDirectTransport:
     def test_error_message_names_the_cause(self, server: RawServer) -> None:
         """A broken answer is a TransportError naming what was wrong."""
         server.answers = [b"nonsense\r\n\r\n"]
-        transport = RequestsTransport(
-            f"http://127.0.0.1:{server.port}/i",
-            method="get",
-            session=None,
-            headers=None,
-            auth=None,
-            timeout=5,
-        )
+        transport = _get_transport(f"http://127.0.0.1:{server.port}")
 
         with pytest.raises(TransportError, match=r"not an HTTP/1\.x status line"):
             transport.send(query="e=pv")
@@ -308,14 +303,7 @@ class TestDirectTransport:
         monkeypatch.delenv("NO_PROXY", raising=False)
         monkeypatch.delenv("no_proxy", raising=False)
         try:
-            transport = RequestsTransport(
-                "http://collector.invalid/i",
-                method="get",
-                session=None,
-                headers=None,
-                auth=None,
-                timeout=5,
-            )
+            transport = _get_transport("http://collector.invalid")
             response = transport.send(query="e=pv")
             transport.close()
             (request,) = proxy.requests
@@ -346,14 +334,7 @@ class TestDirectTransport:
 def test_user_session_keeps_the_requests_path(server: RawServer) -> None:
     """A session passed by the user is used as is (its adapters, its pool)."""
     session = requests.Session()
-    transport = RequestsTransport(
-        f"http://127.0.0.1:{server.port}/i",
-        method="get",
-        session=session,
-        headers=None,
-        auth=None,
-        timeout=5,
-    )
+    transport = _get_transport(f"http://127.0.0.1:{server.port}", session)
 
     transport.send(query="e=pv")
 
