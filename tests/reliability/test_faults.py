@@ -219,6 +219,52 @@ class TestRandomFailures:
         assert result.tally.refused == result.stats["retried"] > 0
 
 
+class TestGetRequests:
+    """GET sends one event per request over the emitter's own connection."""
+
+    @pytest.mark.parametrize(
+        ("scenario", "fault"),
+        [
+            ("GET: 30% random 503", Fault(status=503)),
+            ("GET: 30% connection resets", Fault(kind=Kind.RESET)),
+        ],
+        ids=["503", "reset"],
+    )
+    def test_every_event_arrives_once(
+        self, run: Runner, scenario: str, fault: Fault
+    ) -> None:
+        """Refused or reset GETs are resent until each event arrives once."""
+        result = run(
+            scenario,
+            FaultCollector(random_faults(0.3, [fault], seed=5)),
+            size(300, 10_000),
+            note=lambda r: (
+                f"{r.tally.refused} of {r.tally.requests} requests refused; "
+                f"all delivered in {r.seconds:.1f} s"
+            ),
+            method="get",
+        )
+
+        result.assert_all_delivered_once()
+        assert result.tally.refused == result.stats["retried"] > 0
+        assert result.stats["requests"] == result.tally.requests
+
+    def test_dropped_answers_are_resent(self, run: Runner) -> None:
+        """A GET the collector took but did not answer arrives again, once more."""
+        result = run(
+            "GET: accept then drop the connection (20%)",
+            FaultCollector(random_faults(0.2, [Fault(kind=Kind.DROP)], seed=7)),
+            size(300, 10_000),
+            note=lambda r: f"{r.tally.refused} requests unanswered; each resent",
+            method="get",
+        )
+
+        assert result.delivered
+        check_identity(result.stats)
+        assert result.stats["sent"] == result.tally.delivered == result.count
+        assert result.tally.duplicates == result.tally.unanswered_copies > 0
+
+
 class TestOutages:
     """An outage delays delivery; it does not lose or repeat events."""
 
