@@ -3,30 +3,19 @@
 ``Emitter.input()`` runs on the caller's thread and only appends the payload to
 a bounded deque under a short lock: no JSON, no I/O (PROTOCOL.md pitfall 14).
 The sending itself is :class:`~snowplow_logging._worker.Worker`'s, on a named
-daemon thread started by the first event.
-
-Events are resolved in the order they were accepted, so ``flush()`` waits for a
-count, not for a queue to empty. At interpreter exit one ``atexit`` hook closes
-every live emitter against one shared deadline (:func:`set_exit_timeout`);
-after ``os.fork()`` the child starts over with an empty queue and a new worker.
+daemon thread started by the first event. The queue, flush, close, the exit
+deadline and fork handling are :class:`~snowplow_logging._queued.QueuedEmitter`'s,
+shared with the relays (Redis, Celery, spool).
 """
 
 from __future__ import annotations
 
-import atexit
-import itertools
-import math
-import os
-import threading
-import time
-import weakref
 from collections.abc import Mapping
-from typing import Final, Self
 
 import requests
 
-from snowplow_logging._diagnostics import LOGGER
 from snowplow_logging._exceptions import ConfigurationError, ConfigurationTypeError
+from snowplow_logging._queued import QueuedEmitter, set_exit_timeout
 from snowplow_logging._retry import Retry
 from snowplow_logging._transport import (
     RequestsTransport,
@@ -36,46 +25,13 @@ from snowplow_logging._transport import (
 )
 from snowplow_logging._worker import (
     Buffer,
-    Deferred,
     FailureCallback,
-    Payload,
+    Loop,
     SuccessCallback,
     Worker,
 )
 
 __all__ = ["Emitter", "set_exit_timeout"]
-
-_LIVE: Final[weakref.WeakSet[Emitter]] = weakref.WeakSet()
-_NAMES: Final = itertools.count(1)
-_exit_timeout = 5.0
-
-
-def set_exit_timeout(timeout: float) -> None:
-    """Set the deadline, shared by all emitters, for sending at interpreter exit.
-
-    At exit every emitter that is still open is closed at once, each draining
-    its queue on its own worker thread until ``timeout`` seconds (5 by default)
-    have passed in total; what remains is counted in ``stats["dropped_unsent"]``
-    and reported in a warning on the ``snowplow_logging`` logger. ``0`` does
-    not wait at all.
-
-    Raises:
-        ConfigurationError: ``timeout`` is negative or not finite.
-
-    .. versionadded:: 0.1.0
-    """
-    global _exit_timeout  # noqa: PLW0603 - one process-wide setting, read at exit
-    _exit_timeout = check_seconds("timeout", timeout)
-
-
-@atexit.register
-def _close_all_at_exit() -> None:
-    emitters = list(_LIVE)
-    deadline = time.monotonic() + _exit_timeout
-    for emitter in emitters:
-        emitter._begin_close(deadline)  # noqa: SLF001 - all workers drain in parallel
-    for emitter in emitters:
-        emitter._finish_close(deadline)  # noqa: SLF001
 
 
 def _method(value: object) -> str:
@@ -123,7 +79,7 @@ def _check_options(
     return Retry() if retry is None else retry
 
 
-class Emitter:
+class Emitter(QueuedEmitter):
     """Sends payloads to a Snowplow collector in the background.
 
     ``input()`` never blocks on the network and never raises: it appends to a
@@ -153,8 +109,10 @@ class Emitter:
         on_success: ``on_success(payloads)``, run on the worker thread.
         on_failure: ``on_failure(sent_count, failed_payloads)``, run on the
             worker thread when events fail for good.
-        session: a ``requests.Session`` to send with (proxies, TLS, auth); it is
-            not closed by :meth:`close`. By default the emitter owns one.
+        session: a ``requests.Session`` to send through (its adapters, auth,
+            proxies and TLS settings); it is not closed by :meth:`close`.
+            Without one the emitter keeps its own keep-alive HTTP/1.1
+            connection, or uses ``requests`` when an environment proxy applies.
         headers: extra HTTP headers for every request.
 
     Raises:
@@ -194,35 +152,22 @@ class Emitter:
         self._retry = _check_options(retry, on_success, on_failure, session, headers)
         self._on_success, self._on_failure = on_success, on_failure
         self._session, self._headers = session, headers
-        self._reset(fresh_connections=False, closed=False)
-        _LIVE.add(self)
-        method_ref = weakref.WeakMethod(self._after_fork_in_child)
+        self._transport: RequestsTransport | None = None
+        self._activate()
 
-        def after_fork_in_child() -> None:
-            method = method_ref()
-            if method is not None:
-                method()
-
-        os.register_at_fork(after_in_child=after_fork_in_child)
-
-    def _reset(self, *, fresh_connections: bool, closed: bool) -> None:
-        """Set up a new buffer, transport and worker (again, in a forked child)."""
-        self._pid = os.getpid()
-        self._buffer = Buffer()
-        self._buffer.closed = closed
-        transport = RequestsTransport(
+    def _new_loop(self, buffer: Buffer, *, forked: bool) -> Loop:
+        self._transport = RequestsTransport(
             self._url,
             method=self.method,
             session=self._session,
             headers=self._headers,
             auth=self._auth,
             timeout=self._timeout,
-            fresh_connections=fresh_connections,
+            fresh_connections=forked,  # the parent's pooled sockets are not ours
         )
-        self._transport = transport
-        self._worker = Worker(
-            self._buffer,
-            transport,
+        return Worker(
+            buffer,
+            self._transport,
             display=self._display,
             method=self.method,
             batch_size=min(self._batch_size, self._max_queue),  # wakes before full
@@ -233,10 +178,12 @@ class Emitter:
             on_failure=self._on_failure,
         )
 
-    def _after_fork_in_child(self) -> None:
-        # The parent keeps and sends what it queued; the child must not share its
-        # lock, queue or pooled connections (PROTOCOL.md pitfall 3).
-        self._reset(fresh_connections=True, closed=self._buffer.closed)
+    def _describe(self) -> str:
+        return f"collector {self._display}"
+
+    def _release(self) -> None:
+        if self._transport is not None:
+            self._transport.close()
 
     def __repr__(self) -> str:
         buffer = self._buffer  # no lock: a repr must never block
@@ -244,167 +191,3 @@ class Emitter:
             f"<Emitter {self.method.upper()} {self._display} "
             f"queued={len(buffer.queue) + buffer.in_flight} closed={buffer.closed}>"
         )
-
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.close()
-
-    accepts_deferred: Final = True
-    """:meth:`input` also takes a no-argument callable returning the payload,
-    called on the worker thread: :class:`~snowplow_logging.Tracker` uses it to
-    build payloads off the caller's thread."""
-
-    def input(self, payload: Payload | Deferred) -> None:
-        """Queue one payload; the emitter now owns the dict. Never blocks or raises.
-
-        Runs on the caller's thread: O(1) under a lock that no I/O ever holds.
-        After :meth:`close`, or while ``max_queue`` events are held, the payload
-        is dropped and counted. ``payload`` may also be a callable building it,
-        called on the worker thread; if it raises, the event counts as failed.
-        """
-        if self._pid != os.getpid():  # a fork that skipped the at-fork hooks
-            self._after_fork_in_child()
-        buffer = self._buffer
-        with buffer.lock:
-            buffer.inputs += 1
-            if buffer.closed:
-                buffer.dropped_closed += 1
-                return
-            if len(buffer.queue) + buffer.in_flight >= self._max_queue:
-                buffer.dropped_full += 1
-                if buffer.drop_wakes:  # once per report, not once per drop
-                    buffer.drop_wakes = False
-                    buffer.wake.set()
-                return
-            if buffer.thread is None and not self._start_locked():
-                return
-            buffer.queue.append(payload)
-            buffer.accepted += 1
-            queued = len(buffer.queue)
-        if queued >= buffer.wake_at and not buffer.wake.is_set():
-            buffer.wake.set()
-
-    def _start_locked(self) -> bool:
-        thread = threading.Thread(
-            target=self._worker.run,
-            name=f"snowplow_logging.Emitter-{next(_NAMES)}",
-            daemon=True,
-        )
-        try:
-            thread.start()
-        except RuntimeError:  # interpreter shutdown: no new threads (PEERS lesson 8)
-            self._buffer.dropped_closed += 1
-            return False
-        self._buffer.thread = thread
-        return True
-
-    @property
-    def stats(self) -> dict[str, int]:
-        """A snapshot of the counters; ``inputs == sent + failed + dropped + queued``.
-
-        ``inputs`` payloads given to :meth:`input`; ``queued`` held now (waiting
-        or in flight); ``sent`` accepted by the collector (2xx); ``failed``
-        refused for good (a no-retry status, ``max_attempts`` used up, or not
-        encodable); ``dropped`` the sum of ``dropped_queue_full`` (queue full),
-        ``dropped_closed`` (input after :meth:`close`, or when no thread can
-        start at interpreter shutdown) and ``dropped_unsent`` (held when close
-        or exit gave up); ``requests`` HTTP attempts made;
-        ``retried`` attempts that were retries.
-        """
-        b = self._buffer
-        with b.cond:
-            return {
-                "inputs": b.inputs,
-                "queued": b.held(),
-                "sent": b.sent,
-                "failed": b.failed,
-                "dropped": b.dropped_full + b.dropped_closed + b.dropped_unsent,
-                "dropped_queue_full": b.dropped_full,
-                "dropped_closed": b.dropped_closed,
-                "dropped_unsent": b.dropped_unsent,
-                "requests": b.requests,
-                "retried": b.retried,
-            }
-
-    def flush(self, timeout: float | None = None) -> bool:
-        """Send everything queued so far and wait until it is delivered or failed.
-
-        Blocks the caller, without using CPU, while the worker sends, respecting
-        back-off. Called from a callback on the worker thread it only asks for a
-        flush and returns False, since the worker cannot wait for itself.
-
-        Args:
-            timeout: seconds to wait at most; ``None`` waits until done.
-
-        Returns:
-            True if every event queued before the call was resolved in time.
-        """
-        if self._pid != os.getpid():
-            self._after_fork_in_child()
-        deadline = math.inf if timeout is None else time.monotonic() + timeout
-        buffer = self._buffer
-        with buffer.cond:
-            target = buffer.accepted
-            buffer.flush_upto = max(buffer.flush_upto, target)
-        buffer.wake.set()
-        if threading.current_thread() is buffer.thread:
-            return False
-        with buffer.cond:
-            while buffer.accepted - buffer.held() < target:  # resolved in order
-                remaining = deadline - time.monotonic()
-                if buffer.abandoned or remaining <= 0:
-                    return False
-                buffer.cond.wait(None if math.isinf(remaining) else remaining)
-        return True
-
-    def close(self, timeout: float | None = 5.0) -> bool:
-        """Stop accepting events, send what is queued, stop the worker. Idempotent.
-
-        Later :meth:`input` calls are counted in ``dropped_closed``. Events still
-        held when ``timeout`` expires, or whose next retry would come after it,
-        are counted in ``dropped_unsent`` and reported in one warning.
-
-        Args:
-            timeout: seconds to wait at most; ``None`` waits until everything
-                is delivered or failed, however long the collector is down.
-
-        Returns:
-            True if everything was delivered or failed before the timeout.
-        """
-        deadline = math.inf if timeout is None else time.monotonic() + timeout
-        self._begin_close(deadline)
-        return self._finish_close(deadline)
-
-    def _begin_close(self, deadline: float) -> None:
-        buffer = self._buffer
-        with buffer.cond:
-            buffer.closed = True
-            buffer.deadline = min(deadline, buffer.deadline or math.inf)
-        buffer.closing.set()
-        buffer.wake.set()
-
-    def _finish_close(self, deadline: float) -> bool:
-        buffer = self._buffer
-        thread = buffer.thread
-        if thread is threading.current_thread():
-            return False  # close() from a callback: the worker stops after it
-        if thread is not None:
-            remaining = deadline - time.monotonic()
-            thread.join(None if math.isinf(remaining) else max(0.0, remaining))
-        with buffer.cond:
-            if buffer.held():
-                buffer.abandon()
-            unsent = 0 if buffer.reported else buffer.dropped_unsent
-            buffer.reported = buffer.abandoned
-        if unsent:
-            LOGGER.warning(
-                "Snowplow emitter %s: %d events could not be delivered before the "
-                "close deadline and were dropped.",
-                self._display,
-                unsent,
-            )
-        if thread is None or not thread.is_alive():
-            self._transport.close()
-        return not buffer.abandoned

@@ -18,7 +18,7 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable
-from typing import Final, TypeAlias
+from typing import Final, NamedTuple, TypeAlias
 from urllib.parse import quote
 
 from snowplow_logging import _payload as p
@@ -27,9 +27,11 @@ from snowplow_logging._retry import Outcome, Retry, parse_retry_after
 from snowplow_logging._transport import RequestsTransport, TransportError
 
 __all__ = [
+    "Attempt",
     "Buffer",
     "Deferred",
     "FailureCallback",
+    "Loop",
     "Payload",
     "SuccessCallback",
     "Worker",
@@ -160,47 +162,39 @@ class Buffer:
             self.cond.notify_all()
 
 
-class Worker:
+class Attempt(NamedTuple):
+    """How one attempt to hand over a batch went."""
+
+    outcome: Outcome
+    reason: str = ""  # why it did not succeed, for messages
+    retry_after: float | None = None  # seconds the receiver asked us to wait
+    failed: int = 0  # on success: items refused one by one (e.g. not encodable)
+
+
+class Loop:
     """The loop run by an emitter's thread; every method runs on that thread.
+
+    It waits for work or the timer, asks :meth:`_drain` to send what is due,
+    backs off between failed attempts (:meth:`_deliver`) and reports drops,
+    failures and recoveries, rate-limited. Subclasses take batches from the
+    buffer and say how one attempt is made.
 
     Args:
         buffer: the state shared with the caller threads.
-        transport: sends one request.
-        display: the collector URL without credentials, for messages.
-        method: ``"post"`` or ``"get"``.
-        batch_size: most events per POST; byte_limit: most bytes per POST body.
+        describe: where events go, without credentials, for messages.
         interval: seconds between timed sends.
         retry: the retry policy.
-        on_success: on_failure: the user's callbacks, or ``None``.
     """
 
     def __init__(
-        self,
-        buffer: Buffer,
-        transport: RequestsTransport,
-        *,
-        display: str,
-        method: str,
-        batch_size: int,
-        byte_limit: int,
-        interval: float,
-        retry: Retry,
-        on_success: SuccessCallback | None,
-        on_failure: FailureCallback | None,
+        self, buffer: Buffer, *, describe: str, interval: float, retry: Retry
     ) -> None:
         self._buffer = buffer
-        self._transport = transport
-        self._display, self._get = display, method == "get"
-        self._batch_size, self._byte_limit = batch_size, byte_limit
+        self._describe = describe
         self._interval, self._retry = interval, retry
-        self._on_success, self._on_failure = on_success, on_failure
-        self._encode = _encode_get if self._get else _encode_post
-        self._ready: deque[_Item] = deque()  # taken and encoded, not yet sent
         self._failures = 0  # consecutive failed attempts, for back-off
-        self._cycle_sent = 0
         self._reported_drops = 0
         self.notices = RateLimitedLog()
-        buffer.wake_at = 1 if self._get else batch_size
 
     def run(self) -> None:
         """Wait for work or the timer, send what is due; return once closed."""
@@ -227,31 +221,180 @@ class Worker:
                     break
                 if buffer.closing.wait(self._interval):
                     buffer.wake.set()
-        self._ready.clear()
+        self._stopped()
 
     def _drain(self) -> bool:
         """Send what is due; False once the worker should stop."""
+        raise NotImplementedError
+
+    def _stopped(self) -> None:
+        """Hook: the loop has ended."""
+
+    def _take(self, ready: int, most: int) -> list[Payload | Deferred] | None:
+        """Take up to ``most`` queued events if a batch is due (under the lock).
+
+        ``ready`` counts events taken earlier and not sent yet. Returns ``None``
+        when nothing is due: the queue is empty, or holds less than a batch
+        and no flush, tick or close asks for it.
+        """
+        buffer = self._buffer
+        pending = len(buffer.queue) + ready
+        # Partial batches go out when flushed, timed or closing.
+        due = buffer.deadline is not None or (buffer.taken - ready < buffer.flush_upto)
+        if not pending or (not due and pending < buffer.wake_at):
+            return None
+        count = min(len(buffer.queue), max(0, most))
+        taken = [buffer.queue.popleft() for _ in range(count)]
+        buffer.taken += count
+        buffer.in_flight += count
+        return taken
+
+    def _deliver(self, count: int, attempt: Callable[[], Attempt]) -> Outcome | None:
+        """Attempt to hand over a batch of ``count`` events until it is settled.
+
+        Returns:
+            ``Outcome.SUCCESS`` or ``Outcome.FAIL`` once the events are counted
+            as sent or failed; ``None`` if closing gave up first (the worker
+            should stop).
+        """
+        buffer = self._buffer
+        attempts = 0
+        while True:
+            attempts += 1
+            result = attempt()
+            with buffer.cond:
+                buffer.requests += 1
+                buffer.retried += attempts > 1
+            if result.outcome is Outcome.SUCCESS:
+                self._settle(count - result.failed, result.failed)
+                if self._failures:
+                    self._failures = 0
+                    self.notices.log(
+                        logging.INFO,
+                        "recovered",
+                        "Snowplow %s reachable again.",
+                        self._describe,
+                    )
+                return Outcome.SUCCESS
+            if result.outcome is Outcome.FAIL or attempts == self._retry.max_attempts:
+                self._settle(0, count)
+                self.notices.warning(
+                    "failed",
+                    "Snowplow %s: %d events failed (%s) and were dropped.",
+                    self._describe,
+                    count,
+                    result.reason,
+                )
+                return Outcome.FAIL
+            self._failures += 1
+            if self._failures == 1:
+                self.notices.warning(
+                    "unreachable",
+                    "Snowplow %s unreachable (%s); retrying with back-off.",
+                    self._describe,
+                    result.reason,
+                )
+            if not self._backoff(self._retry.delay(self._failures, result.retry_after)):
+                return None
+
+    def _settle(self, sent: int, failed: int) -> None:
+        """Count a batch's events as sent or failed and wake flush() callers."""
+        buffer = self._buffer
+        with buffer.cond:
+            if buffer.abandoned:  # close() gave up on these; the late answer wins
+                buffer.dropped_unsent -= sent + failed
+            else:
+                buffer.in_flight -= sent + failed
+            buffer.sent += sent
+            buffer.failed += failed
+            buffer.cond.notify_all()
+
+    def _backoff(self, delay: float) -> bool:
+        """Wait ``delay`` seconds; False if closing cannot wait that long."""
+        buffer = self._buffer
+        until = time.monotonic() + delay
+        while True:
+            with buffer.cond:
+                if buffer.deadline is not None and until >= buffer.deadline:
+                    buffer.abandon()  # the retry would come after the deadline
+                if buffer.abandoned:
+                    return False
+            self._report_drops()  # an outage is when the queue fills up
+            remaining = until - time.monotonic()
+            if remaining <= 0:
+                return True
+            # Before close, wake on close to check its deadline; after, on give-up.
+            closing = buffer.closing.is_set()
+            (buffer.give_up if closing else buffer.closing).wait(remaining)
+
+    def _report_drops(self) -> None:
+        dropped = self._buffer.dropped_full
+        if dropped > self._reported_drops:
+            self._reported_drops = dropped
+            if self.notices.warning(
+                "queue_full",
+                "Snowplow %s: queue full; %d new events dropped so far.",
+                self._describe,
+                dropped,
+            ):
+                self._buffer.drop_wakes = True  # the next drop may wake us again
+
+
+class Worker(Loop):
+    """The HTTP worker: encodes events, packs requests, sends them to a collector.
+
+    Args:
+        buffer: the state shared with the caller threads.
+        transport: sends one request.
+        display: the collector URL without credentials, for messages.
+        method: ``"post"`` or ``"get"``.
+        batch_size: most events per POST; byte_limit: most bytes per POST body.
+        interval: seconds between timed sends.
+        retry: the retry policy.
+        on_success: on_failure: the user's callbacks, or ``None``.
+    """
+
+    def __init__(
+        self,
+        buffer: Buffer,
+        transport: RequestsTransport,
+        *,
+        display: str,
+        method: str,
+        batch_size: int,
+        byte_limit: int,
+        interval: float,
+        retry: Retry,
+        on_success: SuccessCallback | None,
+        on_failure: FailureCallback | None,
+    ) -> None:
+        super().__init__(
+            buffer, describe=f"collector {display}", interval=interval, retry=retry
+        )
+        self._transport = transport
+        self._get = method == "get"
+        self._batch_size, self._byte_limit = batch_size, byte_limit
+        self._on_success, self._on_failure = on_success, on_failure
+        self._encode = _encode_get if self._get else _encode_post
+        self._ready: deque[_Item] = deque()  # taken and encoded, not yet sent
+        self._cycle_sent = 0
+        buffer.wake_at = 1 if self._get else batch_size
+
+    def _stopped(self) -> None:
+        self._ready.clear()
+
+    def _drain(self) -> bool:
         buffer, ready = self._buffer, self._ready
         self._cycle_sent = 0
         while True:
             with buffer.cond:
                 if buffer.abandoned:
                     return False
-                pending = len(buffer.queue) + len(ready)
-                if not pending:
-                    return buffer.deadline is None
-                # Partial batches go out when flushed, timed or closing.
-                due = buffer.deadline is not None or (
-                    buffer.taken - len(ready) < buffer.flush_upto
-                )
-                if not due and pending < buffer.wake_at:
-                    return True
-                count = min(len(buffer.queue), max(0, self._batch_size - len(ready)))
-                taken = [buffer.queue.popleft() for _ in range(count)]
-                buffer.taken += count
-                buffer.in_flight += count
+                taken = self._take(len(ready), self._batch_size - len(ready))
+                if taken is None:
+                    return bool(ready or len(buffer.queue)) or buffer.deadline is None
             self._encode_taken(taken)
-            if ready and not self._deliver(self._next_request()):
+            if ready and not self._send(self._next_request()):
                 return False
 
     def _encode_taken(self, taken: list[Payload | Deferred]) -> None:
@@ -260,10 +403,7 @@ class Worker:
             try:
                 append(encode(payload if payload.__class__ is dict else payload()))  # type: ignore[operator]
             except Exception as exc:  # noqa: BLE001 - a bad payload must not stop the others
-                with self._buffer.cond:
-                    self._buffer.in_flight -= 1
-                    self._buffer.failed += 1
-                    self._buffer.cond.notify_all()
+                self._settle(0, 1)
                 self.notices.warning(
                     "encode", "Dropped a payload that cannot be encoded: %r", exc
                 )
@@ -299,96 +439,35 @@ class Worker:
         rests = f",{head}".join(item[1] for item in items)
         return f"{_BODY_HEAD}{head}{rests}{_BODY_TAIL}".encode(), ""
 
-    def _deliver(self, items: list[_Item]) -> bool:
+    def _send(self, items: list[_Item]) -> bool:
         """Send one request until it succeeds or fails for good; False to stop."""
-        buffer = self._buffer
-        attempts = 0
-        while True:
-            attempts += 1
+        stm = ""
+
+        def attempt() -> Attempt:
+            nonlocal stm
             stm = str(time.time_ns() // 1_000_000)  # each attempt, in full ms
             body, query = self._render(items, stm)
-            retry_after = None
             try:
                 response = self._transport.send(body, query)
             except TransportError as exc:
-                outcome, reason = Outcome.RETRY, str(exc)
+                return Attempt(Outcome.RETRY, str(exc))
             except Exception as exc:  # noqa: BLE001 - a broken session is a failed attempt
-                outcome, reason = Outcome.RETRY, repr(exc)
-            else:
-                outcome = self._retry.classify(response.status)
-                reason = f"HTTP {response.status}"
-                if outcome is Outcome.RETRY:
-                    retry_after = parse_retry_after(response.retry_after)
-            with buffer.cond:
-                buffer.requests += 1
-                buffer.retried += attempts > 1
-            if outcome is Outcome.SUCCESS:
-                self._resolve(items, stm, sent=True)
-                return True
-            if outcome is Outcome.FAIL or attempts == self._retry.max_attempts:
-                self._resolve(items, stm, sent=False)
-                self.notices.warning(
-                    "failed",
-                    "Snowplow collector %s: %d events failed (%s) and were dropped.",
-                    self._display,
-                    len(items),
-                    reason,
-                )
-                return True
-            self._failures += 1
-            if self._failures == 1:
-                self.notices.warning(
-                    "unreachable",
-                    "Snowplow collector %s unreachable (%s); retrying with back-off.",
-                    self._display,
-                    reason,
-                )
-            if not self._backoff(self._retry.delay(self._failures, retry_after)):
-                return False
+                return Attempt(Outcome.RETRY, repr(exc))
+            outcome = self._retry.classify(response.status)
+            retry_after = None
+            if outcome is Outcome.RETRY:
+                retry_after = parse_retry_after(response.retry_after)
+            return Attempt(outcome, f"HTTP {response.status}", retry_after)
 
-    def _backoff(self, delay: float) -> bool:
-        """Wait ``delay`` seconds; False if closing cannot wait that long."""
-        buffer = self._buffer
-        until = time.monotonic() + delay
-        while True:
-            with buffer.cond:
-                if buffer.deadline is not None and until >= buffer.deadline:
-                    buffer.abandon()  # the retry would come after the deadline
-                if buffer.abandoned:
-                    return False
-            self._report_drops()  # an outage is when the queue fills up
-            remaining = until - time.monotonic()
-            if remaining <= 0:
-                return True
-            # Before close, wake on close to check its deadline; after, on give-up.
-            closing = buffer.closing.is_set()
-            (buffer.give_up if closing else buffer.closing).wait(remaining)
-
-    def _resolve(self, items: list[_Item], stm: str, *, sent: bool) -> None:
-        buffer, count = self._buffer, len(items)
-        with buffer.cond:
-            if buffer.abandoned:  # close() gave up on these; the late answer wins
-                buffer.dropped_unsent -= count
-            else:
-                buffer.in_flight -= count
-            if sent:
-                buffer.sent += count
-            else:
-                buffer.failed += count
-            buffer.cond.notify_all()
-        if sent:
-            self._cycle_sent += count
-            if self._failures:
-                self._failures = 0
-                self.notices.log(
-                    logging.INFO,
-                    "recovered",
-                    "Snowplow collector %s reachable again.",
-                    self._display,
-                )
-        self._callback(items, stm, sent=sent)
+        outcome = self._deliver(len(items), attempt)
+        if outcome is None:
+            return False
+        self._callback(items, stm, sent=outcome is Outcome.SUCCESS)
+        return True
 
     def _callback(self, items: list[_Item], stm: str, *, sent: bool) -> None:
+        if sent:
+            self._cycle_sent += len(items)
         if (self._on_success if sent else self._on_failure) is None:
             return
         payloads = [item[0] for item in items]
@@ -406,15 +485,3 @@ class Worker:
                 type(exc).__name__,
                 exc,
             )
-
-    def _report_drops(self) -> None:
-        dropped = self._buffer.dropped_full
-        if dropped > self._reported_drops:
-            self._reported_drops = dropped
-            if self.notices.warning(
-                "queue_full",
-                "Snowplow emitter %s: queue full; %d new events dropped so far.",
-                self._display,
-                dropped,
-            ):
-                self._buffer.drop_wakes = True  # the next drop may wake us again

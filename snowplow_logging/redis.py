@@ -192,7 +192,7 @@ class RedisEmitter(RelayEmitter):
         # redis-py's pool notices the new pid; drop the parent's sockets anyway.
         self._redis.connection_pool.reset()
 
-    def _close_sink(self) -> None:
+    def _release(self) -> None:
         if self._owns_client:
             self._redis.close()
 

@@ -160,7 +160,7 @@ class SpoolEmitter(RelayEmitter):
 
     def _forked(self) -> None:
         # Two processes sending one file's rows would send them twice.
-        self._closed = True
+        self._buffer.closed = True
         LOGGER.warning(
             "Snowplow %s: closed in the forked child %d; give it its own spool.",
             self._describe(),
