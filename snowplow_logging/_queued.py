@@ -231,11 +231,15 @@ class QueuedEmitter:
         if threading.current_thread() is buffer.thread:
             return False
         with buffer.cond:
-            while buffer.accepted - buffer.held() < target:  # resolved in order
-                remaining = deadline - time.monotonic()
-                if buffer.abandoned or remaining <= 0:
-                    return False
-                buffer.cond.wait(None if math.isinf(remaining) else remaining)
+            buffer.flush_waits.append(target)
+            try:
+                while buffer.resolved() < target:  # events resolve in order
+                    remaining = deadline - time.monotonic()
+                    if buffer.abandoned or remaining <= 0:
+                        return False
+                    buffer.cond.wait(None if math.isinf(remaining) else remaining)
+            finally:
+                buffer.flush_waits.remove(target)
         return True
 
     def close(self, timeout: float | None = 5.0) -> bool:

@@ -141,6 +141,7 @@ class Buffer:
         self.abandoned = False
         self.reported = False  # the unsent count was logged
         self.flush_upto = 0
+        self.flush_waits: list[int] = []  # targets flush() callers wait for
         self.wake_at = 1
         self.drop_wakes = True  # a drop wakes the worker to report it
         self.inputs = self.accepted = self.taken = self.in_flight = 0
@@ -150,6 +151,19 @@ class Buffer:
     def held(self) -> int:
         """Events accepted and not yet resolved (call under ``cond``)."""
         return len(self.queue) + self.in_flight
+
+    def resolved(self) -> int:
+        """Events accepted and resolved, in order (call under ``cond``)."""
+        return self.accepted - len(self.queue) - self.in_flight
+
+    def notify_flushers(self) -> None:
+        """Wake flush() callers whose events are all resolved (call under ``cond``).
+
+        Only then: waking a waiter per settled batch would cost two context
+        switches per GET request.
+        """
+        if self.flush_waits and self.resolved() >= min(self.flush_waits):
+            self.cond.notify_all()
 
     def abandon(self) -> None:
         """Count everything still held as unsent and stop (call under ``cond``)."""
@@ -307,7 +321,7 @@ class Loop:
                 buffer.in_flight -= sent + failed
             buffer.sent += sent
             buffer.failed += failed
-            buffer.cond.notify_all()
+            buffer.notify_flushers()
 
     def _backoff(self, delay: float) -> bool:
         """Wait ``delay`` seconds; False if closing cannot wait that long."""
