@@ -39,6 +39,7 @@ __all__ = ["QueuedEmitter", "set_exit_timeout"]
 _LIVE: Final[weakref.WeakSet[QueuedEmitter]] = weakref.WeakSet()
 _NAMES: Final = itertools.count(1)
 _exit_timeout = 5.0
+_exited = False  # the exit hook has run: later events cannot be sent
 
 
 def set_exit_timeout(timeout: float) -> None:
@@ -61,6 +62,8 @@ def set_exit_timeout(timeout: float) -> None:
 
 @atexit.register
 def _close_all_at_exit() -> None:
+    global _exited  # noqa: PLW0603 - set once, at exit
+    _exited = True
     emitters = list(_LIVE)
     deadline = time.monotonic() + _exit_timeout
     for emitter in emitters:
@@ -150,18 +153,30 @@ class QueuedEmitter:
             buffer.inputs += 1
             if buffer.closed:
                 buffer.dropped_closed += 1
-                return
-            if len(buffer.queue) + buffer.in_flight >= self._max_queue:
+                if not _exited or buffer.late_reported:
+                    return
+                buffer.late_reported = True
+                queued = -1  # report it, outside the lock
+            elif len(buffer.queue) + buffer.in_flight >= self._max_queue:
                 buffer.dropped_full += 1
                 if buffer.drop_wakes:  # once per report, not once per drop
                     buffer.drop_wakes = False
                     buffer.wake.set()
                 return
-            if buffer.thread is None and not self._start_locked():
-                return
-            buffer.queue.append(payload)
-            buffer.accepted += 1
-            queued = len(buffer.queue)
+            else:
+                if buffer.thread is None and not self._start_locked():
+                    return
+                buffer.queue.append(payload)
+                buffer.accepted += 1
+                queued = len(buffer.queue)
+        if queued < 0:
+            LOGGER.warning(
+                "Snowplow %s: an event was tracked after the exit flush and dropped "
+                "(from an atexit function registered before snowplow_logging was "
+                "imported?); later ones count in stats['dropped_closed'].",
+                self._describe(),
+            )
+            return
         if queued >= buffer.wake_at and not buffer.wake.is_set():
             buffer.wake.set()
 

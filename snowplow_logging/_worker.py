@@ -140,6 +140,7 @@ class Buffer:
         self.deadline: float | None = None
         self.abandoned = False
         self.reported = False  # the unsent count was logged
+        self.late_reported = False  # an input after the exit flush was logged
         self.flush_upto = 0
         self.flush_waits: list[int] = []  # targets flush() callers wait for
         self.wake_at = 1

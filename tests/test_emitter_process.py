@@ -54,6 +54,16 @@ class TestInterpreterExit:
         assert sorted(actions) == sorted(f"step-{n}" for n in range(count))
         assert stderr == ""
 
+    def test_events_after_the_exit_flush_are_reported(
+        self, collector: Collector
+    ) -> None:
+        """An atexit function that runs after ours: its events are named, once."""
+        _, _, stderr = _run("late_atexit.py", collector.url)
+
+        actions = [e["se_ac"] for e in collector.accepted_events()]
+        assert actions == ["in-time"]
+        assert stderr.count("an event was tracked after the exit flush") == 1
+
     @pytest.mark.parametrize("down", ["refused", "hanging"])
     def test_exit_with_collector_down_is_bounded(self, down: str) -> None:
         """With the collector down the process exits by the deadline and says so."""
