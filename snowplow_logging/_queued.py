@@ -149,8 +149,7 @@ class QueuedEmitter:
         if self._pid != os.getpid():  # a fork that skipped the at-fork hooks
             self._after_fork_in_child()
         buffer = self._buffer
-        with buffer.lock:
-            buffer.inputs += 1
+        with buffer.lock:  # counts only drops: Buffer derives inputs and accepted
             if buffer.closed:
                 buffer.dropped_closed += 1
                 if not _exited or buffer.late_reported:
@@ -167,7 +166,6 @@ class QueuedEmitter:
                 if buffer.thread is None and not self._start_locked():
                     return
                 buffer.queue.append(payload)
-                buffer.accepted += 1
                 queued = len(buffer.queue)
         if queued < 0:
             LOGGER.warning(

@@ -225,10 +225,11 @@ class Tracker:
         checked: object = event
         if not isinstance(checked, Event):
             p.check_instance("event", checked, Event)
+        dtm: int | str
         if created_ms is None:
-            dtm = str(time.time_ns() // 1_000_000)
+            dtm = time.time_ns() // 1_000_000
         elif type(created_ms) is int and p.MS_MIN <= created_ms <= p.MS_MAX:
-            dtm = str(created_ms)
+            dtm = created_ms
         else:
             dtm = p.format_timestamp("created_ms", created_ms) or ""
         entities = (*event.context, *context) if context else tuple(event.context)
@@ -236,21 +237,53 @@ class Tracker:
             # Our Emitter builds the payload on its worker thread: the caller
             # only pays for an id and a queue append (issue #6's call-site cost).
             eid = event_id()
-            emitter = self._emitters[0][0]
-            try:
-                emitter.input(partial(self._build_later, event, dtm, entities, eid))  # type: ignore[arg-type]  # accepts_deferred
-            except Exception as exc:  # noqa: BLE001 - reported and counted, never raised
-                self._emitter_failed(emitter, exc)
-            next(self._tracked)
+            self._defer(event, dtm, entities, eid)
             return eid
         try:
-            payloads = self._build(event, dtm, entities)
+            payloads = self._build(event, str(dtm), entities)
         except (ValueError, TypeError, RecursionError) as exc:
             self._encoding_failed(exc, len(event._parts))  # noqa: SLF001
             return ""
         for payload in payloads:
             self._emit(payload)
         return payloads[0][p.EVENT_ID]
+
+    def _send(
+        self,
+        event: Event,
+        created_ms: int | None,
+        context: tuple[SelfDescribingJson, ...],
+    ) -> None:
+        """:meth:`track` for integrations, which have no use for the event id.
+
+        The caller has checked ``event`` is an :class:`Event` and ``created_ms``
+        is ``None`` or in range. With a deferring emitter even the id is drawn
+        on the worker thread: the caller only stamps the time and enqueues.
+        """
+        if self._defers and len(event._parts) == 1:  # noqa: SLF001
+            self._defer(
+                event,
+                time.time_ns() // 1_000_000 if created_ms is None else created_ms,
+                (*event.context, *context) if context else tuple(event.context),
+                None,
+            )
+        else:
+            self.track(event, created_ms=created_ms, context=context)
+
+    def _defer(
+        self,
+        event: Event,
+        dtm: int | str,
+        entities: tuple[SelfDescribingJson, ...],
+        eid: str | None,
+    ) -> None:
+        """Hand the single emitter a payload it builds on its worker thread."""
+        emitter = self._emitters[0][0]
+        try:
+            emitter.input(partial(self._build_later, event, dtm, entities, eid))  # type: ignore[arg-type]  # accepts_deferred
+        except Exception as exc:  # noqa: BLE001 - reported and counted, never raised
+            self._emitter_failed(emitter, exc)
+        next(self._tracked)
 
     def _encoding_failed(self, exc: BaseException, count: int) -> None:
         with self._lock:
@@ -263,11 +296,18 @@ class Tracker:
         )
 
     def _build_later(
-        self, event: Event, dtm: str, entities: tuple[SelfDescribingJson, ...], eid: str
+        self,
+        event: Event,
+        dtm: int | str,
+        entities: tuple[SelfDescribingJson, ...],
+        eid: str | None,
     ) -> Payload:
-        """Build a one-part event's payload; runs on the emitter's worker thread."""
+        """Build a one-part event's payload; runs on the emitter's worker thread.
+
+        ``eid`` is ``None`` when the caller did not need the id: it is drawn here.
+        """
         try:
-            return self._build(event, dtm, entities, eid)[0]
+            return self._build(event, str(dtm), entities, eid)[0]
         except (ValueError, TypeError, RecursionError) as exc:
             self._encoding_failed(exc, 1)
             raise

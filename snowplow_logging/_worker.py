@@ -145,9 +145,21 @@ class Buffer:
         self.flush_waits: list[int] = []  # targets flush() callers wait for
         self.wake_at = 1
         self.drop_wakes = True  # a drop wakes the worker to report it
-        self.inputs = self.accepted = self.taken = self.in_flight = 0
+        # input() appends without counting: ``accepted`` and ``inputs`` are
+        # derived from what the worker and the drops count.
+        self.taken = self.in_flight = self.cleared = 0
         self.sent = self.failed = self.requests = self.retried = 0
         self.dropped_full = self.dropped_closed = self.dropped_unsent = 0
+
+    @property
+    def accepted(self) -> int:
+        """Events input() queued: taken by the worker, waiting, or cleared (under ``cond``)."""
+        return self.taken + len(self.queue) + self.cleared
+
+    @property
+    def inputs(self) -> int:
+        """Payloads given to input(): accepted or dropped there (call under ``cond``)."""
+        return self.accepted + self.dropped_full + self.dropped_closed
 
     def held(self) -> int:
         """Events accepted and not yet resolved (call under ``cond``)."""
@@ -171,6 +183,7 @@ class Buffer:
         if not self.abandoned:
             self.abandoned = True
             self.dropped_unsent += self.held()
+            self.cleared += len(self.queue)
             self.queue.clear()
             self.in_flight = 0
             self.give_up.set()

@@ -135,8 +135,8 @@ class SnowplowProcessor:
         "_duplicates",
         "_errors",
         "_events",
+        "_send",
         "_skip_key",
-        "_track",
         "capture_exceptions",
         "context_key",
         "key",
@@ -157,7 +157,7 @@ class SnowplowProcessor:
         self.context_key = context_key
         self.capture_exceptions = capture_exceptions
         self._skip_key = f"{key}_skip"
-        self._track = tracker.track
+        self._send = tracker._send  # noqa: SLF001 - track() without the id
         # itertools.count: next() is atomic, so counting takes no lock.
         self._events = itertools.count()
         self._duplicates = itertools.count()
@@ -188,14 +188,22 @@ class SnowplowProcessor:
         self, logger: WrappedLogger, method_name: str, event_dict: EventDict
     ) -> EventDict:
         """Track the event dict's events and return it without the three keys."""
+        if (
+            self.key not in event_dict
+            and self.context_key not in event_dict
+            and self._skip_key not in event_dict
+            and "_record" not in event_dict  # set inside ProcessorFormatter
+            and not (self.capture_exceptions and "exc_info" in event_dict)
+        ):
+            return event_dict  # untagged: a few key lookups, nothing else
         tagged = event_dict.pop(self.key, None)
         bound = event_dict.pop(self.context_key, None)
         if event_dict.pop(self._skip_key, False):
             return event_dict
-        record = event_dict.get("_record")  # set inside ProcessorFormatter
+        record = event_dict.get("_record")
         capture = self.capture_exceptions and event_dict.get("exc_info")
         if tagged is None and record is None and not capture:
-            return event_dict  # untagged: four dict lookups, nothing else
+            return event_dict
         try:
             if record is None and not capture:  # a tagged structlog call: kept short
                 found = [tagged] if isinstance(tagged, Event) else events(tagged)
@@ -206,7 +214,7 @@ class SnowplowProcessor:
                 context = () if bound is None else entities(bound)
                 created_ms = _created_ms(event_dict.get("timestamp"), record)
                 for event in found:
-                    self._track(event, created_ms=created_ms, context=context)
+                    self._send(event, created_ms, context)
                     next(self._events)
         except Exception as exc:  # noqa: BLE001 - logging must never raise into the application
             next(self._errors)

@@ -663,6 +663,26 @@ class TestClose:
         assert _identity(emitter.stats)
         assert logs.wait_for("3 events could not be delivered")
 
+    def test_counts_exact_when_close_gives_up_on_queued_events(
+        self, make: MakeEmitter
+    ) -> None:
+        """Events never taken by the worker still count once: as inputs and unsent."""
+        emitter = make(
+            f"http://127.0.0.1:{free_port()}",
+            batch_size=2,
+            retry=Retry(initial_delay=0.05, max_delay=0.2, jitter=0.0),
+        )
+        for n in range(7):  # at most 2 in flight, the rest wait in the queue
+            emitter.input(_payload(n))
+
+        assert emitter.close(timeout=0.3) is False
+        emitter.input(_payload())
+
+        stats = emitter.stats
+        assert (stats["inputs"], stats["queued"]) == (8, 0)
+        assert (stats["dropped_unsent"], stats["dropped_closed"]) == (7, 1)
+        assert _identity(stats)
+
     def test_close_during_long_retry_after(
         self, collector: Collector, make: MakeEmitter
     ) -> None:
