@@ -39,6 +39,7 @@ __all__ = [
     "format_text",
     "format_timestamp",
     "format_uuid",
+    "iso_ms",
 ]
 
 # --- Common fields (PROTOCOL.md 2.1) -------------------------------------------
@@ -404,6 +405,26 @@ def format_timestamp(field: str, value: object) -> str | None:
         )
         raise InvalidEventError(msg)
     return str(value)
+
+
+_EPOCH: Final = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+_ONE_MS: Final = dt.timedelta(milliseconds=1)
+
+
+def iso_ms(text: str) -> int | None:
+    """Milliseconds since the epoch of an ISO 8601 time with an offset, if in range.
+
+    ``None`` for text that is not ISO 8601, a naive time (its instant is
+    ambiguous) or a time outside ``MS_MIN``..``MS_MAX``.
+    """
+    try:
+        parsed = dt.datetime.fromisoformat(text)
+        if parsed.tzinfo is None:
+            return None
+        ms = (parsed - _EPOCH) // _ONE_MS
+    except (ValueError, TypeError):  # not ISO 8601; a tzinfo without an offset
+        return None
+    return ms if MS_MIN <= ms <= MS_MAX else None
 
 
 _VALID_URIS: Final[set[str]] = set()

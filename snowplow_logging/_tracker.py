@@ -253,22 +253,31 @@ class Tracker:
         event: Event,
         created_ms: int | None,
         context: tuple[SelfDescribingJson, ...],
+        stamp: str | None = None,
     ) -> None:
         """:meth:`track` for integrations, which have no use for the event id.
 
-        The caller has checked ``event`` is an :class:`Event` and ``created_ms``
-        is ``None`` or in range. With a deferring emitter even the id is drawn
-        on the worker thread: the caller only stamps the time and enqueues.
+        The caller has checked ``event`` is an :class:`Event`. ``stamp`` is the
+        log line's time as text: when :func:`~snowplow_logging._payload.iso_ms`
+        can read it, it is the event time (``dtm``), else ``created_ms``, else
+        the time of this call. With a deferring emitter the id is drawn and the
+        stamp read on the worker thread: the caller only reads the clock and
+        enqueues.
+
+        Raises:
+            InvalidEventError: ``created_ms`` is not a plausible ms timestamp.
         """
-        if self._defers and len(event._parts) == 1:  # noqa: SLF001
-            self._defer(
-                event,
-                time.time_ns() // 1_000_000 if created_ms is None else created_ms,
-                (*event.context, *context) if context else tuple(event.context),
-                None,
-            )
-        else:
+        if not self._defers or len(event._parts) != 1:  # noqa: SLF001
+            if stamp is not None:
+                created_ms = p.iso_ms(stamp) or created_ms
             self.track(event, created_ms=created_ms, context=context)
+            return
+        if created_ms is None:
+            created_ms = time.time_ns() // 1_000_000
+        elif not p.MS_MIN <= created_ms <= p.MS_MAX:
+            p.format_timestamp("created_ms", created_ms)  # raises, saying why
+        entities = (*event.context, *context) if context else tuple(event.context)
+        self._defer(event, created_ms, entities, None, stamp)
 
     def _defer(
         self,
@@ -276,11 +285,14 @@ class Tracker:
         dtm: int | str,
         entities: tuple[SelfDescribingJson, ...],
         eid: str | None,
+        stamp: str | None = None,
     ) -> None:
         """Hand the single emitter a payload it builds on its worker thread."""
         emitter = self._emitters[0][0]
         try:
-            emitter.input(partial(self._build_later, event, dtm, entities, eid))  # type: ignore[arg-type]  # accepts_deferred
+            emitter.input(
+                partial(self._build_later, event, dtm, entities, eid, stamp)  # type: ignore[arg-type]  # accepts_deferred
+            )
         except Exception as exc:  # noqa: BLE001 - reported and counted, never raised
             self._emitter_failed(emitter, exc)
         next(self._tracked)
@@ -301,11 +313,15 @@ class Tracker:
         dtm: int | str,
         entities: tuple[SelfDescribingJson, ...],
         eid: str | None,
+        stamp: str | None = None,
     ) -> Payload:
         """Build a one-part event's payload; runs on the emitter's worker thread.
 
-        ``eid`` is ``None`` when the caller did not need the id: it is drawn here.
+        ``eid`` is ``None`` when the caller did not need the id: it is drawn
+        here. A readable ``stamp`` (see :meth:`_send`) replaces ``dtm``.
         """
+        if stamp is not None:
+            dtm = p.iso_ms(stamp) or dtm
         try:
             return self._build(event, str(dtm), entities, eid)[0]
         except (ValueError, TypeError, RecursionError) as exc:

@@ -212,9 +212,11 @@ class SnowplowProcessor:
                 found = self._found(method_name, event_dict, tagged, record)
             if found:
                 context = () if bound is None else entities(bound)
-                created_ms = _created_ms(event_dict.get("timestamp"), record)
+                stamp = event_dict.get("timestamp")
+                text = stamp if type(stamp) is str else None  # read by the tracker
+                created_ms = _created_ms(stamp, record)
                 for event in found:
-                    self._send(event, created_ms, context)
+                    self._send(event, created_ms, context, text)
                     next(self._events)
         except Exception as exc:  # noqa: BLE001 - logging must never raise into the application
             next(self._errors)
@@ -368,15 +370,14 @@ def _text(value: object) -> str | None:
 
 
 def _created_ms(stamp: object, record: logging.LogRecord | None) -> int | None:
-    """The event time in ms: an unambiguous stamp, else the record's, else None."""
+    """The event time in ms: a numeric or aware stamp, else the record's, else None.
+
+    ISO 8601 text is read by the tracker (``p.iso_ms``), on the emitter's
+    worker thread when it can: this is then the fallback, for text it cannot read.
+    """
     ms: int | None = None
     if type(stamp) is str:
-        try:
-            parsed = dt.datetime.fromisoformat(stamp)
-            if parsed.tzinfo is not None:  # a naive time is ambiguous: not used
-                ms = (parsed - _EPOCH) // _MS
-        except (ValueError, TypeError):  # not ISO; a tzinfo without an offset
-            pass
+        pass
     elif isinstance(stamp, _NUMBERS) and not isinstance(stamp, bool):
         ms = int(stamp * 1000)
     elif isinstance(stamp, dt.datetime) and stamp.utcoffset() is not None:

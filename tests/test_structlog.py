@@ -13,10 +13,11 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
 import pytest
+from freezegun import freeze_time
 
 pytest.importorskip("structlog")
 
@@ -31,6 +32,7 @@ from snowplow_logging import (
     StructuredEvent,
     Tracker,
 )
+from snowplow_logging import _tracker as tracker_module
 from snowplow_logging import structlog as snowplow_structlog
 from snowplow_logging.pytest_plugin import MicroFixture
 from snowplow_logging.structlog import SnowplowProcessor
@@ -404,6 +406,156 @@ class TestTimestamp:
             else dt.datetime.fromisoformat(str(stamp)).timestamp()
         )
         assert abs(int(emitter.payloads[0]["dtm"]) - seconds * 1000) < 1
+
+
+class DeferringEmitter:
+    """Keeps payloads unbuilt, like ``Emitter``; :meth:`build` builds them later."""
+
+    accepts_deferred = True
+
+    def __init__(self) -> None:
+        self.pending: list[dict[str, str] | Callable[[], dict[str, str]]] = []
+
+    def input(self, payload: dict[str, str] | Callable[[], dict[str, str]]) -> None:
+        self.pending.append(payload)
+
+    def build(self) -> list[dict[str, str]]:
+        """Build every payload on another thread, as the emitter's worker does."""
+        built: list[dict[str, str]] = []
+        worker = threading.Thread(
+            target=lambda: built.extend(
+                item() if callable(item) else item for item in self.pending
+            )
+        )
+        worker.start()
+        worker.join()
+        return built
+
+
+class TestDeferredBuild:
+    """With a deferring emitter the id and the stamp are resolved when built."""
+
+    @pytest.fixture(name="deferring")
+    def _deferring(self) -> DeferringEmitter:
+        return DeferringEmitter()
+
+    @pytest.fixture(name="deferred_processor")
+    def _deferred_processor(self, deferring: DeferringEmitter) -> SnowplowProcessor:
+        return SnowplowProcessor(Tracker(emitters=deferring))
+
+    def test_id_drawn_when_built(
+        self,
+        deferred_processor: SnowplowProcessor,
+        deferring: DeferringEmitter,
+        monkeypatch: pytest.MonkeyPatch,
+    ) -> None:
+        """The caller draws no event id; each built payload draws its own, once."""
+        drawn_on: list[str] = []
+        draw = tracker_module.event_id
+
+        def recording_event_id() -> str:
+            drawn_on.append(threading.current_thread().name)
+            return draw()
+
+        monkeypatch.setattr(tracker_module, "event_id", recording_event_id)
+        for n in range(3):
+            deferred_processor(
+                None, "info", {"event": "x", "snowplow": PageView(page_url=f"u{n}")}
+            )
+
+        assert (drawn_on, len(deferring.pending)) == ([], 3)
+        payloads = deferring.build()
+        assert len(drawn_on) == 3
+        assert threading.current_thread().name not in drawn_on
+        assert [p["url"] for p in payloads] == ["u0", "u1", "u2"]
+        assert len({p["eid"] for p in payloads}) == 3
+        assert deferred_processor.stats["events"] == 3
+
+    @pytest.mark.parametrize(
+        ("stamp", "expected"),
+        [
+            ("2024-05-01T12:00:00.250999Z", 1714564800250),
+            ("2024-05-01T14:00:00.250+02:00", 1714564800250),
+            (1714564800.25, 1714564800250),
+            (dt.datetime(2024, 5, 1, 12, tzinfo=dt.UTC), 1714564800000),
+        ],
+    )
+    def test_stamp_is_dtm(
+        self,
+        deferred_processor: SnowplowProcessor,
+        deferring: DeferringEmitter,
+        stamp: object,
+        expected: int,
+    ) -> None:
+        """A readable stamp is the event time, read on the caller or when built."""
+        deferred_processor(
+            None,
+            "info",
+            {"event": "x", "timestamp": stamp, "snowplow": PageView(page_url="u")},
+        )
+
+        assert deferring.build()[0]["dtm"] == str(expected)
+
+    @pytest.mark.parametrize(
+        "stamp",
+        [
+            "2024-05-01T12:00:00",  # TimeStamper(fmt="iso", utc=False): naive
+            "2024-05-01 12:00:00",  # a custom fmt
+            "2024-13-45T12:00:00.250000Z",  # shaped like ISO, not a date
+            "1970-01-02T00:00:00+00:00",  # out of range: seconds, not ms
+            "x",
+        ],
+    )
+    def test_unreadable_stamp_is_the_call_time(
+        self,
+        deferred_processor: SnowplowProcessor,
+        deferring: DeferringEmitter,
+        stamp: str,
+    ) -> None:
+        """A stamp read too late to be used falls back to the call's time, not the build's."""
+        with freeze_time("2026-11-23T08:00:00.123500Z"):  # mid-ms: a float clock
+            deferred_processor(
+                None,
+                "info",
+                {"event": "x", "timestamp": stamp, "snowplow": PageView(page_url="u")},
+            )
+
+        assert deferring.build()[0]["dtm"] == "1795420800123"
+
+    def test_record_time_is_the_fallback(
+        self, deferred_processor: SnowplowProcessor, deferring: DeferringEmitter
+    ) -> None:
+        """Inside ProcessorFormatter a naive stamp falls back to the record's time."""
+        record = logging.LogRecord("app", logging.INFO, "f.py", 1, "x", None, None)
+        record.created = 1_714_564_800.25
+
+        deferred_processor(
+            None,
+            "info",
+            {
+                "event": "x",
+                "timestamp": "2024-05-01 12:00:00",
+                "_record": record,
+                "snowplow": PageView(page_url="u"),
+            },
+        )
+
+        assert deferring.build()[0]["dtm"] == "1714564800250"
+
+    def test_implausible_record_time_is_an_error(
+        self, deferred_processor: SnowplowProcessor, deferring: DeferringEmitter
+    ) -> None:
+        """A record time that is no plausible ms timestamp is counted, not sent."""
+        record = logging.LogRecord("app", logging.INFO, "f.py", 1, "x", None, None)
+        record.created = 5.0
+
+        deferred_processor(
+            None,
+            "info",
+            {"event": "x", "_record": record, "snowplow": PageView(page_url="u")},
+        )
+
+        assert (deferring.pending, deferred_processor.stats["errors"]) == ([], 1)
 
 
 class TestCaptureExceptions:
