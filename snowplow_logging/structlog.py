@@ -96,8 +96,10 @@ class SnowplowProcessor:
     ignored, because structlog writes local time for ``utc=False`` but UTC for a
     custom ``fmt``: the log record's creation time is used instead, else now.
 
-    Runs on the thread that logs, like the handler: the tracker builds the
-    payload and the emitter enqueues it, no network. Holds no per-call state,
+    Runs on the thread that logs, like the handler, and never touches the
+    network. With ``Emitter`` (or any emitter taking deferred payloads) the call
+    only enqueues: the event id, the payload and the time read from an ISO
+    stamp are made on the emitter's worker thread. Holds no per-call state,
     so one processor serves every thread. A bad tag never raises into the
     application: it is counted in :attr:`stats` and reported, rate-limited, on
     the ``snowplow_logging`` logger.
@@ -214,7 +216,11 @@ class SnowplowProcessor:
                 context = () if bound is None else entities(bound)
                 stamp = event_dict.get("timestamp")
                 text = stamp if type(stamp) is str else None  # read by the tracker
-                created_ms = _created_ms(stamp, record)
+                created_ms = (
+                    None  # the tracker falls back to the time of the call
+                    if text is not None and record is None
+                    else _created_ms(stamp, record)
+                )
                 for event in found:
                     self._send(event, created_ms, context, text)
                     next(self._events)
