@@ -123,7 +123,9 @@ class Buffer:
 
     Every field is read and written under ``cond``, except ``wake_at`` (an int
     the worker tunes and callers read), ``drop_wakes`` and the events. Accepted
-    events leave in order: ``taken`` by the worker, then resolved.
+    events leave in order: ``taken`` by the worker, then resolved. ``input()``
+    only appends, so whatever leaves ``queue`` must be counted in ``taken`` (or
+    ``cleared``): :attr:`accepted` and :attr:`inputs` are derived from them.
     """
 
     def __init__(self) -> None:
@@ -145,9 +147,7 @@ class Buffer:
         self.flush_waits: list[int] = []  # targets flush() callers wait for
         self.wake_at = 1
         self.drop_wakes = True  # a drop wakes the worker to report it
-        # input() appends without counting: ``accepted`` and ``inputs`` are
-        # derived from what the worker and the drops count.
-        self.taken = self.in_flight = self.cleared = 0
+        self.taken = self.in_flight = self.cleared = 0  # cleared: by abandon()
         self.sent = self.failed = self.requests = self.retried = 0
         self.dropped_full = self.dropped_closed = self.dropped_unsent = 0
 
