@@ -24,6 +24,7 @@ import logging.handlers
 import queue
 import statistics
 import sys
+import threading
 import time
 from collections.abc import Callable
 
@@ -134,7 +135,18 @@ def measure(
             samples[label].append(elapsed / N * 1e6)
             logger.removeHandler(handler)
             handler.close()
+            if isinstance(handler, SnowplowHandler):
+                # Drop what was queued, so that its worker does not build it
+                # during the next config's timed loop.
+                handler.tracker.close(timeout=0)
+                _join_workers()
     return {label: statistics.median(values) for label, values in samples.items()}
+
+
+def _join_workers() -> None:
+    for thread in threading.enumerate():
+        if thread.name.startswith("snowplow_logging."):
+            thread.join(30)
 
 
 def ours() -> SnowplowHandler:

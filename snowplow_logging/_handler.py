@@ -304,10 +304,10 @@ class SnowplowHandler(logging.Handler):
         ):
             events.append(application_error(record.exc_info, _site(record)))
         created_ms = int(record.created * 1000)
-        track = self.tracker.track
+        send = self.tracker._send  # noqa: SLF001 - track() without returning the id
         counter = self._counters["events"]
         for event in events:
-            track(event, created_ms=created_ms, context=context)
+            send(event, created_ms, context)  # the id is drawn on the worker thread
             next(counter)
 
     def flush(self) -> None:

@@ -426,8 +426,10 @@ class Worker(Loop):
                 return False
 
     def _encode_taken(self, taken: list[Payload | Deferred]) -> None:
-        encode, append = self._encode, self._ready.append
+        encode, append, buffer = self._encode, self._ready.append, self._buffer
         for payload in taken:
+            if buffer.abandoned:  # close() gave up: these count as unsent already
+                return
             try:
                 append(encode(payload if payload.__class__ is dict else payload()))  # type: ignore[operator]
             except Exception as exc:  # noqa: BLE001 - a bad payload must not stop the others
