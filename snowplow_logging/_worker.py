@@ -18,6 +18,7 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable
+from functools import partial
 from typing import Final, NamedTuple, TypeAlias
 from urllib.parse import quote
 
@@ -277,8 +278,17 @@ class Loop:
         buffer.in_flight += count
         return taken
 
-    def _deliver(self, count: int, attempt: Callable[[], Attempt]) -> Outcome | None:
+    def _deliver(
+        self,
+        count: int,
+        attempt: Callable[[], Attempt],
+        settled: Callable[[bool], object] | None = None,
+    ) -> Outcome | None:
         """Attempt to hand over a batch of ``count`` events until it is settled.
+
+        ``settled(sent)`` runs once the events are counted (so it may queue
+        more) and before a flush() waiting for them returns: a caller of
+        flush() sees the user's callbacks done.
 
         Returns:
             ``Outcome.SUCCESS`` or ``Outcome.FAIL`` once the events are counted
@@ -294,7 +304,11 @@ class Loop:
                 buffer.requests += 1
                 buffer.retried += attempts > 1
             if result.outcome is Outcome.SUCCESS:
-                self._settle(count - result.failed, result.failed)
+                self._settle(
+                    count - result.failed,
+                    result.failed,
+                    None if settled is None else partial(settled, True),
+                )
                 if self._failures:
                     self._failures = 0
                     self.notices.log(
@@ -305,7 +319,9 @@ class Loop:
                     )
                 return Outcome.SUCCESS
             if result.outcome is Outcome.FAIL or attempts == self._retry.max_attempts:
-                self._settle(0, count)
+                self._settle(
+                    0, count, None if settled is None else partial(settled, False)
+                )
                 self.notices.warning(
                     "failed",
                     "Snowplow %s: %d events failed (%s) and were dropped.",
@@ -325,8 +341,14 @@ class Loop:
             if not self._backoff(self._retry.delay(self._failures, result.retry_after)):
                 return None
 
-    def _settle(self, sent: int, failed: int) -> None:
-        """Count a batch's events as sent or failed and wake flush() callers."""
+    def _settle(
+        self, sent: int, failed: int, then: Callable[[], object] | None = None
+    ) -> None:
+        """Count a batch's events as sent or failed, and wake flush() callers.
+
+        ``then()`` runs between the two: after the counts, so that it may queue
+        more events; before the wake-up, so that flush() returns after it.
+        """
         buffer = self._buffer
         with buffer.cond:
             if buffer.abandoned:  # close() gave up on these; the late answer wins
@@ -335,7 +357,14 @@ class Loop:
                 buffer.in_flight -= sent + failed
             buffer.sent += sent
             buffer.failed += failed
-            buffer.notify_flushers()
+            if then is None:
+                buffer.notify_flushers()
+                return
+        try:
+            then()
+        finally:
+            with buffer.cond:
+                buffer.notify_flushers()
 
     def _backoff(self, delay: float) -> bool:
         """Wait ``delay`` seconds; False if closing cannot wait that long."""
@@ -421,15 +450,17 @@ class Worker(Loop):
                 taken = self._take(len(ready), self._batch_size - len(ready))
                 if taken is None:
                     return bool(ready or len(buffer.queue)) or buffer.deadline is None
-            self._encode_taken(taken)
+            if not self._encode_taken(taken):
+                return False
             if ready and not self._send(self._next_request()):
                 return False
 
-    def _encode_taken(self, taken: list[Payload | Deferred]) -> None:
+    def _encode_taken(self, taken: list[Payload | Deferred]) -> bool:
+        """Build and encode taken payloads; False if close() gave up meanwhile."""
         encode, append, buffer = self._encode, self._ready.append, self._buffer
         for payload in taken:
-            if buffer.abandoned:  # close() gave up: these count as unsent already
-                return
+            if buffer.abandoned:  # these count as unsent already: stop building
+                return False
             try:
                 append(encode(payload if payload.__class__ is dict else payload()))  # type: ignore[operator]
             except Exception as exc:  # noqa: BLE001 - a bad payload must not stop the others
@@ -437,6 +468,7 @@ class Worker(Loop):
                 self.notices.warning(
                     "encode", "Dropped a payload that cannot be encoded: %r", exc
                 )
+        return not buffer.abandoned
 
     def _next_request(self) -> list[_Item]:
         ready = self._ready
@@ -489,11 +521,10 @@ class Worker(Loop):
                 retry_after = parse_retry_after(response.retry_after)
             return Attempt(outcome, f"HTTP {response.status}", retry_after)
 
-        outcome = self._deliver(len(items), attempt)
-        if outcome is None:
-            return False
-        self._callback(items, stm, sent=outcome is Outcome.SUCCESS)
-        return True
+        def settled(sent: bool) -> None:
+            self._callback(items, stm, sent=sent)
+
+        return self._deliver(len(items), attempt, settled) is not None
 
     def _callback(self, items: list[_Item], stm: str, *, sent: bool) -> None:
         if sent:

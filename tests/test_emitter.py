@@ -636,6 +636,42 @@ class TestClose:
         assert (stats["dropped_closed"], stats["sent"]) == (1, 5)
         assert _identity(stats)
 
+    def test_payloads_taken_when_close_gives_up_are_not_built(
+        self, collector: Collector, make: MakeEmitter
+    ) -> None:
+        """After close gave up, the worker stops building the batch it had taken."""
+        emitter = make(batch_size=100)
+        building, release = threading.Event(), threading.Event()
+        built: list[int] = []
+
+        def first() -> dict[str, str]:
+            building.set()
+            release.wait(10)
+            return _payload(0)
+
+        def later(n: int) -> Callable[[], dict[str, str]]:
+            def build() -> dict[str, str]:
+                built.append(n)
+                return _payload(n)
+
+            return build
+
+        emitter.input(first)
+        for n in range(1, 100):
+            emitter.input(later(n))
+        assert building.wait(10)  # the worker took all 100 and builds the first
+
+        assert emitter.close(timeout=0) is False
+        release.set()
+        assert emitter._buffer.thread is not None
+        emitter._buffer.thread.join(10)
+
+        assert built == []
+        assert collector.requests == []
+        stats = emitter.stats
+        assert (stats["dropped_unsent"], stats["sent"]) == (100, 0)
+        assert _identity(stats)
+
     def test_context_manager(self, collector: Collector) -> None:
         """Leaving the with block closes the emitter, sending what is queued."""
         with Emitter(collector.url, flush_interval=60.0) as emitter:
@@ -731,6 +767,35 @@ class TestClose:
 
 class TestCallbacks:
     """Callbacks run on the worker; their exceptions never kill it."""
+
+    def test_flush_returns_after_the_callbacks(self, make: MakeEmitter) -> None:
+        """flush() does not return while a callback for its events still runs."""
+        entered, release, flushed = (
+            threading.Event(),
+            threading.Event(),
+            threading.Event(),
+        )
+
+        def on_success(payloads: list[dict[str, str]]) -> None:
+            entered.set()
+            release.wait(10)
+
+        def flush() -> None:
+            if emitter.flush(timeout=10):
+                flushed.set()
+
+        emitter = make(on_success=on_success)
+        emitter.input(_payload())
+        flusher = threading.Thread(target=flush)
+        flusher.start()
+
+        assert entered.wait(10)
+        early = flushed.wait(0.3)  # the callback is blocked: flush must still wait
+        release.set()
+        flusher.join(10)
+
+        assert not early
+        assert flushed.is_set()
 
     def test_on_success_gets_payloads(
         self, collector: Collector, make: MakeEmitter
