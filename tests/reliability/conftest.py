@@ -85,7 +85,8 @@ def _report(request: pytest.FixtureRequest) -> Report:
             "note": note,
             **extra,
         }
-        name = re.sub(r"[^\w.-]+", "_", request.node.name)
+        # The node id, not its name: two classes may hold tests of one name.
+        name = re.sub(r"[^\w.-]+", "_", request.node.nodeid.rpartition("/")[2])
         path = Path(directory) / f"{name}.json"
         path.write_text(json.dumps(result, indent=2), encoding="utf-8")
 

@@ -237,7 +237,7 @@ class TestGetRequests:
         result = run(
             scenario,
             FaultCollector(random_faults(0.3, [fault], seed=5)),
-            size(300, 10_000),
+            size(300, 5_000),
             note=lambda r: (
                 f"{r.tally.refused} of {r.tally.requests} requests refused; "
                 f"all delivered in {r.seconds:.1f} s"
@@ -254,7 +254,7 @@ class TestGetRequests:
         result = run(
             "GET: accept then drop the connection (20%)",
             FaultCollector(random_faults(0.2, [Fault(kind=Kind.DROP)], seed=7)),
-            size(300, 10_000),
+            size(300, 5_000),
             note=lambda r: f"{r.tally.refused} requests unanswered; each resent",
             method="get",
         )
