@@ -253,7 +253,7 @@ def compare(
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--post-events", type=int, default=50_000)
-    parser.add_argument("--get-events", type=int, default=1_000)
+    parser.add_argument("--get-events", type=int, default=3_000)
     parser.add_argument("--repeat", type=int, default=7)
     parser.add_argument("--sink", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
