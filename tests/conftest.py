@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 
 import pytest
 
 from snowplow_logging._validate import CheckedEvent, IgluResolver, check_payload
+from snowplow_logging.testing import decode_self_describing_event
 
 TEST_SCHEMAS = Path(__file__).parent / "iglu"
 """Iglu schemas of the test vendor ``com.acme``, beside the bundled ones."""
@@ -43,3 +45,42 @@ def _assert_valid(resolver: IgluResolver) -> AssertValid:
         return checked
 
     return check
+
+
+APP_ERROR = "iglu:com.snowplowanalytics.snowplow/application_error/jsonschema/1-0-2"
+
+
+def sd_event(payload: Mapping[str, str]) -> dict[str, object]:
+    """The self-describing event a payload carries (``ue_px`` or ``ue_pr``)."""
+    event = decode_self_describing_event(dict(payload))
+    assert event is not None
+    return event
+
+
+def raise_(exc: BaseException) -> None:
+    """Raise ``exc`` one frame down, so that tracebacks have a caller."""
+    raise exc
+
+
+def assert_chained_app_error(
+    payload: Mapping[str, str], *, message: str, file_name: str, class_name: str
+) -> dict[str, object]:
+    """Assert ``payload`` is the application_error of ``ValueError("bad order")``
+    raised from ``KeyError("sku")``.
+
+    Returns the event's data for further checks.
+    """
+    event = sd_event(payload)
+    data = event["data"]
+    assert isinstance(data, dict)
+    assert event["schema"] == APP_ERROR
+    assert data["programmingLanguage"] == "PYTHON"
+    assert data["message"] == message
+    assert data["exceptionName"] == "ValueError"
+    assert data["className"] == class_name
+    assert data["fileName"] == file_name
+    assert data["threadName"] == threading.current_thread().name
+    assert data["isFatal"] is False
+    assert "raise ValueError" in data["stackTrace"]
+    assert "KeyError: 'sku'" in data["causeStackTrace"]
+    return data

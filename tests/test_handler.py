@@ -25,13 +25,16 @@ from snowplow_logging import (
 from snowplow_logging.testing import (
     CapturingEmitter,
     decode_entities,
-    decode_self_describing_event,
 )
-from tests.conftest import AssertValid
+from tests.conftest import (
+    AssertValid,
+    assert_chained_app_error,
+    raise_,
+    sd_event,
+)
 
 CHECKOUT = "iglu:com.acme/checkout/jsonschema/1-0-0"
 LOG_RECORD = "iglu:io.github.snowplow-logging/log_record/jsonschema/1-0-0"
-APP_ERROR = "iglu:com.snowplowanalytics.snowplow/application_error/jsonschema/1-0-2"
 
 EMITTER = CapturingEmitter()
 TRACKER = Tracker(emitters=EMITTER, app_id="dictconfig")
@@ -59,12 +62,6 @@ def _logger(
     logger.addHandler(handler)
     yield logger
     logger.removeHandler(handler)
-
-
-def _event(payload: dict[str, str]) -> dict[str, object]:
-    event = decode_self_describing_event(payload)
-    assert event is not None
-    return event
 
 
 class TestTagging:
@@ -98,7 +95,7 @@ class TestTagging:
         )
         logger.info("b", extra={"snowplow": {"schema": CHECKOUT, "data": data}})
 
-        assert [_event(p) for p in emitter.payloads] == [
+        assert [sd_event(p) for p in emitter.payloads] == [
             {"schema": CHECKOUT, "data": data}
         ] * 2
         for payload in emitter.payloads:
@@ -324,10 +321,6 @@ class TestEntities:
         assert decode_entities(emitter.payloads[0])[0]["data"] == {"logger": "a.b"}
 
 
-def _raise(exc: BaseException) -> None:
-    raise exc
-
-
 class TestCaptureExceptions:
     """capture_exceptions sends application_error events."""
 
@@ -349,26 +342,19 @@ class TestCaptureExceptions:
         _, logger = self._handler(emitter)
         try:
             try:
-                _raise(KeyError("sku"))
+                raise_(KeyError("sku"))
             except KeyError as exc:
                 raise ValueError("bad order") from exc
         except ValueError:
             logger.exception("checkout failed")
 
         (payload,) = emitter.payloads
-        event = _event(payload)
-        data = event["data"]
-        assert isinstance(data, dict)
-        assert event["schema"] == APP_ERROR
-        assert data["programmingLanguage"] == "PYTHON"
-        assert data["message"] == "checkout failed: bad order"
-        assert data["exceptionName"] == "ValueError"
-        assert data["className"] == "test.capture.test_exception_event"
-        assert data["fileName"] == "test_handler.py"
-        assert data["threadName"] == threading.current_thread().name
-        assert data["isFatal"] is False
-        assert "raise ValueError" in data["stackTrace"]
-        assert "KeyError: 'sku'" in data["causeStackTrace"]
+        data = assert_chained_app_error(
+            payload,
+            message="checkout failed: bad order",
+            file_name="test_handler.py",
+            class_name="test.capture.test_exception_event",
+        )
         assert isinstance(data["lineNumber"], int)
         assert_valid(payload)
 
@@ -376,7 +362,7 @@ class TestCaptureExceptions:
         """exc_info below ERROR, or without capture_exceptions, sends nothing."""
         _, logger = self._handler(emitter)
         try:
-            _raise(RuntimeError("x"))
+            raise_(RuntimeError("x"))
         except RuntimeError:
             logger.warning("just a warning", exc_info=True)
 
@@ -386,7 +372,7 @@ class TestCaptureExceptions:
         """A tagged record with an exception sends its event and the error."""
         _, logger = self._handler(emitter)
         try:
-            _raise(RuntimeError("x"))
+            raise_(RuntimeError("x"))
         except RuntimeError:
             logger.critical(
                 "boom",
@@ -396,7 +382,7 @@ class TestCaptureExceptions:
 
         first, second = emitter.payloads
         assert first["e"] == "se"
-        data = _event(second)["data"]
+        data = sd_event(second)["data"]
         assert isinstance(data, dict)
         assert data["isFatal"] is True
 
@@ -416,7 +402,7 @@ class TestCaptureExceptions:
         except RuntimeError:
             logger.exception("m" * 3000)
 
-        data = _event(emitter.payloads[0])["data"]
+        data = sd_event(emitter.payloads[0])["data"]
         assert isinstance(data, dict)
         assert len(data["message"]) == 2048
         assert len(data["stackTrace"]) == 8192

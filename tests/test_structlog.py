@@ -39,13 +39,17 @@ from snowplow_logging.structlog import SnowplowProcessor
 from snowplow_logging.testing import (
     CapturingEmitter,
     decode_entities,
-    decode_self_describing_event,
 )
-from tests.conftest import AssertValid
+from tests.conftest import (
+    APP_ERROR,
+    AssertValid,
+    assert_chained_app_error,
+    raise_,
+    sd_event,
+)
 
 CHECKOUT = "iglu:com.acme/checkout/jsonschema/1-0-0"
 CART = "iglu:com.acme/cart/jsonschema/1-0-0"
-APP_ERROR = "iglu:com.snowplowanalytics.snowplow/application_error/jsonschema/1-0-2"
 APPLICATION = "iglu:com.snowplowanalytics.snowplow/application/jsonschema/1-0-0"
 EXAMPLES = Path(__file__).parent.parent / "examples"
 Processors = Sequence[structlog.typing.Processor]
@@ -104,16 +108,6 @@ def _lines(out: io.StringIO) -> list[dict[str, object]]:
     return [json.loads(line) for line in out.getvalue().splitlines()]
 
 
-def _event(payload: dict[str, str]) -> dict[str, object]:
-    event = decode_self_describing_event(payload)
-    assert event is not None
-    return event
-
-
-def _raise(exc: BaseException) -> None:
-    raise exc
-
-
 class TestTagForms:
     """Every tag form is tracked and the key never reaches the renderer."""
 
@@ -152,7 +146,7 @@ class TestTagForms:
         log.info("a", snowplow=SelfDescribingJson(schema=CHECKOUT, data=data))
         log.info("b", snowplow={"schema": CHECKOUT, "data": data})
 
-        assert [_event(p) for p in emitter.payloads] == [
+        assert [sd_event(p) for p in emitter.payloads] == [
             {"schema": CHECKOUT, "data": data}
         ] * 2
         assert all("snowplow" not in line for line in _lines(out))
@@ -231,7 +225,7 @@ class TestTagForms:
         log = _pipeline(out, processor)
 
         try:
-            _raise(RuntimeError("handled"))
+            raise_(RuntimeError("handled"))
         except RuntimeError:
             log.exception(
                 "x",
@@ -572,25 +566,20 @@ class TestCaptureExceptions:
         log = _pipeline(out, processor)
         try:
             try:
-                _raise(KeyError("sku"))
+                raise_(KeyError("sku"))
             except KeyError as exc:
                 raise ValueError("bad order") from exc
         except ValueError:
             log.exception("checkout failed")
 
         (payload,) = emitter.payloads
-        event = _event(payload)
-        data = event["data"]
-        assert isinstance(data, dict)
-        assert event["schema"] == APP_ERROR
-        assert data["message"] == "checkout failed: bad order"
-        assert data["exceptionName"] == "ValueError"
-        assert data["fileName"] == "test_structlog.py"
-        assert data["className"] == "test_exception_event"
-        assert data["threadName"] == threading.current_thread().name
+        data = assert_chained_app_error(
+            payload,
+            message="checkout failed: bad order",
+            file_name="test_structlog.py",
+            class_name="test_exception_event",
+        )
         assert data["threadId"] == threading.get_native_id()
-        assert data["isFatal"] is False
-        assert "KeyError: 'sku'" in data["causeStackTrace"]
         assert _lines(out)[0]["exc_info"] is True
         assert_valid(payload)
 
@@ -600,7 +589,7 @@ class TestCaptureExceptions:
     ) -> None:
         """exc_info as an exception, a sys.exc_info() tuple or True is captured."""
         try:
-            _raise(RuntimeError("x"))
+            raise_(RuntimeError("x"))
         except RuntimeError as exc:
             exc_info = {
                 "instance": exc,
@@ -609,7 +598,7 @@ class TestCaptureExceptions:
             }[form]
             processor(None, "error", {"event": "e", "exc_info": exc_info})
 
-        data = _event(emitter.payloads[0])["data"]
+        data = sd_event(emitter.payloads[0])["data"]
         assert isinstance(data, dict)
         assert (data["exceptionName"], data["message"]) == ("RuntimeError", "e: x")
 
@@ -678,13 +667,13 @@ class TestCaptureExceptions:
 
         def charge() -> None:
             try:
-                _raise(RuntimeError("declined"))
+                raise_(RuntimeError("declined"))
             except RuntimeError:
                 log.critical("charge failed", exc_info=True)
 
         charge()
 
-        data = _event(emitter.payloads[0])["data"]
+        data = sd_event(emitter.payloads[0])["data"]
         assert isinstance(data, dict)
         assert data["className"] == "shop.pay.charge"
         assert data["fileName"] == "test_structlog.py"
@@ -764,11 +753,11 @@ def _log_all_kinds(name: str) -> None:
         "std %s", 1, extra={"snowplow": StructuredEvent(category="c", action="std")}
     )
     try:
-        _raise(RuntimeError("sl boom"))
+        raise_(RuntimeError("sl boom"))
     except RuntimeError:
         slog.exception("sl failed")
     try:
-        _raise(RuntimeError("std boom"))
+        raise_(RuntimeError("std boom"))
     except RuntimeError:
         std.exception("std failed")
 
@@ -779,7 +768,7 @@ def _sent(emitter: CapturingEmitter) -> list[str]:
         if payload["e"] == "se":
             out.append(payload["se_ac"])
         else:
-            data = _event(payload)["data"]
+            data = sd_event(payload)["data"]
             assert isinstance(data, dict)
             out.append(str(data["message"]))
     return sorted(out)
@@ -966,7 +955,7 @@ class TestStdlib:
         try:
             logger.info("x", extra={"snowplow": PageView(page_url="u")})
             try:
-                _raise(RuntimeError("boom"))
+                raise_(RuntimeError("boom"))
             except RuntimeError:
                 logger.exception("failed")
         finally:
