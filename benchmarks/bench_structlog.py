@@ -37,6 +37,7 @@ from __future__ import annotations
 
 import gc
 import json
+import logging
 import os
 import statistics
 import sys
@@ -122,6 +123,7 @@ def _time(call: Callable[[], object]) -> float:
 
 def main() -> None:
     set_exit_timeout(0)  # the real emitter's queue is dropped at exit, not sent
+    logging.getLogger("snowplow_logging").setLevel(logging.CRITICAL)  # nor reported
     null_log = _logger(SnowplowProcessor(Tracker(emitters=NullEmitter())))
     real = Emitter(
         "http://127.0.0.1:9",
