@@ -14,9 +14,8 @@ Needs the ``jsonschema`` package (the ``micro`` extra).
 from __future__ import annotations
 
 import json
-import re
 import threading
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType
@@ -24,6 +23,7 @@ from typing import TYPE_CHECKING, Any, Final, TypeAlias, cast
 
 from snowplow_logging import _payload as p
 from snowplow_logging._fastschema import Check, compile_check
+from snowplow_logging._fields import check_fields, shown
 
 if TYPE_CHECKING:
     from jsonschema.protocols import Validator
@@ -48,121 +48,6 @@ MISSING_EXTRA: Final = (
     "pip install 'snowplow-logging[micro]'"
 )
 
-_ALLOWED_FIELDS: Final = frozenset(
-    [
-        "tna",
-        "aid",
-        "p",
-        "dtm",
-        "tz",
-        "e",
-        "tid",
-        "eid",
-        "tv",
-        "duid",
-        "nuid",
-        "uid",
-        "vid",
-        "ip",
-        "res",
-        "url",
-        "page",
-        "refr",
-        "fp",
-        "ctype",
-        "cookie",
-        "lang",
-        "f_pdf",
-        "f_qt",
-        "f_realp",
-        "f_wma",
-        "f_dir",
-        "f_fla",
-        "f_java",
-        "f_gears",
-        "f_ag",
-        "cd",
-        "ds",
-        "cs",
-        "vp",
-        "mac",
-        "pp_mix",
-        "pp_max",
-        "pp_miy",
-        "pp_may",
-        "ad_ba",
-        "ad_ca",
-        "ad_ad",
-        "ad_uid",
-        "tr_id",
-        "tr_af",
-        "tr_tt",
-        "tr_tx",
-        "tr_sh",
-        "tr_ci",
-        "tr_st",
-        "tr_co",
-        "tr_cu",
-        "ti_id",
-        "ti_sk",
-        "ti_nm",
-        "ti_na",
-        "ti_ca",
-        "ti_pr",
-        "ti_qu",
-        "ti_cu",
-        "sa",
-        "sn",
-        "st",
-        "sp",
-        "se_ca",
-        "se_ac",
-        "se_la",
-        "se_pr",
-        "se_va",
-        "ue_na",
-        "ue_pr",
-        "ue_px",
-        "co",
-        "cx",
-        "ua",
-        "tnuid",
-        "stm",
-        "sid",
-        "ttm",
-    ]
-)
-"""The keys payload_data 1-0-4 allows (``additionalProperties: false``)."""
-
-_ALWAYS_REQUIRED: Final = (p.TRACKER_VERSION, p.PLATFORM, p.EVENT)
-_INT_FIELDS: Final = (
-    p.PING_X_MIN, p.PING_X_MAX, p.PING_Y_MIN, p.PING_Y_MAX, p.DOMAIN_SESSION_INDEX, p.TI_QUANTITY,
-)  # fmt: skip
-_DEC_FIELDS: Final = (p.SE_VALUE, p.TR_TOTAL, p.TR_TAX, p.TR_SHIPPING, p.TI_PRICE)
-_MS_FIELDS: Final = (p.CREATED_TSTAMP, p.SENT_TSTAMP, p.TRUE_TSTAMP)
-_SIZE_FIELDS: Final = (p.RESOLUTION, p.VIEWPORT)
-_REQUIRED: Final[Mapping[str, tuple[str, ...]]] = {
-    p.PAGE_VIEW: (p.PAGE_URL,),
-    p.PAGE_PING: (p.PAGE_URL,),
-    p.STRUCT_EVENT: (p.SE_CATEGORY, p.SE_ACTION),
-    p.TRANSACTION: (p.TR_ORDER_ID, p.TR_TOTAL),
-    p.TRANSACTION_ITEM: (p.TI_ORDER_ID, p.TI_SKU, p.TI_PRICE, p.TI_QUANTITY),
-    p.UNSTRUCT_EVENT: (),
-}
-_MAX_LENGTH: Final[Mapping[str, int]] = {
-    p.EVENT_ID: 36, p.TRACKER_VERSION: 100, p.NAMESPACE: 128, p.APP_ID: 255,
-    p.USER_ID: 255, p.DOMAIN_USER_ID: 128, p.NETWORK_USER_ID: 128,
-    p.TRACKER_NETWORK_USER_ID: 128, p.IP_ADDRESS: 128, p.USERAGENT: 1000,
-    p.TIMEZONE: 255, p.LANGUAGE: 255, p.COLOR_DEPTH: 12, p.PAGE_URL: 4096,
-    p.PAGE_TITLE: 2000, p.PAGE_REFERRER: 4096, p.SE_CATEGORY: 1000,
-    p.SE_ACTION: 1000, p.SE_LABEL: 4096, p.SE_PROPERTY: 1000, p.TR_ORDER_ID: 255,
-    p.TR_AFFILIATION: 255, p.TR_CITY: 255, p.TR_STATE: 255, p.TR_COUNTRY: 255,
-    p.TR_CURRENCY: 3, p.TI_ORDER_ID: 255, p.TI_SKU: 255, p.TI_NAME: 255,
-    p.TI_CATEGORY: 255, p.TI_CURRENCY: 3,
-}  # fmt: skip
-_INT_TEXT: Final = re.compile(r"^-?[0-9]+$")
-_DEC_TEXT: Final = re.compile(r"^-?[0-9]+(\.[0-9]+)?([eE][+-]?[0-9]+)?$")
-_SIZE_TEXT: Final = re.compile(r"^([0-9]+)x([0-9]+)$")
 _JSON_FIELDS: Final = {
     "ue": (p.UNSTRUCT, p.UNSTRUCT_ENCODED),
     "co": (p.CONTEXT, p.CONTEXT_ENCODED),
@@ -342,23 +227,7 @@ def check_payload(payload: object, resolver: IgluResolver) -> CheckedEvent:
         )
     checked = CheckedEvent(payload)
     errors = checked.errors
-    fields: Mapping[str, str] = payload
-    for key, value in payload.items():
-        spec = _FIELD_SPECS.get(key)
-        if spec is None:
-            errors.append(f"{key}: not a field of payload_data 1-0-4")
-        if type(value) is not str:
-            errors.append(f"{key}: must be a string (got {_shown(value)})")
-            fields = {k: v for k, v in payload.items() if type(v) is str}
-            continue
-        if spec is None:
-            continue
-        test, expected, limit = spec
-        if test is not None and not test(value):
-            errors.append(f"{key}: {expected} (got {value[:40]!r})")
-        if limit is not None and len(value) > limit:
-            errors.append(f"{key}: longer than {limit} characters ({len(value)})")
-    _check_required(fields, errors)
+    fields = check_fields(payload, errors)
     checked.event = _check_json(fields, "ue", resolver, errors)  # type: ignore[assignment]
     entities = _check_json(fields, "co", resolver, errors)
     checked.entities = entities if isinstance(entities, list) else []
@@ -388,68 +257,9 @@ def check_envelope(
     events = list(data) if isinstance(data, list) else []
     if not isinstance(schema, str) or not schema.startswith(_PAYLOAD_DATA_PREFIX):
         return events, [
-            f"body: 'schema' must be {_PAYLOAD_DATA_PREFIX}* (got {_shown(schema)})"
+            f"body: 'schema' must be {_PAYLOAD_DATA_PREFIX}* (got {shown(schema)})"
         ]
     return events, [f"body: {error}" for error in resolver.errors(schema, data)]
-
-
-def _shown(value: object) -> str:
-    try:
-        return json.dumps(value)[:40]
-    except (TypeError, ValueError):
-        return repr(value)[:40]
-
-
-def _is_int(value: str) -> bool:
-    return _INT_TEXT.match(value) is not None and p.INT_MIN <= int(value) <= p.INT_MAX
-
-
-def _is_ms(value: str) -> bool:
-    return value.isdigit() and p.MS_MIN <= int(value) <= p.MS_MAX
-
-
-def _is_size(value: str) -> bool:
-    match = _SIZE_TEXT.match(value)
-    return match is not None and all(_is_int(g) for g in match.groups())
-
-
-_RULES: Final[tuple[tuple[tuple[str, ...], Callable[[str], bool], str], ...]] = (
-    ((p.EVENT,), p.EVENT_TYPES.__contains__, "must be an event type"),
-    ((p.PLATFORM,), p.PLATFORMS.__contains__, "must be a platform code"),
-    (
-        (p.EVENT_ID, p.DOMAIN_SESSION_ID),
-        lambda v: bool(p.UUID_PATTERN.match(v)),
-        "must be a UUID",
-    ),
-    (_MS_FIELDS, _is_ms, "must be milliseconds since the epoch"),
-    (_INT_FIELDS, _is_int, "must be an integer"),
-    (_DEC_FIELDS, lambda v: bool(_DEC_TEXT.match(v)), "must be a decimal number"),
-    (_SIZE_FIELDS, _is_size, "must be WIDTHxHEIGHT integers"),
-)
-"""Per-field value rules: the fields, the test, and what the error says."""
-
-_RULE_BY_FIELD: Final = {
-    name: (test, expected) for names, test, expected in _RULES for name in names
-}
-_FIELD_SPECS: Final[
-    Mapping[str, tuple[Callable[[str], bool] | None, str | None, int | None]]
-] = {
-    name: (*_RULE_BY_FIELD.get(name, (None, None)), _MAX_LENGTH.get(name))
-    for name in _ALLOWED_FIELDS
-}
-"""Every allowed field with its value rule and length limit: one lookup per field."""
-
-
-def _check_required(fields: Mapping[str, str], errors: list[str]) -> None:
-    errors.extend(
-        f"{name}: required" for name in _ALWAYS_REQUIRED if name not in fields
-    )
-    event_type = fields.get(p.EVENT, "")
-    errors.extend(
-        f"{name}: required for e={event_type}"
-        for name in _REQUIRED.get(event_type, ())
-        if not fields.get(name)
-    )
 
 
 def _check_json(
