@@ -146,6 +146,7 @@ class Buffer:
         self.late_reported = False  # an input after the exit flush was logged
         self.flush_upto = 0
         self.flush_waits: list[int] = []  # targets flush() callers wait for
+        self.settling = 0  # events counted whose callbacks have not returned yet
         self.wake_at = 1
         self.drop_wakes = True  # a drop wakes the worker to report it
         self.taken = self.in_flight = self.cleared = 0  # cleared: by abandon()
@@ -167,8 +168,12 @@ class Buffer:
         return len(self.queue) + self.in_flight
 
     def resolved(self) -> int:
-        """Events accepted and resolved, in order (call under ``cond``)."""
-        return self.accepted - len(self.queue) - self.in_flight
+        """Events accepted and resolved, their callbacks returned (under ``cond``).
+
+        Events resolve in the order they were accepted, so flush() compares
+        this count with the number accepted when it was called.
+        """
+        return self.accepted - len(self.queue) - self.in_flight - self.settling
 
     def notify_flushers(self) -> None:
         """Wake flush() callers whose events are all resolved (call under ``cond``).
@@ -360,10 +365,12 @@ class Loop:
             if then is None:
                 buffer.notify_flushers()
                 return
+            buffer.settling = sent + failed  # flush() waits for then() too
         try:
             then()
         finally:
             with buffer.cond:
+                buffer.settling = 0
                 buffer.notify_flushers()
 
     def _backoff(self, delay: float) -> bool:

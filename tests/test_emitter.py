@@ -768,8 +768,13 @@ class TestClose:
 class TestCallbacks:
     """Callbacks run on the worker; their exceptions never kill it."""
 
-    def test_flush_returns_after_the_callbacks(self, make: MakeEmitter) -> None:
-        """flush() does not return while a callback for its events still runs."""
+    @pytest.mark.parametrize("flush_from", ["before", "during"])
+    def test_flush_returns_after_the_callbacks(
+        self, make: MakeEmitter, flush_from: str
+    ) -> None:
+        """flush() does not return while a callback for its events still runs,
+        whether it was called before the batch was sent or during the callback.
+        """
         entered, release, flushed = (
             threading.Event(),
             threading.Event(),
@@ -787,9 +792,14 @@ class TestCallbacks:
         emitter = make(on_success=on_success)
         emitter.input(_payload())
         flusher = threading.Thread(target=flush)
-        flusher.start()
-
+        if flush_from == "before":
+            flusher.start()
+        else:
+            emitter.flush(timeout=0)  # ask for the send without waiting
         assert entered.wait(10)
+        if flush_from == "during":
+            flusher.start()
+
         early = flushed.wait(0.3)  # the callback is blocked: flush must still wait
         release.set()
         flusher.join(10)
