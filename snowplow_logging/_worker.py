@@ -531,7 +531,9 @@ class Worker(Loop):
         def settled(sent: bool) -> None:
             self._callback(items, stm, sent=sent)
 
-        return self._deliver(len(items), attempt, settled) is not None
+        has_callbacks = self._on_success is not None or self._on_failure is not None
+        outcome = self._deliver(len(items), attempt, settled if has_callbacks else None)
+        return outcome is not None
 
     def _callback(self, items: list[_Item], stm: str, *, sent: bool) -> None:
         if sent:
