@@ -115,14 +115,8 @@ class _RelayLoop(Loop):
                 if taken is None:
                     return bool(buffer.queue) or buffer.deadline is None
             batch: list[Payload] = []
-            for payload in taken:
-                try:
-                    batch.append(payload if payload.__class__ is dict else payload())  # type: ignore[operator]
-                except Exception as exc:  # noqa: BLE001 - a bad payload must not stop the others
-                    self._settle(0, 1)
-                    self.notices.warning(
-                        "encode", "Dropped an event that could not be built: %r", exc
-                    )
+            if not self._build(taken, _as_is, batch.append):
+                return False
             if (
                 batch
                 and self._deliver(len(batch), partial(self._attempt, batch)) is None
@@ -136,3 +130,7 @@ class _RelayLoop(Loop):
             retry = self._relay._retryable(exc)  # noqa: SLF001
             return Attempt(Outcome.RETRY if retry else Outcome.FAIL, repr(exc))
         return Attempt(Outcome.SUCCESS, failed=failed)
+
+
+def _as_is(payload: Payload) -> Payload:
+    return payload

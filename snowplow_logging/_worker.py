@@ -19,7 +19,7 @@ import time
 from collections import deque
 from collections.abc import Callable
 from functools import partial
-from typing import Final, NamedTuple, TypeAlias
+from typing import Final, NamedTuple, TypeAlias, TypeVar
 from urllib.parse import quote
 
 from snowplow_logging import _payload as p
@@ -39,16 +39,17 @@ __all__ = [
 ]
 
 Payload: TypeAlias = dict[str, str]
+"""One event on the wire: protocol field names to string values."""
 Deferred: TypeAlias = Callable[[], Payload]
 """A payload still to be built: the tracker hands these over so that building
 the dict and its JSON happens on the worker thread, not at the call site."""
-"""One event on the wire: protocol field names to string values."""
 SuccessCallback: TypeAlias = Callable[[list[Payload]], object]
 """``on_success(payloads)``: called on the worker thread with delivered payloads."""
 FailureCallback: TypeAlias = Callable[[int, list[Payload]], object]
 """``on_failure(sent_count, failed_payloads)``: called on the worker thread when
 events fail for good; ``sent_count`` counts events delivered earlier in the same
 send cycle (the official tracker's shape)."""
+_T = TypeVar("_T")
 _Item: TypeAlias = tuple[Payload, str, str, int]
 """An encoded event: its payload, its wire text before and after the ``stm``
 value, and (POST) the encoded size of that text."""
@@ -283,6 +284,33 @@ class Loop:
         buffer.in_flight += count
         return taken
 
+    def _build(
+        self,
+        taken: list[Payload | Deferred],
+        convert: Callable[[Payload], _T],
+        out: Callable[[_T], object],
+    ) -> bool:
+        """Build each taken payload, ``convert`` it and hand it to ``out``.
+
+        Deferred payloads are called here; one that raises, or fails to
+        convert, counts as failed alone.
+
+        Returns:
+            False if close() gave up meanwhile: the rest is not built.
+        """
+        buffer = self._buffer
+        for payload in taken:
+            if buffer.abandoned:  # these count as unsent already: stop building
+                return False
+            try:
+                out(convert(payload if payload.__class__ is dict else payload()))  # type: ignore[operator]
+            except Exception as exc:  # noqa: BLE001 - a bad payload must not stop the others
+                self._settle(0, 1)
+                self.notices.warning(
+                    "encode", "Dropped a payload that cannot be encoded: %r", exc
+                )
+        return not buffer.abandoned
+
     def _deliver(
         self,
         count: int,
@@ -457,25 +485,10 @@ class Worker(Loop):
                 taken = self._take(len(ready), self._batch_size - len(ready))
                 if taken is None:
                     return bool(ready or len(buffer.queue)) or buffer.deadline is None
-            if not self._encode_taken(taken):
+            if not self._build(taken, self._encode, self._ready.append):
                 return False
             if ready and not self._send(self._next_request()):
                 return False
-
-    def _encode_taken(self, taken: list[Payload | Deferred]) -> bool:
-        """Build and encode taken payloads; False if close() gave up meanwhile."""
-        encode, append, buffer = self._encode, self._ready.append, self._buffer
-        for payload in taken:
-            if buffer.abandoned:  # these count as unsent already: stop building
-                return False
-            try:
-                append(encode(payload if payload.__class__ is dict else payload()))  # type: ignore[operator]
-            except Exception as exc:  # noqa: BLE001 - a bad payload must not stop the others
-                self._settle(0, 1)
-                self.notices.warning(
-                    "encode", "Dropped a payload that cannot be encoded: %r", exc
-                )
-        return not buffer.abandoned
 
     def _next_request(self) -> list[_Item]:
         ready = self._ready
