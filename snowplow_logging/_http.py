@@ -122,11 +122,9 @@ class KeepAliveConnection:
         return bool(readable)
 
     def _read_reply(self, sock: socket.socket) -> tuple[int, str | None]:
-        while True:
+        status, headers, version = self._read_head(sock)
+        while 100 <= status < 200 and status != 101:  # noqa: PLR2004 - interim answers
             status, headers, version = self._read_head(sock)
-            if 100 <= status < 200 and status != 101:  # noqa: PLR2004 - interim answer
-                continue
-            break
         keep = _keeps_alive(version, headers.get(b"connection", b""))
         if status in {204, 304}:
             length: int | None = 0
@@ -180,33 +178,31 @@ class KeepAliveConnection:
             self._fill(sock)
         del buffer[:length]
 
-    def _skip_chunked(self, sock: socket.socket) -> None:
+    def _line(self, sock: socket.socket, what: str) -> bytes:
+        """Read and consume one CRLF-ended line (without the CRLF)."""
         buffer = self._buffer
+        while (end := buffer.find(b"\r\n")) < 0:
+            if len(buffer) > _MAX_HEAD:
+                msg = f"{what} is too long"
+                raise HttpError(msg)
+            self._fill(sock)
+        line = bytes(buffer[:end])
+        del buffer[: end + 2]
+        return line
+
+    def _skip_chunked(self, sock: socket.socket) -> None:
         while True:
-            while (end := buffer.find(b"\r\n")) < 0:
-                if len(buffer) > _MAX_HEAD:
-                    msg = "a chunk size line is too long"
-                    raise HttpError(msg)
-                self._fill(sock)
-            size_text = bytes(buffer[:end]).partition(b";")[0].strip()
+            size_text = self._line(sock, "a chunk size line").partition(b";")[0].strip()
             try:
                 size = int(size_text, 16)
             except ValueError:
                 msg = f"not a chunk size: {size_text[:20]!r}"
                 raise HttpError(msg) from None
-            del buffer[: end + 2]
             if size == 0:
                 break
             self._skip(sock, size + 2)  # the chunk and its CRLF
-        while True:  # trailers, up to the blank line
-            while (end := buffer.find(b"\r\n")) < 0:
-                if len(buffer) > _MAX_HEAD:
-                    msg = "the answer's trailers are too long"
-                    raise HttpError(msg)
-                self._fill(sock)
-            del buffer[: end + 2]
-            if end == 0:
-                return
+        while self._line(sock, "a trailer line"):  # trailers, up to the blank line
+            pass
 
     def _skip_to_close(self, sock: socket.socket) -> None:
         self._buffer.clear()
