@@ -269,6 +269,7 @@ class RequestsTransport:
         self._settings: _Settings | None = None
         self._route: _Route | None = None
         self._direct: _Direct | None = None
+        self._tls: tuple[tuple[object, object], ssl.SSLContext] | None = None
 
     def send(self, body: bytes | None = None, query: str = "") -> Response:
         """Send one request and return its status; reads and discards the body.
@@ -364,7 +365,7 @@ class RequestsTransport:
         connection = KeepAliveConnection(
             host,
             parts.port or (443 if tls else 80),
-            tls=_tls_context(settings.verify, settings.cert) if tls else None,
+            tls=self._tls_context(settings) if tls else None,
             timeout=self._timeout,
         )
         return _Direct(
@@ -372,6 +373,17 @@ class RequestsTransport:
             f"{self._method} {parts.path}".encode("latin-1"),
             "\r\n".join(headers).encode("latin-1"),
         )
+
+    def _tls_context(self, settings: _Settings) -> ssl.SSLContext:
+        """The TLS context for ``settings``, kept while they stay the same.
+
+        Settings are resolved again after every failed request; loading a CA
+        bundle takes milliseconds, so it is not redone for each retry.
+        """
+        key = (settings.verify, settings.cert)
+        if self._tls is None or self._tls[0] != key:
+            self._tls = key, _tls_context(settings.verify, settings.cert)
+        return self._tls[1]
 
     def _send_direct(self, direct: _Direct, body: bytes | None, query: str) -> Response:
         if body is not None:

@@ -8,6 +8,7 @@ garbage) can be scripted; every test checks what arrived and what came back.
 from __future__ import annotations
 
 import socket
+import ssl
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -16,10 +17,18 @@ import pytest
 import requests
 
 from snowplow_logging import Emitter, StructuredEvent, Tracker
+from snowplow_logging import _transport as transport_module
 from snowplow_logging._http import HttpError, KeepAliveConnection
 from snowplow_logging._transport import RequestsTransport, TransportError, collector_url
 from tests.collector import Collector
-from tests.reliability.faults import TLS_CERT, FaultCollector, tls_context
+from tests.reliability.faults import (
+    TLS_CERT,
+    Fault,
+    FaultCollector,
+    Kind,
+    always,
+    tls_context,
+)
 
 OK = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"
 
@@ -329,6 +338,32 @@ class TestDirectTransport:
 
         assert (stats["sent"], stats["failed"]) == (3, 0)
         assert (tally.delivered, tally.requests) == (3, 1)
+
+    def test_tls_context_is_kept_across_failed_requests(
+        self, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        """A reset resolves the settings again but reuses the TLS context."""
+        built: list[object] = []
+        real = transport_module._tls_context
+
+        def counting(verify: bool | str, cert: object) -> ssl.SSLContext:
+            built.append(verify)
+            return real(verify, cert)  # type: ignore[arg-type]
+
+        monkeypatch.setattr(transport_module, "_tls_context", counting)
+        monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(TLS_CERT))
+        with FaultCollector(
+            always(Fault(kind=Kind.RESET)), tls=tls_context()
+        ) as collector:
+            transport = _get_transport(collector.url)
+            for _ in range(3):
+                with pytest.raises(TransportError):
+                    transport.send(query="e=pv")
+            transport.close()
+            requests_seen = collector.tally().requests
+
+        assert requests_seen == 3
+        assert built == [str(TLS_CERT)]
 
 
 def test_user_session_keeps_the_requests_path(server: RawServer) -> None:
