@@ -14,15 +14,11 @@ from collections.abc import Mapping
 
 import requests
 
+from snowplow_logging._checks import check_count, check_seconds
 from snowplow_logging._exceptions import ConfigurationError, ConfigurationTypeError
 from snowplow_logging._queued import QueuedEmitter, set_exit_timeout
 from snowplow_logging._retry import Retry
-from snowplow_logging._transport import (
-    RequestsTransport,
-    check_count,
-    check_seconds,
-    collector_url,
-)
+from snowplow_logging._transport import RequestsTransport, collector_url
 from snowplow_logging._worker import (
     Buffer,
     FailureCallback,

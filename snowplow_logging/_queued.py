@@ -21,7 +21,6 @@ their common promises:
 
 from __future__ import annotations
 
-import atexit
 import itertools
 import math
 import os
@@ -30,46 +29,14 @@ import time
 import weakref
 from typing import Final, Self
 
+from snowplow_logging._delivery import exit as _exit
+from snowplow_logging._delivery.exit import set_exit_timeout
 from snowplow_logging._diagnostics import LOGGER
-from snowplow_logging._transport import check_seconds
 from snowplow_logging._worker import Buffer, Deferred, Loop, Payload
 
 __all__ = ["QueuedEmitter", "set_exit_timeout"]
 
-_LIVE: Final[weakref.WeakSet[QueuedEmitter]] = weakref.WeakSet()
 _NAMES: Final = itertools.count(1)
-_exit_timeout = 5.0
-_exited = False  # the exit hook has run: later events cannot be sent
-
-
-def set_exit_timeout(timeout: float) -> None:
-    """Set the deadline, shared by all emitters, for sending at interpreter exit.
-
-    At exit every emitter that is still open is closed at once, each draining
-    its queue on its own worker thread until ``timeout`` seconds (5 by default)
-    have passed in total; what remains is counted in ``stats["dropped_unsent"]``
-    and reported in a warning on the ``snowplow_logging`` logger. ``0`` does
-    not wait at all.
-
-    Raises:
-        ConfigurationError: ``timeout`` is negative or not finite.
-
-    .. versionadded:: 0.1.0
-    """
-    global _exit_timeout  # noqa: PLW0603 - one process-wide setting, read at exit
-    _exit_timeout = check_seconds("timeout", timeout)
-
-
-@atexit.register
-def _close_all_at_exit() -> None:
-    global _exited  # noqa: PLW0603 - set once, at exit
-    _exited = True
-    emitters = list(_LIVE)
-    deadline = time.monotonic() + _exit_timeout
-    for emitter in emitters:
-        emitter._begin_close(deadline)  # noqa: SLF001 - all workers drain in parallel
-    for emitter in emitters:
-        emitter._finish_close(deadline)  # noqa: SLF001
 
 
 class QueuedEmitter:
@@ -91,7 +58,7 @@ class QueuedEmitter:
     def _activate(self) -> None:
         """Start the state, join the exit deadline and watch for fork."""
         self._reset(closed=False, forked=False)
-        _LIVE.add(self)
+        _exit.register(self)
         method_ref = weakref.WeakMethod(self._after_fork_in_child)
 
         def after_fork_in_child() -> None:
@@ -152,7 +119,7 @@ class QueuedEmitter:
         with buffer.lock:  # counts only drops: Buffer derives inputs and accepted
             if buffer.closed:
                 buffer.dropped_closed += 1
-                if not _exited or buffer.late_reported:
+                if not _exit.exited() or buffer.late_reported:
                     return
                 buffer.late_reported = True
                 queued = -1  # report it, outside the lock
@@ -270,10 +237,10 @@ class QueuedEmitter:
             True if everything was delivered or failed before the timeout.
         """
         deadline = math.inf if timeout is None else time.monotonic() + timeout
-        self._begin_close(deadline)
-        return self._finish_close(deadline)
+        self.begin_close(deadline)
+        return self.finish_close(deadline)
 
-    def _begin_close(self, deadline: float) -> None:
+    def begin_close(self, deadline: float) -> None:
         buffer = self._buffer
         with buffer.cond:
             buffer.closed = True
@@ -281,7 +248,7 @@ class QueuedEmitter:
         buffer.closing.set()
         buffer.wake.set()
 
-    def _finish_close(self, deadline: float) -> bool:
+    def finish_close(self, deadline: float) -> bool:
         buffer = self._buffer
         thread = buffer.thread
         if thread is threading.current_thread():

@@ -17,11 +17,11 @@ from __future__ import annotations
 
 from functools import partial
 
+from snowplow_logging._checks import check_count, check_seconds
 from snowplow_logging._diagnostics import RateLimitedLog
 from snowplow_logging._exceptions import ConfigurationTypeError
 from snowplow_logging._queued import QueuedEmitter
 from snowplow_logging._retry import Outcome, Retry
-from snowplow_logging._transport import check_count, check_seconds
 from snowplow_logging._worker import Attempt, Buffer, Loop, Payload
 
 __all__ = ["RelayEmitter"]

@@ -18,8 +18,8 @@ import time
 from collections.abc import Set as AbstractSet
 from typing import Final
 
+from snowplow_logging._checks import check_count, check_seconds
 from snowplow_logging._exceptions import ConfigurationError, ConfigurationTypeError
-from snowplow_logging._transport import check_count, check_seconds
 
 __all__ = ["NO_RETRY_CODES", "Outcome", "Retry", "parse_retry_after"]
 

@@ -225,13 +225,7 @@ class Tracker:
         checked: object = event
         if not isinstance(checked, Event):
             p.check_instance("event", checked, Event)
-        dtm: int | str
-        if created_ms is None:
-            dtm = time.time_ns() // 1_000_000
-        elif type(created_ms) is int and p.MS_MIN <= created_ms <= p.MS_MAX:
-            dtm = created_ms
-        else:
-            dtm = p.format_timestamp("created_ms", created_ms) or ""
+        dtm = _event_time(created_ms)
         entities = (*event.context, *context) if context else tuple(event.context)
         if self._defers and len(event._parts) == 1:  # noqa: SLF001
             # Our Emitter builds the payload on its worker thread: the caller
@@ -272,12 +266,9 @@ class Tracker:
                 created_ms = p.iso_ms(stamp) or created_ms
             self.track(event, created_ms=created_ms, context=context)
             return
-        if created_ms is None:
-            created_ms = time.time_ns() // 1_000_000
-        elif not p.MS_MIN <= created_ms <= p.MS_MAX:
-            p.format_timestamp("created_ms", created_ms)  # raises, saying why
+        dtm = _event_time(created_ms)
         entities = (*event.context, *context) if context else tuple(event.context)
-        self._defer(event, created_ms, entities, None, stamp)
+        self._defer(event, dtm, entities, None, stamp)
 
     def _defer(
         self,
@@ -448,6 +439,19 @@ class Tracker:
             if result is False:
                 ok = False
         return ok
+
+
+def _event_time(created_ms: object) -> int | str:
+    """The ``dtm`` of an event created at ``created_ms``, or now if ``None``.
+
+    Raises:
+        InvalidEventError: InvalidEventTypeError: not a plausible ms timestamp.
+    """
+    if created_ms is None:
+        return time.time_ns() // 1_000_000
+    if type(created_ms) is int and p.MS_MIN <= created_ms <= p.MS_MAX:
+        return created_ms
+    return p.format_timestamp("created_ms", created_ms) or ""
 
 
 def event_id() -> str:

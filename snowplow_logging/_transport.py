@@ -9,14 +9,12 @@
   recomputes on every call (merged headers, auth, netrc, environment proxies,
   CA bundle, the connection pool) is resolved once. Network errors become
   :class:`TransportError`.
-* :func:`check_seconds` and :func:`check_count` check numeric settings.
 
 The retry policy applied to the answers is :class:`~snowplow_logging._retry.Retry`.
 """
 
 from __future__ import annotations
 
-import math
 import ssl
 from collections.abc import Mapping, MutableMapping
 from pathlib import Path
@@ -41,8 +39,6 @@ __all__ = [
     "RequestsTransport",
     "Response",
     "TransportError",
-    "check_count",
-    "check_seconds",
     "collector_url",
 ]
 
@@ -61,29 +57,6 @@ class Response(NamedTuple):
 
     status: int
     retry_after: str | None
-
-
-def check_seconds(name: str, value: object, *, positive: bool = False) -> float:
-    """A finite number of seconds, ``>= 0`` (``> 0`` if ``positive``), or raise."""
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        msg = f"'{name}' must be a number of seconds (got {value!r})."
-        raise ConfigurationTypeError(msg)
-    if not (value > 0 if positive else value >= 0) or not math.isfinite(value):
-        rule = "> 0" if positive else ">= 0"
-        msg = f"'{name}' must be {rule} and finite (got {value!r})."
-        raise ConfigurationError(msg)
-    return float(value)
-
-
-def check_count(name: str, value: object, *, minimum: int = 1) -> int:
-    """An int of at least ``minimum``, or raise."""
-    if type(value) is not int:
-        msg = f"'{name}' must be an int (got {value!r})."
-        raise ConfigurationTypeError(msg)
-    if value < minimum:
-        msg = f"'{name}' must be > {minimum - 1} (got {value!r})."
-        raise ConfigurationError(msg)
-    return value
 
 
 def _check_endpoint(endpoint: object, protocol: object, port: object) -> None:

@@ -26,6 +26,7 @@ from collections.abc import Callable, Mapping
 from functools import partial
 from typing import Final, cast
 
+from snowplow_logging._checks import check_count, check_seconds
 from snowplow_logging._diagnostics import RateLimitedLog
 from snowplow_logging._emitter import Emitter
 from snowplow_logging._exceptions import (
@@ -36,7 +37,6 @@ from snowplow_logging._exceptions import (
 from snowplow_logging._relay import RelayEmitter
 from snowplow_logging._retry import Retry
 from snowplow_logging._tracker import Payload
-from snowplow_logging._transport import check_count, check_seconds
 
 try:
     import redis as _redis

@@ -26,13 +26,13 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Final
 
+from snowplow_logging._checks import check_count
 from snowplow_logging._diagnostics import LOGGER
 from snowplow_logging._emitter import Emitter
 from snowplow_logging._exceptions import ConfigurationError, ConfigurationTypeError
 from snowplow_logging._relay import RelayEmitter
 from snowplow_logging._retry import Retry
 from snowplow_logging._tracker import Payload
-from snowplow_logging._transport import check_count
 
 __all__ = ["SpoolEmitter"]
 
@@ -315,10 +315,11 @@ class SpoolEmitter(RelayEmitter):
                 if (self._rows, self._fed_upto) == before:
                     return False  # closed: what is left waits for the next start
 
-    def _finish_close(self, deadline: float) -> bool:
+    def finish_close(self, deadline: float) -> bool:
+        """Drain the queue into the file, then send the file until ``deadline``."""
         # More rows than the sender holds are fed in rounds, so drain before
         # closing it; what the deadline leaves stays in the file.
-        written = super()._finish_close(deadline)
+        written = super().finish_close(deadline)
         sent = self._send_file(deadline)
         remaining = deadline - time.monotonic()
         delivered = self._sender.close(
