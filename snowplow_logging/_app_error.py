@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from types import TracebackType
 from typing import Final, TypeAlias
 
-from snowplow_logging import _payload as p
+from snowplow_logging import _protocol as proto
 from snowplow_logging._events import SelfDescribing, SelfDescribingJson
 
 __all__ = ["ErrorSite", "ExcInfo", "application_error", "native_thread_id"]
@@ -73,7 +73,7 @@ def _trace(exc: BaseException) -> str:
 
 
 def _bounded_int(value: int | None) -> int | None:
-    return value if value is not None and 0 <= value <= p.INT_MAX else None
+    return value if value is not None and 0 <= value <= proto.INT_MAX else None
 
 
 def application_error(
@@ -112,7 +112,7 @@ def application_error(
     }
     return SelfDescribing(
         event_json=SelfDescribingJson(
-            schema=p.APPLICATION_ERROR_SCHEMA,
+            schema=proto.APPLICATION_ERROR_SCHEMA,
             data={k: v for k, v in data.items() if v is not None},
         ),
         context=context,

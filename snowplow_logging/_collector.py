@@ -28,6 +28,7 @@ from typing import Final, NamedTuple
 from urllib.parse import parse_qs, parse_qsl, urlsplit
 
 from snowplow_logging._exceptions import ConfigurationError, ConfigurationTypeError
+from snowplow_logging._protocol import GET_PATH, POST_PATH
 from snowplow_logging._records import BadEvent, EventFilter, GoodEvent, RequestInfo
 from snowplow_logging._store import EventStore
 from snowplow_logging._validate import IgluResolver, check_envelope, check_payload
@@ -35,8 +36,7 @@ from snowplow_logging._version import __version__
 
 __all__ = ["CollectorServer", "EventSink", "events_from_get", "events_from_post"]
 
-POST_PATH: Final = "/com.snowplowanalytics.snowplow/tp2"
-GET_PATHS: Final = frozenset({"/i", "/ice.png", POST_PATH})
+GET_PATHS: Final = frozenset({GET_PATH, "/ice.png", POST_PATH})
 CONTENT_TYPES: Final = (
     "application/json",
     "application/json; charset=utf-8",

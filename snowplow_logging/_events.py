@@ -17,7 +17,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import NamedTuple, TypeAlias, cast
 
-from snowplow_logging import _payload as p
+from snowplow_logging import _format as fmt
+from snowplow_logging import _protocol as proto
 from snowplow_logging._exceptions import InvalidEventTypeError
 from snowplow_logging._subject import Subject
 
@@ -55,8 +56,8 @@ class SelfDescribingJson:
     data: Mapping[str, object]
 
     def __post_init__(self) -> None:
-        p.check_iglu_uri("schema", self.schema)
-        object.__setattr__(self, "data", p.check_json_data("data", self.data))
+        fmt.check_iglu_uri("schema", self.schema)
+        object.__setattr__(self, "data", fmt.check_json_data("data", self.data))
 
     def to_dict(self) -> dict[str, object]:
         """Return ``{"schema": ..., "data": ...}``."""
@@ -99,15 +100,15 @@ class Event:
             setattr_(
                 self,
                 "context",
-                p.check_sequence("context", self.context, SelfDescribingJson),
+                fmt.check_sequence("context", self.context, SelfDescribingJson),
             )
         if self.event_subject is not None:
-            p.check_instance("event_subject", self.event_subject, Subject)
+            fmt.check_instance("event_subject", self.event_subject, Subject)
         ttm = self.true_timestamp
         setattr_(
             self,
             "_ttm",
-            None if ttm is None else p.format_timestamp("true_timestamp", ttm),
+            None if ttm is None else fmt.format_timestamp("true_timestamp", ttm),
         )
         setattr_(self, "_parts", self._build())
 
@@ -132,11 +133,15 @@ def _part(
 def _page_fields(event: PageView | PagePing) -> dict[str, str | None]:
     """The page fields page views and page pings share (``url``, ``page``, ``refr``)."""
     return {
-        p.PAGE_URL: p.format_text(
+        proto.PAGE_URL: fmt.format_text(
             "page_url", event.page_url, required=True, max_length=4096
         ),
-        p.PAGE_TITLE: p.format_text("page_title", event.page_title, max_length=2000),
-        p.PAGE_REFERRER: p.format_text("referrer", event.referrer, max_length=4096),
+        proto.PAGE_TITLE: fmt.format_text(
+            "page_title", event.page_title, max_length=2000
+        ),
+        proto.PAGE_REFERRER: fmt.format_text(
+            "referrer", event.referrer, max_length=4096
+        ),
     }
 
 
@@ -155,7 +160,7 @@ class PageView(Event):
     referrer: str | None = None
 
     def _build(self) -> tuple[_Part, ...]:
-        return _part(p.PAGE_VIEW, _compact(_page_fields(self)))
+        return _part(proto.PAGE_VIEW, _compact(_page_fields(self)))
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -185,12 +190,12 @@ class PagePing(Event):
     def _build(self) -> tuple[_Part, ...]:
         fields = {
             **_page_fields(self),
-            p.PING_X_MIN: p.format_int("min_x", self.min_x),
-            p.PING_X_MAX: p.format_int("max_x", self.max_x),
-            p.PING_Y_MIN: p.format_int("min_y", self.min_y),
-            p.PING_Y_MAX: p.format_int("max_y", self.max_y),
+            proto.PING_X_MIN: fmt.format_int("min_x", self.min_x),
+            proto.PING_X_MAX: fmt.format_int("max_x", self.max_x),
+            proto.PING_Y_MIN: fmt.format_int("min_y", self.min_y),
+            proto.PING_Y_MAX: fmt.format_int("max_y", self.max_y),
         }
-        return _part(p.PAGE_PING, _compact(fields))
+        return _part(proto.PAGE_PING, _compact(fields))
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -219,16 +224,16 @@ class ScreenView(Event):
 
     def _build(self) -> tuple[_Part, ...]:
         data = {
-            "name": p.format_text("name", self.name, required=True),
-            "id": p.format_uuid("id_", self.id_),
-            "type": p.format_text("type", self.type),
-            "previousName": p.format_text("previous_name", self.previous_name),
-            "previousId": p.format_uuid("previous_id", self.previous_id),
-            "previousType": p.format_text("previous_type", self.previous_type),
-            "transitionType": p.format_text("transition_type", self.transition_type),
+            "name": fmt.format_text("name", self.name, required=True),
+            "id": fmt.format_uuid("id_", self.id_),
+            "type": fmt.format_text("type", self.type),
+            "previousName": fmt.format_text("previous_name", self.previous_name),
+            "previousId": fmt.format_uuid("previous_id", self.previous_id),
+            "previousType": fmt.format_text("previous_type", self.previous_type),
+            "transitionType": fmt.format_text("transition_type", self.transition_type),
         }
-        event = SelfDescribingJson(schema=p.SCREEN_VIEW_SCHEMA, data=_compact(data))
-        return _part(p.UNSTRUCT_EVENT, {}, event)
+        event = SelfDescribingJson(schema=proto.SCREEN_VIEW_SCHEMA, data=_compact(data))
+        return _part(proto.UNSTRUCT_EVENT, {}, event)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -254,26 +259,26 @@ class StructuredEvent(Event):
         # The most common event from logging: optional fields are added one by
         # one rather than filtered afterwards, to keep the call site cheap.
         fields: dict[str, str] = {
-            p.SE_CATEGORY: p.format_text(  # type: ignore[dict-item]
+            proto.SE_CATEGORY: fmt.format_text(  # type: ignore[dict-item]
                 "category", self.category, required=True, max_length=1000
             ),
-            p.SE_ACTION: p.format_text(  # type: ignore[dict-item]
+            proto.SE_ACTION: fmt.format_text(  # type: ignore[dict-item]
                 "action", self.action, required=True, max_length=1000
             ),
         }
         if self.label is not None:
-            label = p.format_text("label", self.label, max_length=4096)
+            label = fmt.format_text("label", self.label, max_length=4096)
             if label is not None:
-                fields[p.SE_LABEL] = label
+                fields[proto.SE_LABEL] = label
         if self.property_ is not None:
-            prop = p.format_text("property_", self.property_, max_length=1000)
+            prop = fmt.format_text("property_", self.property_, max_length=1000)
             if prop is not None:
-                fields[p.SE_PROPERTY] = prop
+                fields[proto.SE_PROPERTY] = prop
         if self.value is not None:
-            value = p.format_decimal("value", self.value)
+            value = fmt.format_decimal("value", self.value)
             if value is not None:
-                fields[p.SE_VALUE] = value
-        return _part(p.STRUCT_EVENT, fields)
+                fields[proto.SE_VALUE] = value
+        return _part(proto.STRUCT_EVENT, fields)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -287,8 +292,8 @@ class SelfDescribing(Event):
     event_json: SelfDescribingJson
 
     def _build(self) -> tuple[_Part, ...]:
-        p.check_instance("event_json", self.event_json, SelfDescribingJson)
-        return _part(p.UNSTRUCT_EVENT, {}, self.event_json)
+        fmt.check_instance("event_json", self.event_json, SelfDescribingJson)
+        return _part(proto.UNSTRUCT_EVENT, {}, self.event_json)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -312,11 +317,15 @@ class EcommerceTransactionItem:
 
     def __post_init__(self) -> None:
         fields = {
-            p.TI_SKU: p.format_text("sku", self.sku, required=True, max_length=255),
-            p.TI_NAME: p.format_text("name", self.name, max_length=255),
-            p.TI_CATEGORY: p.format_text("category", self.category, max_length=255),
-            p.TI_PRICE: p.format_decimal("price", self.price, required=True),
-            p.TI_QUANTITY: p.format_int("quantity", self.quantity, required=True),
+            proto.TI_SKU: fmt.format_text(
+                "sku", self.sku, required=True, max_length=255
+            ),
+            proto.TI_NAME: fmt.format_text("name", self.name, max_length=255),
+            proto.TI_CATEGORY: fmt.format_text(
+                "category", self.category, max_length=255
+            ),
+            proto.TI_PRICE: fmt.format_decimal("price", self.price, required=True),
+            proto.TI_QUANTITY: fmt.format_int("quantity", self.quantity, required=True),
         }
         object.__setattr__(self, "_fields", _compact(fields))
 
@@ -353,34 +362,34 @@ class EcommerceTransaction(Event):
     items: Sequence[EcommerceTransactionItem] = ()
 
     def _build(self) -> tuple[_Part, ...]:
-        order_id = p.format_text(
+        order_id = fmt.format_text(
             "order_id", self.order_id, required=True, max_length=255
         )
-        currency = p.format_text("currency", self.currency, max_length=3)
+        currency = fmt.format_text("currency", self.currency, max_length=3)
         fields = {
-            p.TR_ORDER_ID: order_id,
-            p.TR_TOTAL: p.format_decimal(
+            proto.TR_ORDER_ID: order_id,
+            proto.TR_TOTAL: fmt.format_decimal(
                 "total_value", self.total_value, required=True
             ),
-            p.TR_AFFILIATION: p.format_text(
+            proto.TR_AFFILIATION: fmt.format_text(
                 "affiliation", self.affiliation, max_length=255
             ),
-            p.TR_TAX: p.format_decimal("tax_value", self.tax_value),
-            p.TR_SHIPPING: p.format_decimal("shipping", self.shipping),
-            p.TR_CITY: p.format_text("city", self.city, max_length=255),
-            p.TR_STATE: p.format_text("state", self.state, max_length=255),
-            p.TR_COUNTRY: p.format_text("country", self.country, max_length=255),
-            p.TR_CURRENCY: currency,
+            proto.TR_TAX: fmt.format_decimal("tax_value", self.tax_value),
+            proto.TR_SHIPPING: fmt.format_decimal("shipping", self.shipping),
+            proto.TR_CITY: fmt.format_text("city", self.city, max_length=255),
+            proto.TR_STATE: fmt.format_text("state", self.state, max_length=255),
+            proto.TR_COUNTRY: fmt.format_text("country", self.country, max_length=255),
+            proto.TR_CURRENCY: currency,
         }
         items = cast(
             "tuple[EcommerceTransactionItem, ...]",
-            p.check_sequence("items", self.items, EcommerceTransactionItem),
+            fmt.check_sequence("items", self.items, EcommerceTransactionItem),
         )
         object.__setattr__(self, "items", items)
-        parts = [_Part(p.TRANSACTION, _compact(fields))]
+        parts = [_Part(proto.TRANSACTION, _compact(fields))]
         for item in items:
-            item_fields = {p.TI_ORDER_ID: order_id, **item._fields}
+            item_fields = {proto.TI_ORDER_ID: order_id, **item._fields}
             if currency is not None:
-                item_fields[p.TI_CURRENCY] = currency
-            parts.append(_Part(p.TRANSACTION_ITEM, _compact(item_fields)))
+                item_fields[proto.TI_CURRENCY] = currency
+            parts.append(_Part(proto.TRANSACTION_ITEM, _compact(item_fields)))
         return tuple(parts)

@@ -14,7 +14,7 @@ import re
 from collections.abc import Callable, Mapping
 from typing import Final
 
-from snowplow_logging import _payload as p
+from snowplow_logging import _protocol as proto
 
 __all__ = ["check_fields", "shown"]
 
@@ -104,31 +104,42 @@ _ALLOWED_FIELDS: Final = frozenset(
 )
 """The keys payload_data 1-0-4 allows (``additionalProperties: false``)."""
 
-_ALWAYS_REQUIRED: Final = (p.TRACKER_VERSION, p.PLATFORM, p.EVENT)
+_ALWAYS_REQUIRED: Final = (proto.TRACKER_VERSION, proto.PLATFORM, proto.EVENT)
 _INT_FIELDS: Final = (
-    p.PING_X_MIN, p.PING_X_MAX, p.PING_Y_MIN, p.PING_Y_MAX, p.DOMAIN_SESSION_INDEX, p.TI_QUANTITY,
+    proto.PING_X_MIN, proto.PING_X_MAX, proto.PING_Y_MIN, proto.PING_Y_MAX, proto.DOMAIN_SESSION_INDEX, proto.TI_QUANTITY,
 )  # fmt: skip
-_DEC_FIELDS: Final = (p.SE_VALUE, p.TR_TOTAL, p.TR_TAX, p.TR_SHIPPING, p.TI_PRICE)
-_MS_FIELDS: Final = (p.CREATED_TSTAMP, p.SENT_TSTAMP, p.TRUE_TSTAMP)
-_SIZE_FIELDS: Final = (p.RESOLUTION, p.VIEWPORT)
+_DEC_FIELDS: Final = (
+    proto.SE_VALUE,
+    proto.TR_TOTAL,
+    proto.TR_TAX,
+    proto.TR_SHIPPING,
+    proto.TI_PRICE,
+)
+_MS_FIELDS: Final = (proto.CREATED_TSTAMP, proto.SENT_TSTAMP, proto.TRUE_TSTAMP)
+_SIZE_FIELDS: Final = (proto.RESOLUTION, proto.VIEWPORT)
 _REQUIRED: Final[Mapping[str, tuple[str, ...]]] = {
-    p.PAGE_VIEW: (p.PAGE_URL,),
-    p.PAGE_PING: (p.PAGE_URL,),
-    p.STRUCT_EVENT: (p.SE_CATEGORY, p.SE_ACTION),
-    p.TRANSACTION: (p.TR_ORDER_ID, p.TR_TOTAL),
-    p.TRANSACTION_ITEM: (p.TI_ORDER_ID, p.TI_SKU, p.TI_PRICE, p.TI_QUANTITY),
-    p.UNSTRUCT_EVENT: (),
+    proto.PAGE_VIEW: (proto.PAGE_URL,),
+    proto.PAGE_PING: (proto.PAGE_URL,),
+    proto.STRUCT_EVENT: (proto.SE_CATEGORY, proto.SE_ACTION),
+    proto.TRANSACTION: (proto.TR_ORDER_ID, proto.TR_TOTAL),
+    proto.TRANSACTION_ITEM: (
+        proto.TI_ORDER_ID,
+        proto.TI_SKU,
+        proto.TI_PRICE,
+        proto.TI_QUANTITY,
+    ),
+    proto.UNSTRUCT_EVENT: (),
 }
 _MAX_LENGTH: Final[Mapping[str, int]] = {
-    p.EVENT_ID: 36, p.TRACKER_VERSION: 100, p.NAMESPACE: 128, p.APP_ID: 255,
-    p.USER_ID: 255, p.DOMAIN_USER_ID: 128, p.NETWORK_USER_ID: 128,
-    p.TRACKER_NETWORK_USER_ID: 128, p.IP_ADDRESS: 128, p.USERAGENT: 1000,
-    p.TIMEZONE: 255, p.LANGUAGE: 255, p.COLOR_DEPTH: 12, p.PAGE_URL: 4096,
-    p.PAGE_TITLE: 2000, p.PAGE_REFERRER: 4096, p.SE_CATEGORY: 1000,
-    p.SE_ACTION: 1000, p.SE_LABEL: 4096, p.SE_PROPERTY: 1000, p.TR_ORDER_ID: 255,
-    p.TR_AFFILIATION: 255, p.TR_CITY: 255, p.TR_STATE: 255, p.TR_COUNTRY: 255,
-    p.TR_CURRENCY: 3, p.TI_ORDER_ID: 255, p.TI_SKU: 255, p.TI_NAME: 255,
-    p.TI_CATEGORY: 255, p.TI_CURRENCY: 3,
+    proto.EVENT_ID: 36, proto.TRACKER_VERSION: 100, proto.NAMESPACE: 128, proto.APP_ID: 255,
+    proto.USER_ID: 255, proto.DOMAIN_USER_ID: 128, proto.NETWORK_USER_ID: 128,
+    proto.TRACKER_NETWORK_USER_ID: 128, proto.IP_ADDRESS: 128, proto.USERAGENT: 1000,
+    proto.TIMEZONE: 255, proto.LANGUAGE: 255, proto.COLOR_DEPTH: 12, proto.PAGE_URL: 4096,
+    proto.PAGE_TITLE: 2000, proto.PAGE_REFERRER: 4096, proto.SE_CATEGORY: 1000,
+    proto.SE_ACTION: 1000, proto.SE_LABEL: 4096, proto.SE_PROPERTY: 1000, proto.TR_ORDER_ID: 255,
+    proto.TR_AFFILIATION: 255, proto.TR_CITY: 255, proto.TR_STATE: 255, proto.TR_COUNTRY: 255,
+    proto.TR_CURRENCY: 3, proto.TI_ORDER_ID: 255, proto.TI_SKU: 255, proto.TI_NAME: 255,
+    proto.TI_CATEGORY: 255, proto.TI_CURRENCY: 3,
 }  # fmt: skip
 _INT_TEXT: Final = re.compile(r"^-?[0-9]+$")
 _DEC_TEXT: Final = re.compile(r"^-?[0-9]+(\.[0-9]+)?([eE][+-]?[0-9]+)?$")
@@ -143,11 +154,14 @@ def shown(value: object) -> str:
 
 
 def _is_int(value: str) -> bool:
-    return _INT_TEXT.match(value) is not None and p.INT_MIN <= int(value) <= p.INT_MAX
+    return (
+        _INT_TEXT.match(value) is not None
+        and proto.INT_MIN <= int(value) <= proto.INT_MAX
+    )
 
 
 def _is_ms(value: str) -> bool:
-    return value.isdigit() and p.MS_MIN <= int(value) <= p.MS_MAX
+    return value.isdigit() and proto.MS_MIN <= int(value) <= proto.MS_MAX
 
 
 def _is_size(value: str) -> bool:
@@ -156,11 +170,11 @@ def _is_size(value: str) -> bool:
 
 
 _RULES: Final[tuple[tuple[tuple[str, ...], Callable[[str], bool], str], ...]] = (
-    ((p.EVENT,), p.EVENT_TYPES.__contains__, "must be an event type"),
-    ((p.PLATFORM,), p.PLATFORMS.__contains__, "must be a platform code"),
+    ((proto.EVENT,), proto.EVENT_TYPES.__contains__, "must be an event type"),
+    ((proto.PLATFORM,), proto.PLATFORMS.__contains__, "must be a platform code"),
     (
-        (p.EVENT_ID, p.DOMAIN_SESSION_ID),
-        lambda v: bool(p.UUID_PATTERN.match(v)),
+        (proto.EVENT_ID, proto.DOMAIN_SESSION_ID),
+        lambda v: bool(proto.UUID_PATTERN.match(v)),
         "must be a UUID",
     ),
     (_MS_FIELDS, _is_ms, "must be milliseconds since the epoch"),
@@ -186,7 +200,7 @@ def _check_required(fields: Mapping[str, str], errors: list[str]) -> None:
     errors.extend(
         f"{name}: required" for name in _ALWAYS_REQUIRED if name not in fields
     )
-    event_type = fields.get(p.EVENT, "")
+    event_type = fields.get(proto.EVENT, "")
     errors.extend(
         f"{name}: required for e={event_type}"
         for name in _REQUIRED.get(event_type, ())

@@ -21,7 +21,8 @@ from typing import Any, Final, Literal
 from pythonjsonlogger.core import BaseJsonFormatter
 from pythonjsonlogger.json import JsonFormatter
 
-from snowplow_logging import _payload as p
+from snowplow_logging import _format as fmt
+from snowplow_logging import _protocol as proto
 from snowplow_logging._app_error import ErrorSite, application_error, native_thread_id
 from snowplow_logging._emitter import Emitter
 from snowplow_logging._events import Event, SelfDescribingJson
@@ -214,7 +215,7 @@ class SnowplowHandler(logging.Handler):
                 )
                 msg = f"give either 'tracker' or 'endpoint' with emitter settings, not both (got tracker and {', '.join(extra)})."
                 raise ConfigurationError(msg)
-            p.check_instance("tracker", tracker, Tracker)
+            fmt.check_instance("tracker", tracker, Tracker)
             return tracker
         if endpoint is None:
             msg = (
@@ -304,7 +305,7 @@ class SnowplowHandler(logging.Handler):
         ):
             events.append(application_error(record.exc_info, _site(record)))
         created_ms = int(record.created * 1000)
-        send = self.tracker._send  # noqa: SLF001 - track() without returning the id
+        send = self.tracker.submit
         counter = self._counters["events"]
         for event in events:
             send(event, created_ms, context)  # the id is drawn on the worker thread
@@ -367,9 +368,11 @@ def _application_entity(version: str | None) -> tuple[SelfDescribingJson, ...]:
     if version is None:
         return ()
     checked = check_setting(
-        p.format_text, "app_version", version, required=True, max_length=255
+        fmt.format_text, "app_version", version, required=True, max_length=255
     )
-    return (SelfDescribingJson(schema=p.APPLICATION_SCHEMA, data={"version": checked}),)
+    return (
+        SelfDescribingJson(schema=proto.APPLICATION_SCHEMA, data={"version": checked}),
+    )
 
 
 def _record_entity(
@@ -380,7 +383,7 @@ def _record_entity(
             msg = "'record_entity_formatter' needs 'record_entity_schema', the entity's Iglu URI (got none)."
             raise ConfigurationError(msg)
         return None
-    check_setting(p.check_iglu_uri, "record_entity_schema", schema)
+    check_setting(fmt.check_iglu_uri, "record_entity_schema", schema)
     if isinstance(formatter, BaseJsonFormatter):
         return _RecordEntity(schema, formatter, tag)
     if formatter is not None and not isinstance(formatter, Mapping):

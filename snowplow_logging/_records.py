@@ -14,65 +14,65 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final
 
-from snowplow_logging import _payload as p
+from snowplow_logging import _protocol as proto
 from snowplow_logging._exceptions import ConfigurationError, ConfigurationTypeError
 
 __all__ = ["BadEvent", "EventFilter", "GoodEvent", "RequestInfo"]
 
 EVENT_NAMES: Final[Mapping[str, str]] = {
-    p.PAGE_VIEW: "page_view",
-    p.PAGE_PING: "page_ping",
-    p.STRUCT_EVENT: "struct",
-    p.UNSTRUCT_EVENT: "unstruct",
-    p.TRANSACTION: "transaction",
-    p.TRANSACTION_ITEM: "transaction_item",
+    proto.PAGE_VIEW: "page_view",
+    proto.PAGE_PING: "page_ping",
+    proto.STRUCT_EVENT: "struct",
+    proto.UNSTRUCT_EVENT: "unstruct",
+    proto.TRANSACTION: "transaction",
+    proto.TRANSACTION_ITEM: "transaction_item",
 }
 """The ``event`` column Enrich writes for each tracker event type ``e``."""
 
 _BUILTIN_SCHEMAS: Final[Mapping[str, str]] = {
-    p.PAGE_VIEW: "iglu:com.snowplowanalytics.snowplow/page_view/jsonschema/1-0-0",
-    p.PAGE_PING: "iglu:com.snowplowanalytics.snowplow/page_ping/jsonschema/1-0-0",
-    p.STRUCT_EVENT: "iglu:com.snowplowanalytics.snowplow/event/jsonschema/1-0-0",
-    p.TRANSACTION: "iglu:com.snowplowanalytics.snowplow/transaction/jsonschema/1-0-0",
-    p.TRANSACTION_ITEM: (
+    proto.PAGE_VIEW: "iglu:com.snowplowanalytics.snowplow/page_view/jsonschema/1-0-0",
+    proto.PAGE_PING: "iglu:com.snowplowanalytics.snowplow/page_ping/jsonschema/1-0-0",
+    proto.STRUCT_EVENT: "iglu:com.snowplowanalytics.snowplow/event/jsonschema/1-0-0",
+    proto.TRANSACTION: "iglu:com.snowplowanalytics.snowplow/transaction/jsonschema/1-0-0",
+    proto.TRANSACTION_ITEM: (
         "iglu:com.snowplowanalytics.snowplow/transaction_item/jsonschema/1-0-0"
     ),
 }
 """The schema Enrich names (``event_vendor``... ``event_version``) for built-in events."""
 
 _TEXT_COLUMNS: Final[Mapping[str, str]] = {
-    p.APP_ID: "app_id", p.PLATFORM: "platform", p.EVENT_ID: "event_id",
-    p.NAMESPACE: "name_tracker", p.TRACKER_VERSION: "v_tracker",
-    p.USER_ID: "user_id", p.IP_ADDRESS: "user_ipaddress",
-    p.DOMAIN_USER_ID: "domain_userid", p.DOMAIN_SESSION_ID: "domain_sessionid",
-    p.NETWORK_USER_ID: "network_userid", p.TRACKER_NETWORK_USER_ID: "network_userid",
-    p.USERAGENT: "useragent", p.TIMEZONE: "os_timezone", p.LANGUAGE: "br_lang",
-    p.COLOR_DEPTH: "br_colordepth", p.PAGE_URL: "page_url",
-    p.PAGE_TITLE: "page_title", p.PAGE_REFERRER: "page_referrer",
-    p.SE_CATEGORY: "se_category", p.SE_ACTION: "se_action", p.SE_LABEL: "se_label",
-    p.SE_PROPERTY: "se_property", p.TR_ORDER_ID: "tr_orderid",
-    p.TR_AFFILIATION: "tr_affiliation", p.TR_CITY: "tr_city", p.TR_STATE: "tr_state",
-    p.TR_COUNTRY: "tr_country", p.TR_CURRENCY: "tr_currency",
-    p.TI_ORDER_ID: "ti_orderid", p.TI_SKU: "ti_sku", p.TI_NAME: "ti_name",
-    p.TI_CATEGORY: "ti_category", p.TI_CURRENCY: "ti_currency",
+    proto.APP_ID: "app_id", proto.PLATFORM: "platform", proto.EVENT_ID: "event_id",
+    proto.NAMESPACE: "name_tracker", proto.TRACKER_VERSION: "v_tracker",
+    proto.USER_ID: "user_id", proto.IP_ADDRESS: "user_ipaddress",
+    proto.DOMAIN_USER_ID: "domain_userid", proto.DOMAIN_SESSION_ID: "domain_sessionid",
+    proto.NETWORK_USER_ID: "network_userid", proto.TRACKER_NETWORK_USER_ID: "network_userid",
+    proto.USERAGENT: "useragent", proto.TIMEZONE: "os_timezone", proto.LANGUAGE: "br_lang",
+    proto.COLOR_DEPTH: "br_colordepth", proto.PAGE_URL: "page_url",
+    proto.PAGE_TITLE: "page_title", proto.PAGE_REFERRER: "page_referrer",
+    proto.SE_CATEGORY: "se_category", proto.SE_ACTION: "se_action", proto.SE_LABEL: "se_label",
+    proto.SE_PROPERTY: "se_property", proto.TR_ORDER_ID: "tr_orderid",
+    proto.TR_AFFILIATION: "tr_affiliation", proto.TR_CITY: "tr_city", proto.TR_STATE: "tr_state",
+    proto.TR_COUNTRY: "tr_country", proto.TR_CURRENCY: "tr_currency",
+    proto.TI_ORDER_ID: "ti_orderid", proto.TI_SKU: "ti_sku", proto.TI_NAME: "ti_name",
+    proto.TI_CATEGORY: "ti_category", proto.TI_CURRENCY: "ti_currency",
 }  # fmt: skip
 _INT_COLUMNS: Final[Mapping[str, str]] = {
-    p.DOMAIN_SESSION_INDEX: "domain_sessionidx", p.PING_X_MIN: "pp_xoffset_min",
-    p.PING_X_MAX: "pp_xoffset_max", p.PING_Y_MIN: "pp_yoffset_min",
-    p.PING_Y_MAX: "pp_yoffset_max", p.TI_QUANTITY: "ti_quantity",
+    proto.DOMAIN_SESSION_INDEX: "domain_sessionidx", proto.PING_X_MIN: "pp_xoffset_min",
+    proto.PING_X_MAX: "pp_xoffset_max", proto.PING_Y_MIN: "pp_yoffset_min",
+    proto.PING_Y_MAX: "pp_yoffset_max", proto.TI_QUANTITY: "ti_quantity",
 }  # fmt: skip
 _DECIMAL_COLUMNS: Final[Mapping[str, str]] = {
-    p.SE_VALUE: "se_value", p.TR_TOTAL: "tr_total", p.TR_TAX: "tr_tax",
-    p.TR_SHIPPING: "tr_shipping", p.TI_PRICE: "ti_price",
+    proto.SE_VALUE: "se_value", proto.TR_TOTAL: "tr_total", proto.TR_TAX: "tr_tax",
+    proto.TR_SHIPPING: "tr_shipping", proto.TI_PRICE: "ti_price",
 }  # fmt: skip
 _TIME_COLUMNS: Final[Mapping[str, str]] = {
-    p.CREATED_TSTAMP: "dvce_created_tstamp",
-    p.SENT_TSTAMP: "dvce_sent_tstamp",
-    p.TRUE_TSTAMP: "true_tstamp",
+    proto.CREATED_TSTAMP: "dvce_created_tstamp",
+    proto.SENT_TSTAMP: "dvce_sent_tstamp",
+    proto.TRUE_TSTAMP: "true_tstamp",
 }
 _SIZE_COLUMNS: Final[Mapping[str, tuple[str, str]]] = {
-    p.RESOLUTION: ("dvce_screenwidth", "dvce_screenheight"),
-    p.VIEWPORT: ("br_viewwidth", "br_viewheight"),
+    proto.RESOLUTION: ("dvce_screenwidth", "dvce_screenheight"),
+    proto.VIEWPORT: ("br_viewwidth", "br_viewheight"),
 }
 _SOURCE_NAME: Final = "snowplow-logging-micro"
 _GET_API: Final = {"vendor": "com.snowplowanalytics.snowplow", "version": "tp1"}
@@ -170,7 +170,7 @@ class GoodEvent:
     @property
     def event_type(self) -> str:
         """The ``event`` column Enrich writes: ``page_view``, ``unstruct``..."""
-        code = self.payload.get(p.EVENT, "")
+        code = self.payload.get(proto.EVENT, "")
         return EVENT_NAMES.get(code, code)
 
     @property
@@ -178,7 +178,7 @@ class GoodEvent:
         """The event's schema: the self-describing event's, or Enrich's built-in one."""
         if self.self_describing is not None:
             return str(self.self_describing.get("schema"))
-        return _BUILTIN_SCHEMAS.get(self.payload.get(p.EVENT, ""), "")
+        return _BUILTIN_SCHEMAS.get(self.payload.get(proto.EVENT, ""), "")
 
     @property
     def contexts(self) -> list[str]:
@@ -188,7 +188,7 @@ class GoodEvent:
     @property
     def app_id(self) -> str | None:
         """The application id (``aid``), if sent."""
-        return self.payload.get(p.APP_ID)
+        return self.payload.get(proto.APP_ID)
 
     @property
     def event(self) -> dict[str, object]:
@@ -233,13 +233,13 @@ class BadEvent:
     @property
     def event_type(self) -> str | None:
         """The ``event`` column name for the ``e`` sent, if any."""
-        code = _text(self.payload, p.EVENT)
+        code = _text(self.payload, proto.EVENT)
         return None if code is None else EVENT_NAMES.get(code, code)
 
     @property
     def app_id(self) -> str | None:
         """The application id (``aid``), if sent as a string."""
-        return _text(self.payload, p.APP_ID)
+        return _text(self.payload, proto.APP_ID)
 
     def __getitem__(self, key: str) -> Any:  # JSON, as json.loads returns
         """One key of :meth:`to_json`, computed alone: ``event["errors"]``."""
@@ -286,8 +286,8 @@ def _enriched(good: GoodEvent) -> dict[str, object]:
             width, height = value.split("x")
             event[_SIZE_COLUMNS[name][0]] = int(width)
             event[_SIZE_COLUMNS[name][1]] = int(height)
-    if p.TRACKER_NETWORK_USER_ID in payload:  # tnuid beats nuid (PROTOCOL.md 2.2)
-        event["network_userid"] = payload[p.TRACKER_NETWORK_USER_ID]
+    if proto.TRACKER_NETWORK_USER_ID in payload:  # tnuid beats nuid (PROTOCOL.md 2.2)
+        event["network_userid"] = payload[proto.TRACKER_NETWORK_USER_ID]
     event["derived_tstamp"] = iso_time(_derived_ms(payload, received))
     vendor, name, fmt, version = good.schema.removeprefix("iglu:").split("/")
     event.update(
@@ -296,17 +296,17 @@ def _enriched(good: GoodEvent) -> dict[str, object]:
     event["unstruct_event"] = (
         None
         if good.self_describing is None
-        else {"schema": p.UNSTRUCT_EVENT_SCHEMA, "data": good.self_describing}
+        else {"schema": proto.UNSTRUCT_EVENT_SCHEMA, "data": good.self_describing}
     )
-    event["contexts"] = {"schema": p.CONTEXTS_SCHEMA, "data": list(good.entities)}
+    event["contexts"] = {"schema": proto.CONTEXTS_SCHEMA, "data": list(good.entities)}
     return event
 
 
 def _derived_ms(payload: Mapping[str, str], received_ms: int) -> int:
     """``derived_tstamp`` as PROTOCOL.md section 3 describes Enrich's rule."""
-    if p.TRUE_TSTAMP in payload:
-        return int(payload[p.TRUE_TSTAMP])
-    created, sent = payload.get(p.CREATED_TSTAMP), payload.get(p.SENT_TSTAMP)
+    if proto.TRUE_TSTAMP in payload:
+        return int(payload[proto.TRUE_TSTAMP])
+    created, sent = payload.get(proto.CREATED_TSTAMP), payload.get(proto.SENT_TSTAMP)
     if created is not None and sent is not None and int(created) < int(sent):
         return received_ms - (int(sent) - int(created))
     return received_ms
@@ -389,7 +389,8 @@ class EventFilter:
             (self.app_id is None or event.app_id == self.app_id)
             and (
                 self.event_type is None
-                or self.event_type in (event.event_type, _text(event.payload, p.EVENT))
+                or self.event_type
+                in (event.event_type, _text(event.payload, proto.EVENT))
             )
             and (self.schema is None or event.schema == self.schema)
             and (self.vendor is None or api["vendor"] == self.vendor)

@@ -12,7 +12,8 @@ import dataclasses
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from snowplow_logging import _payload as p
+from snowplow_logging import _format as fmt
+from snowplow_logging import _protocol as proto
 from snowplow_logging._exceptions import InvalidEventTypeError
 
 if TYPE_CHECKING:
@@ -64,27 +65,31 @@ class Subject:
 
     def __post_init__(self) -> None:
         wire = {
-            p.PLATFORM: None
+            proto.PLATFORM: None
             if self.platform is None
-            else p.format_platform("platform", self.platform),
-            p.USER_ID: p.format_text("user_id", self.user_id, max_length=255),
-            p.RESOLUTION: _size("screen_resolution", self.screen_resolution),
-            p.VIEWPORT: _size("viewport", self.viewport),
-            p.COLOR_DEPTH: p.format_color_depth("color_depth", self.color_depth),
-            p.TIMEZONE: p.format_text("timezone", self.timezone, max_length=255),
-            p.LANGUAGE: p.format_text("lang", self.lang, max_length=255),
-            p.IP_ADDRESS: p.format_text("ip_address", self.ip_address, max_length=128),
-            p.USERAGENT: p.format_text("useragent", self.useragent, max_length=1000),
-            p.DOMAIN_USER_ID: p.format_text(
+            else fmt.format_platform("platform", self.platform),
+            proto.USER_ID: fmt.format_text("user_id", self.user_id, max_length=255),
+            proto.RESOLUTION: _size("screen_resolution", self.screen_resolution),
+            proto.VIEWPORT: _size("viewport", self.viewport),
+            proto.COLOR_DEPTH: fmt.format_color_depth("color_depth", self.color_depth),
+            proto.TIMEZONE: fmt.format_text("timezone", self.timezone, max_length=255),
+            proto.LANGUAGE: fmt.format_text("lang", self.lang, max_length=255),
+            proto.IP_ADDRESS: fmt.format_text(
+                "ip_address", self.ip_address, max_length=128
+            ),
+            proto.USERAGENT: fmt.format_text(
+                "useragent", self.useragent, max_length=1000
+            ),
+            proto.DOMAIN_USER_ID: fmt.format_text(
                 "domain_user_id", self.domain_user_id, max_length=128
             ),
-            p.DOMAIN_SESSION_ID: p.format_uuid(
+            proto.DOMAIN_SESSION_ID: fmt.format_uuid(
                 "domain_session_id", self.domain_session_id
             ),
-            p.DOMAIN_SESSION_INDEX: p.format_int(
+            proto.DOMAIN_SESSION_INDEX: fmt.format_int(
                 "domain_session_index", self.domain_session_index, minimum=0
             ),
-            p.TRACKER_NETWORK_USER_ID: p.format_text(
+            proto.TRACKER_NETWORK_USER_ID: fmt.format_text(
                 "network_user_id", self.network_user_id, max_length=128
             ),
         }
@@ -156,4 +161,4 @@ def _size(name: str, value: object) -> str | None:
     if not isinstance(value, tuple | list) or len(value) != 2:  # noqa: PLR2004
         msg = f"{name!r} must be a (width, height) pair (got {value!r})."
         raise InvalidEventTypeError(msg)
-    return p.format_size(name, value[0], value[1])
+    return fmt.format_size(name, value[0], value[1])

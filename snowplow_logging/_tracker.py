@@ -14,9 +14,11 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from functools import partial
-from typing import Final, Protocol, Self, TypeAlias, runtime_checkable
+from typing import Final, Protocol, Self, runtime_checkable
 
-from snowplow_logging import _payload as p
+from snowplow_logging import _format as fmt
+from snowplow_logging import _protocol as proto
+from snowplow_logging._delivery.sink import Deferring, Pending
 from snowplow_logging._diagnostics import RateLimitedLog
 from snowplow_logging._events import Event, SelfDescribingJson
 from snowplow_logging._exceptions import (
@@ -25,16 +27,18 @@ from snowplow_logging._exceptions import (
     InvalidEventError,
     InvalidEventTypeError,
 )
+from snowplow_logging._protocol import Payload
 from snowplow_logging._subject import Subject
 from snowplow_logging._version import TRACKER_VERSION
 
-__all__ = ["EmitterLike", "Payload", "Tracker", "check_setting", "event_id", "peek"]
+__all__ = [
+    "EmitterLike",
+    "Payload",
+    "PendingEvent",
+    "Tracker", "check_setting", "event_id", "peek"]
 
 _urandom: Final = os.urandom
 _VARIANT: Final = "89ab"
-
-Payload: TypeAlias = dict[str, str]
-"""One event on the wire: protocol field names to string values."""
 
 
 @runtime_checkable
@@ -49,6 +53,20 @@ class EmitterLike(Protocol):
 
     def input(self, payload: Payload) -> None:
         """Accept one payload for sending."""
+
+
+class PendingEvent(partial[Payload]):
+    """An event whose payload :meth:`build` makes later, on the emitter's thread.
+
+    A ``functools.partial`` of the tracker's builder: made at C speed on the
+    caller's thread, which is what keeps the call site cheap.
+    """
+
+    __slots__ = ()
+
+    def build(self) -> Payload:
+        """The event's payload (its id drawn now if the caller did not need it)."""
+        return self()
 
 
 class _Hook:
@@ -106,7 +124,7 @@ class Tracker:
         "_closed",
         "_co",
         "_common",
-        "_defers",
+        "_defer_to",
         "_emitters",
         "_encoding",
         "_lock",
@@ -128,24 +146,28 @@ class Tracker:
         subject: Subject | None = None,
         platform: str = "srv",
         encode_base64: bool = True,
-        json_encoder: p.JsonDefault | None = None,
+        json_encoder: fmt.JsonDefault | None = None,
     ) -> None:
         self._emitters = _check_emitters(emitters)
-        # A single emitter that builds payloads itself (ours) gets deferred ones.
-        self._defers = (
-            len(self._emitters) == 1
-            and getattr(self._emitters[0][0], "accepts_deferred", False) is True
+        # A single emitter that builds payloads itself (ours) gets pending events.
+        only = self._emitters[0][0]
+        self._defer_to: Callable[[Pending], None] | None = (
+            only.defer
+            if len(self._emitters) == 1 and isinstance(only, Deferring)
+            else None
         )
         common = {
-            p.TRACKER_VERSION: TRACKER_VERSION,
-            p.NAMESPACE: check_setting(
-                p.format_text, "namespace", namespace, max_length=128
+            proto.TRACKER_VERSION: TRACKER_VERSION,
+            proto.NAMESPACE: check_setting(
+                fmt.format_text, "namespace", namespace, max_length=128
             ),
-            p.APP_ID: check_setting(p.format_text, "app_id", app_id, max_length=255),
-            p.PLATFORM: check_setting(p.format_platform, "platform", platform),
+            proto.APP_ID: check_setting(
+                fmt.format_text, "app_id", app_id, max_length=255
+            ),
+            proto.PLATFORM: check_setting(fmt.format_platform, "platform", platform),
         }
-        check_setting(p.check_instance, "subject", subject, Subject, optional=True)
-        check_setting(p.check_instance, "encode_base64", encode_base64, bool)
+        check_setting(fmt.check_instance, "subject", subject, Subject, optional=True)
+        check_setting(fmt.check_instance, "encode_base64", encode_base64, bool)
         _check_callable("json_encoder", json_encoder)
         self.namespace = namespace or None
         self.app_id = app_id or None
@@ -155,9 +177,9 @@ class Tracker:
         }
         if subject is not None:
             self._common.update(subject._fields)
-        self._ue = p.UNSTRUCT_ENCODED if encode_base64 else p.UNSTRUCT
-        self._co = p.CONTEXT_ENCODED if encode_base64 else p.CONTEXT
-        self._encoding = p.JsonEncoding(json_encoder)
+        self._ue = proto.UNSTRUCT_ENCODED if encode_base64 else proto.UNSTRUCT
+        self._co = proto.CONTEXT_ENCODED if encode_base64 else proto.CONTEXT
+        self._encoding = fmt.JsonEncoding(json_encoder)
         self._lock = threading.Lock()
         self._log = RateLimitedLog()
         self._closed = False
@@ -224,14 +246,14 @@ class Tracker:
         """
         checked: object = event
         if not isinstance(checked, Event):
-            p.check_instance("event", checked, Event)
+            fmt.check_instance("event", checked, Event)
         dtm = _event_time(created_ms)
         entities = (*event.context, *context) if context else tuple(event.context)
-        if self._defers and len(event._parts) == 1:  # noqa: SLF001
+        if self._defer_to is not None and len(event._parts) == 1:  # noqa: SLF001 - the events' own reader
             # Our Emitter builds the payload on its worker thread: the caller
             # only pays for an id and a queue append (issue #6's call-site cost).
             eid = event_id()
-            self._defer(event, dtm, entities, eid)
+            self._defer(self._defer_to, event, dtm, entities, eid)
             return eid
         try:
             payloads = self._build(event, str(dtm), entities)
@@ -240,52 +262,61 @@ class Tracker:
             return ""
         for payload in payloads:
             self._emit(payload)
-        return payloads[0][p.EVENT_ID]
+        return payloads[0][proto.EVENT_ID]
 
-    def _send(
+    def submit(
         self,
         event: Event,
-        created_ms: int | None,
-        context: tuple[SelfDescribingJson, ...],
+        created_ms: int | None = None,
+        context: tuple[SelfDescribingJson, ...] = (),
         stamp: str | None = None,
     ) -> None:
-        """:meth:`track` for integrations, which have no use for the event id.
+        """:meth:`track` without the event id, for integrations.
 
-        The caller has checked ``event`` is an :class:`Event`. ``stamp`` is the
-        log line's time as text: when :func:`~snowplow_logging._payload.iso_ms`
-        can read it, it is the event time (``dtm``), else ``created_ms``, else
-        the time of this call. With a deferring emitter the id is drawn and the
-        stamp read on the worker thread: the caller only reads the clock and
-        enqueues.
+        The logging handler and the structlog processor call this: they have no
+        use for the id, so with an emitter that builds payloads on its own
+        thread (:class:`~snowplow_logging.Emitter` and the relays) the caller
+        only reads the clock and enqueues; the id is drawn, the payload built
+        and ``stamp`` read on the worker thread.
+
+        Args:
+            event: the event to send, already checked to be an :class:`Event`.
+            created_ms: the creation time (``dtm``) in milliseconds since the
+                epoch; now by default.
+            context: extra entities, added after the event's own.
+            stamp: the log line's time as text: when
+                :func:`~snowplow_logging._format.iso_ms` can read it, it is the
+                event time instead of ``created_ms``.
 
         Raises:
             InvalidEventError: ``created_ms`` is not a plausible ms timestamp.
+
+        .. versionadded:: 0.2.0
         """
-        if not self._defers or len(event._parts) != 1:  # noqa: SLF001
+        defer_to = self._defer_to
+        if defer_to is None or len(event._parts) != 1:  # noqa: SLF001 - the events' own reader
             if stamp is not None:
-                created_ms = p.iso_ms(stamp) or created_ms
+                created_ms = fmt.iso_ms(stamp) or created_ms
             self.track(event, created_ms=created_ms, context=context)
             return
         dtm = _event_time(created_ms)
         entities = (*event.context, *context) if context else tuple(event.context)
-        self._defer(event, dtm, entities, None, stamp)
+        self._defer(defer_to, event, dtm, entities, None, stamp)
 
     def _defer(
         self,
+        defer_to: Callable[[Pending], None],
         event: Event,
         dtm: int | str,
         entities: tuple[SelfDescribingJson, ...],
         eid: str | None,
         stamp: str | None = None,
     ) -> None:
-        """Hand the single emitter a payload it builds on its worker thread."""
-        emitter = self._emitters[0][0]
+        """Hand the single emitter an event it builds on its worker thread."""
         try:
-            emitter.input(
-                partial(self._build_later, event, dtm, entities, eid, stamp)  # type: ignore[arg-type]  # accepts_deferred
-            )
+            defer_to(PendingEvent(self._build_later, event, dtm, entities, eid, stamp))
         except Exception as exc:  # noqa: BLE001 - reported and counted, never raised
-            self._emitter_failed(emitter, exc)
+            self._emitter_failed(self._emitters[0][0], exc)
         next(self._tracked)
 
     def _encoding_failed(self, exc: BaseException, count: int) -> None:
@@ -309,10 +340,10 @@ class Tracker:
         """Build a one-part event's payload; runs on the emitter's worker thread.
 
         ``eid`` is ``None`` when the caller did not need the id: it is drawn
-        here. A readable ``stamp`` (see :meth:`_send`) replaces ``dtm``.
+        here. A readable ``stamp`` (see :meth:`submit`) replaces ``dtm``.
         """
         if stamp is not None:
-            dtm = p.iso_ms(stamp) or dtm
+            dtm = fmt.iso_ms(stamp) or dtm
         try:
             return self._build(event, str(dtm), entities, eid)[0]
         except (ValueError, TypeError, RecursionError) as exc:
@@ -335,27 +366,35 @@ class Tracker:
                 msg = "'context' must be a sequence of SelfDescribingJson."
                 raise InvalidEventTypeError(msg)
             text = self._encoding.dumps(
-                {"schema": p.CONTEXTS_SCHEMA, "data": [e.to_dict() for e in entities]}
+                {
+                    "schema": proto.CONTEXTS_SCHEMA,
+                    "data": [e.to_dict() for e in entities],
+                }
             )
             tail[self._co] = (
-                self._encoding.b64(text) if self._co == p.CONTEXT_ENCODED else text
+                self._encoding.b64(text) if self._co == proto.CONTEXT_ENCODED else text
             )
         ttm = event._ttm  # noqa: SLF001
         payloads = []
         for part in event._parts:  # noqa: SLF001
             eid = first_id or event_id()
             first_id = None
-            payload = {p.EVENT: part.event_type, p.EVENT_ID: eid, **common}
-            payload[p.CREATED_TSTAMP] = dtm
+            payload = {proto.EVENT: part.event_type, proto.EVENT_ID: eid, **common}
+            payload[proto.CREATED_TSTAMP] = dtm
             if ttm is not None:
-                payload[p.TRUE_TSTAMP] = ttm
+                payload[proto.TRUE_TSTAMP] = ttm
             payload.update(part.fields)
             if part.unstruct is not None:
                 text = self._encoding.dumps(
-                    {"schema": p.UNSTRUCT_EVENT_SCHEMA, "data": part.unstruct.to_dict()}
+                    {
+                        "schema": proto.UNSTRUCT_EVENT_SCHEMA,
+                        "data": part.unstruct.to_dict(),
+                    }
                 )
                 payload[self._ue] = (
-                    self._encoding.b64(text) if self._ue == p.UNSTRUCT_ENCODED else text
+                    self._encoding.b64(text)
+                    if self._ue == proto.UNSTRUCT_ENCODED
+                    else text
                 )
             if tail:  # co/cx last: a truncating proxy cuts entities first
                 payload.update(tail)
@@ -449,9 +488,9 @@ def _event_time(created_ms: object) -> int | str:
     """
     if created_ms is None:
         return time.time_ns() // 1_000_000
-    if type(created_ms) is int and p.MS_MIN <= created_ms <= p.MS_MAX:
+    if type(created_ms) is int and proto.MS_MIN <= created_ms <= proto.MS_MAX:
         return created_ms
-    return p.format_timestamp("created_ms", created_ms) or ""
+    return fmt.format_timestamp("created_ms", created_ms) or ""
 
 
 def event_id() -> str:

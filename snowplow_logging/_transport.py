@@ -33,6 +33,7 @@ from snowplow_logging._exceptions import (
     SnowplowLoggingError,
 )
 from snowplow_logging._http import HttpError, KeepAliveConnection
+from snowplow_logging._protocol import GET_PATH, POST_PATH
 
 __all__ = [
     "CollectorUrl",
@@ -42,8 +43,6 @@ __all__ = [
     "collector_url",
 ]
 
-POST_PATH: Final = "/com.snowplowanalytics.snowplow/tp2"
-GET_PATH: Final = "/i"
 CONTENT_TYPE: Final = "application/json; charset=utf-8"
 _PORTS: Final = 65536
 

@@ -21,7 +21,8 @@ from pathlib import Path
 from types import ModuleType
 from typing import TYPE_CHECKING, Any, Final, TypeAlias, cast
 
-from snowplow_logging import _payload as p
+from snowplow_logging import _format as fmt
+from snowplow_logging import _protocol as proto
 from snowplow_logging._fastschema import Check, compile_check
 from snowplow_logging._fields import check_fields, shown
 
@@ -49,10 +50,10 @@ MISSING_EXTRA: Final = (
 )
 
 _JSON_FIELDS: Final = {
-    "ue": (p.UNSTRUCT, p.UNSTRUCT_ENCODED),
-    "co": (p.CONTEXT, p.CONTEXT_ENCODED),
+    "ue": (proto.UNSTRUCT, proto.UNSTRUCT_ENCODED),
+    "co": (proto.CONTEXT, proto.CONTEXT_ENCODED),
 }
-_ENCODED_FIELDS: Final = frozenset({p.UNSTRUCT_ENCODED, p.CONTEXT_ENCODED})
+_ENCODED_FIELDS: Final = frozenset({proto.UNSTRUCT_ENCODED, proto.CONTEXT_ENCODED})
 _PAYLOAD_DATA_PREFIX: Final = (
     "iglu:com.snowplowanalytics.snowplow/payload_data/jsonschema/1-0-"
 )
@@ -111,7 +112,7 @@ class IgluResolver:
         return self._roots
 
     def _path(self, uri: str) -> Path | None:
-        if p.IGLU_URI.match(uri) is None:
+        if proto.IGLU_URI.match(uri) is None:
             return None
         vendor, name, fmt, version = uri.removeprefix("iglu:").split("/")
         for root in self._roots:
@@ -171,7 +172,7 @@ class IgluResolver:
         if not isinstance(value, dict) or set(value) != {"schema", "data"}:
             return [f"{where}: must be an object with exactly 'schema' and 'data'"]
         schema = value["schema"]
-        if not isinstance(schema, str) or p.IGLU_URI.match(schema) is None:
+        if not isinstance(schema, str) or proto.IGLU_URI.match(schema) is None:
             return [f"{where}: 'schema' is not an Iglu URI: {schema!r}"]
         return [f"{where}: {e}" for e in self.errors(schema, value["data"])]
 
@@ -200,7 +201,7 @@ class CheckedEvent:
     @property
     def event_type(self) -> str | None:
         """The ``e`` field, if it is a string."""
-        value = self.payload.get(p.EVENT)
+        value = self.payload.get(proto.EVENT)
         return value if isinstance(value, str) else None
 
     @property
@@ -267,7 +268,7 @@ def _check_json(
 ) -> object:
     """Decode and validate ``ue_px``/``ue_pr`` (kind "ue") or ``cx``/``co`` ("co")."""
     plain, encoded = _JSON_FIELDS[kind]
-    is_ue_event = fields.get(p.EVENT) == p.UNSTRUCT_EVENT
+    is_ue_event = fields.get(proto.EVENT) == proto.UNSTRUCT_EVENT
     if plain not in fields and encoded not in fields:
         if kind == "ue" and is_ue_event:
             errors.append(f"{plain}/{encoded}: required for e=ue")
@@ -317,7 +318,7 @@ def _decode_envelope(
     name: str, value: str, *, encoded: bool, errors: list[str]
 ) -> dict[str, object] | None:
     try:
-        wrapper = json.loads(p.decode_b64(value) if encoded else value)
+        wrapper = json.loads(fmt.decode_b64(value) if encoded else value)
     except (ValueError, RecursionError) as exc:
         errors.append(f"{name}: not {'base64 ' if encoded else ''}JSON: {exc}")
         return None

@@ -22,7 +22,7 @@ from functools import partial
 from typing import Final, NamedTuple, TypeAlias, TypeVar
 from urllib.parse import quote
 
-from snowplow_logging import _payload as p
+from snowplow_logging import _protocol as p
 from snowplow_logging._diagnostics import RateLimitedLog
 from snowplow_logging._retry import Outcome, Retry, parse_retry_after
 from snowplow_logging._transport import RequestsTransport, TransportError

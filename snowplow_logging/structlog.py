@@ -35,7 +35,7 @@ import sys
 import threading
 from typing import TYPE_CHECKING, Final
 
-from snowplow_logging import _payload as p
+from snowplow_logging import _protocol as proto
 from snowplow_logging._app_error import (
     ErrorSite,
     ExcInfo,
@@ -71,8 +71,8 @@ __all__ = ["SnowplowProcessor"]
 
 _EPOCH: Final = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
 _MS: Final = dt.timedelta(milliseconds=1)
-_MS_MIN: Final = p.MS_MIN
-_MS_MAX: Final = p.MS_MAX
+_MS_MIN: Final = proto.MS_MIN
+_MS_MAX: Final = proto.MS_MAX
 _NUMBERS: Final = (int, float)
 _LOG: Final = RateLimitedLog()
 
@@ -159,7 +159,7 @@ class SnowplowProcessor:
         self.context_key = context_key
         self.capture_exceptions = capture_exceptions
         self._skip_key = f"{key}_skip"
-        self._send = tracker._send  # noqa: SLF001 - track() without the id
+        self._send = tracker.submit
         # itertools.count: next() is atomic, so counting takes no lock.
         self._events = itertools.count()
         self._duplicates = itertools.count()
@@ -378,7 +378,7 @@ def _text(value: object) -> str | None:
 def _created_ms(stamp: object, record: logging.LogRecord | None) -> int | None:
     """The event time in ms: a numeric or aware stamp, else the record's, else None.
 
-    ISO 8601 text is read by the tracker (``p.iso_ms``), on the emitter's
+    ISO 8601 text is read by the tracker (``_format.iso_ms``), on the emitter's
     worker thread when it can: this is then the fallback, for text it cannot read.
     """
     ms: int | None = None

@@ -18,8 +18,8 @@ import json
 import threading
 from typing import cast
 
-from snowplow_logging import _payload as p
-from snowplow_logging._payload import decode_b64
+from snowplow_logging import _protocol as proto
+from snowplow_logging._format import decode_b64
 
 __all__ = [
     "CapturingEmitter",
@@ -88,7 +88,7 @@ def decode_self_describing_event(payload: dict[str, str]) -> dict[str, object] |
     Reads ``ue_px`` (base64) or ``ue_pr`` (JSON) and unwraps the
     ``unstruct_event`` envelope.
     """
-    wrapper = _field_json(payload, p.UNSTRUCT, p.UNSTRUCT_ENCODED)
+    wrapper = _field_json(payload, proto.UNSTRUCT, proto.UNSTRUCT_ENCODED)
     if not isinstance(wrapper, dict):
         return None
     return cast("dict[str, object]", wrapper.get("data"))
@@ -100,7 +100,7 @@ def decode_entities(payload: dict[str, str]) -> list[dict[str, object]]:
     Reads ``cx`` (base64) or ``co`` (JSON) and unwraps the ``contexts`` envelope;
     an event without entities gives ``[]``.
     """
-    wrapper = _field_json(payload, p.CONTEXT, p.CONTEXT_ENCODED)
+    wrapper = _field_json(payload, proto.CONTEXT, proto.CONTEXT_ENCODED)
     if not isinstance(wrapper, dict):
         return []
     return cast("list[dict[str, object]]", wrapper.get("data") or [])

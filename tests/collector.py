@@ -25,10 +25,8 @@ from urllib.parse import parse_qsl, urlsplit
 import jsonschema
 
 import snowplow_logging
-from snowplow_logging import _payload as p
+from snowplow_logging import _protocol as proto
 
-POST_PATH = "/com.snowplowanalytics.snowplow/tp2"
-GET_PATH = "/i"
 _SCHEMA_FILE = (
     Path(snowplow_logging.__file__).parent
     / "iglu/schemas/com.snowplowanalytics.snowplow/payload_data/jsonschema/1-0-4"
@@ -54,7 +52,7 @@ def check_post_body(body: bytes) -> list[dict[str, str]]:
     """Assert a POST body is the exact envelope and return its events."""
     envelope = json.loads(body.decode("utf-8"))
     assert set(envelope) == {"schema", "data"}, envelope
-    assert envelope["schema"] == p.PAYLOAD_DATA_SCHEMA
+    assert envelope["schema"] == proto.PAYLOAD_DATA_SCHEMA
     assert envelope["data"], "never an empty batch"
     PAYLOAD_DATA.validate(envelope["data"])
     return cast("list[dict[str, str]]", envelope["data"])

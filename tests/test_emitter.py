@@ -23,10 +23,9 @@ from snowplow_logging import (
     Tracker,
     set_exit_timeout,
 )
+from snowplow_logging._protocol import GET_PATH, POST_PATH
 from snowplow_logging.testing import decode_entities
 from tests.collector import (
-    GET_PATH,
-    POST_PATH,
     Collector,
     Reply,
     blackhole,

@@ -10,13 +10,14 @@ import requests
 from requests.adapters import HTTPAdapter
 
 from snowplow_logging import ConfigurationError, ConfigurationTypeError
+from snowplow_logging._protocol import POST_PATH
 from snowplow_logging._transport import (
     CONTENT_TYPE,
     RequestsTransport,
     TransportError,
     collector_url,
 )
-from tests.collector import POST_PATH, Collector, Reply, blackhole, free_port
+from tests.collector import Collector, Reply, blackhole, free_port
 
 
 @pytest.fixture(name="collector")

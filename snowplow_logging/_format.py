@@ -1,10 +1,11 @@
-"""Protocol field names and the rules that turn Python values into wire strings.
+"""The rules that turn Python values into the protocol's wire strings.
 
 Everything here is pure: no threads, no I/O. Event and subject classes call the
 ``check_*`` and ``format_*`` functions when they are constructed, so a bad value
-fails where the caller built it (PROTOCOL.md section 3), never at send time.
+fails where the caller built it (docs/protocol.md section 3), never at send time;
+the field names and bounds they enforce live in :mod:`snowplow_logging._protocol`.
 :class:`JsonEncoding` turns self-describing JSON into the compact UTF-8 text and
-URL-safe unpadded base64 the collector expects (PROTOCOL.md section 4).
+URL-safe unpadded base64 the collector expects (docs/protocol.md section 4).
 """
 
 from __future__ import annotations
@@ -22,6 +23,15 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Final, TypeAlias
 
 from snowplow_logging._exceptions import InvalidEventError, InvalidEventTypeError
+from snowplow_logging._protocol import (
+    IGLU_URI,
+    INT_MAX,
+    INT_MIN,
+    MS_MAX,
+    MS_MIN,
+    PLATFORMS,
+    UUID_PATTERN,
+)
 
 __all__ = [
     "JsonDefault",
@@ -42,115 +52,6 @@ __all__ = [
     "iso_ms",
 ]
 
-# --- Common fields (PROTOCOL.md 2.1) -------------------------------------------
-EVENT: Final = "e"
-EVENT_ID: Final = "eid"
-TRACKER_VERSION: Final = "tv"
-NAMESPACE: Final = "tna"
-APP_ID: Final = "aid"
-PLATFORM: Final = "p"
-CREATED_TSTAMP: Final = "dtm"
-SENT_TSTAMP: Final = "stm"
-TRUE_TSTAMP: Final = "ttm"
-CONTEXT: Final = "co"
-CONTEXT_ENCODED: Final = "cx"
-UNSTRUCT: Final = "ue_pr"
-UNSTRUCT_ENCODED: Final = "ue_px"
-
-# --- Subject fields (PROTOCOL.md 2.2) ------------------------------------------
-USER_ID: Final = "uid"
-DOMAIN_USER_ID: Final = "duid"
-DOMAIN_SESSION_ID: Final = "sid"
-DOMAIN_SESSION_INDEX: Final = "vid"
-NETWORK_USER_ID: Final = "nuid"
-TRACKER_NETWORK_USER_ID: Final = "tnuid"
-IP_ADDRESS: Final = "ip"
-USERAGENT: Final = "ua"
-TIMEZONE: Final = "tz"
-LANGUAGE: Final = "lang"
-RESOLUTION: Final = "res"
-VIEWPORT: Final = "vp"
-COLOR_DEPTH: Final = "cd"
-
-# --- Event-specific fields (PROTOCOL.md 2.3) -----------------------------------
-PAGE_URL: Final = "url"
-PAGE_TITLE: Final = "page"
-PAGE_REFERRER: Final = "refr"
-PING_X_MIN: Final = "pp_mix"
-PING_X_MAX: Final = "pp_max"
-PING_Y_MIN: Final = "pp_miy"
-PING_Y_MAX: Final = "pp_may"
-SE_CATEGORY: Final = "se_ca"
-SE_ACTION: Final = "se_ac"
-SE_LABEL: Final = "se_la"
-SE_PROPERTY: Final = "se_pr"
-SE_VALUE: Final = "se_va"
-TR_ORDER_ID: Final = "tr_id"
-TR_TOTAL: Final = "tr_tt"
-TR_AFFILIATION: Final = "tr_af"
-TR_TAX: Final = "tr_tx"
-TR_SHIPPING: Final = "tr_sh"
-TR_CITY: Final = "tr_ci"
-TR_STATE: Final = "tr_st"
-TR_COUNTRY: Final = "tr_co"
-TR_CURRENCY: Final = "tr_cu"
-TI_ORDER_ID: Final = "ti_id"
-TI_SKU: Final = "ti_sk"
-TI_NAME: Final = "ti_nm"
-TI_CATEGORY: Final = "ti_ca"
-TI_PRICE: Final = "ti_pr"
-TI_QUANTITY: Final = "ti_qu"
-TI_CURRENCY: Final = "ti_cu"
-
-# --- Event types ---------------------------------------------------------------
-PAGE_VIEW: Final = "pv"
-PAGE_PING: Final = "pp"
-STRUCT_EVENT: Final = "se"
-UNSTRUCT_EVENT: Final = "ue"
-TRANSACTION: Final = "tr"
-TRANSACTION_ITEM: Final = "ti"
-EVENT_TYPES: Final = frozenset(
-    {PAGE_VIEW, PAGE_PING, STRUCT_EVENT, UNSTRUCT_EVENT, TRANSACTION, TRANSACTION_ITEM}
-)
-
-# --- Schemas -------------------------------------------------------------------
-PAYLOAD_DATA_SCHEMA: Final = (
-    "iglu:com.snowplowanalytics.snowplow/payload_data/jsonschema/1-0-4"
-)
-CONTEXTS_SCHEMA: Final = "iglu:com.snowplowanalytics.snowplow/contexts/jsonschema/1-0-1"
-UNSTRUCT_EVENT_SCHEMA: Final = (
-    "iglu:com.snowplowanalytics.snowplow/unstruct_event/jsonschema/1-0-0"
-)
-SCREEN_VIEW_SCHEMA: Final = (
-    "iglu:com.snowplowanalytics.mobile/screen_view/jsonschema/1-0-0"
-)
-APPLICATION_SCHEMA: Final = (
-    "iglu:com.snowplowanalytics.snowplow/application/jsonschema/1-0-0"
-)
-APPLICATION_ERROR_SCHEMA: Final = (
-    "iglu:com.snowplowanalytics.snowplow/application_error/jsonschema/1-0-2"
-)
-
-PLATFORMS: Final = frozenset(
-    {"web", "mob", "pc", "srv", "app", "tv", "cnsl", "iot", "headset"}
-)
-"""The platform codes Enrich accepts in ``p``."""
-
-INT_MIN: Final = -(2**31)
-INT_MAX: Final = 2**31 - 1
-"""Integer fields are Java ``int`` in Enrich."""
-
-MS_MIN: Final = 100_000_000_000
-"""The smallest timestamp accepted (1973-03-03): anything lower is seconds, not ms."""
-MS_MAX: Final = 253_402_300_799_999
-"""The largest timestamp accepted (9999-12-31T23:59:59.999Z)."""
-
-IGLU_URI: Final = re.compile(
-    r"^iglu:[a-zA-Z0-9\-_.]+/[a-zA-Z0-9\-_]+/[a-zA-Z0-9\-_]+/[0-9]+-[0-9]+-[0-9]+$"
-)
-UUID_PATTERN: Final = re.compile(
-    r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"
-)
 _DECIMAL_TEXT: Final = re.compile(r"^-?[0-9]+(\.[0-9]+)?$")
 _MAX_JSON_DEPTH: Final = 64
 _MAX_DECIMAL_EXPONENT: Final = 400
