@@ -15,7 +15,7 @@ import decimal
 import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import NamedTuple, TypeAlias, cast
+from typing import Final, NamedTuple, TypeAlias, cast
 
 from snowplow_logging import _format as fmt
 from snowplow_logging import _protocol as proto
@@ -24,6 +24,26 @@ from snowplow_logging._subject import Subject
 
 Number: TypeAlias = int | float | decimal.Decimal | str
 """A decimal field: ``int``, ``float``, ``Decimal`` or decimal text like ``"12.50"``."""
+
+# Length limits from the protocol table, read once here so that building an
+# event costs no table lookup (#13).
+_PAGE_URL_MAX: Final = proto.max_length(proto.PAGE_URL)
+_PAGE_TITLE_MAX: Final = proto.max_length(proto.PAGE_TITLE)
+_REFERRER_MAX: Final = proto.max_length(proto.PAGE_REFERRER)
+_SE_CATEGORY_MAX: Final = proto.max_length(proto.SE_CATEGORY)
+_SE_ACTION_MAX: Final = proto.max_length(proto.SE_ACTION)
+_SE_LABEL_MAX: Final = proto.max_length(proto.SE_LABEL)
+_SE_PROPERTY_MAX: Final = proto.max_length(proto.SE_PROPERTY)
+_TR_ORDER_ID_MAX: Final = proto.max_length(proto.TR_ORDER_ID)
+_TR_AFFILIATION_MAX: Final = proto.max_length(proto.TR_AFFILIATION)
+_TR_CITY_MAX: Final = proto.max_length(proto.TR_CITY)
+_TR_STATE_MAX: Final = proto.max_length(proto.TR_STATE)
+_TR_COUNTRY_MAX: Final = proto.max_length(proto.TR_COUNTRY)
+_CURRENCY_MAX: Final = proto.shortest(proto.TR_CURRENCY, proto.TI_CURRENCY)
+"""The transaction's currency is sent as ``tr_cu`` and as each item's ``ti_cu``."""
+_TI_SKU_MAX: Final = proto.max_length(proto.TI_SKU)
+_TI_NAME_MAX: Final = proto.max_length(proto.TI_NAME)
+_TI_CATEGORY_MAX: Final = proto.max_length(proto.TI_CATEGORY)
 
 __all__ = [
     "EcommerceTransaction",
@@ -134,13 +154,13 @@ def _page_fields(event: PageView | PagePing) -> dict[str, str | None]:
     """The page fields page views and page pings share (``url``, ``page``, ``refr``)."""
     return {
         proto.PAGE_URL: fmt.format_text(
-            "page_url", event.page_url, required=True, max_length=4096
+            "page_url", event.page_url, required=True, max_length=_PAGE_URL_MAX
         ),
         proto.PAGE_TITLE: fmt.format_text(
-            "page_title", event.page_title, max_length=2000
+            "page_title", event.page_title, max_length=_PAGE_TITLE_MAX
         ),
         proto.PAGE_REFERRER: fmt.format_text(
-            "referrer", event.referrer, max_length=4096
+            "referrer", event.referrer, max_length=_REFERRER_MAX
         ),
     }
 
@@ -260,18 +280,20 @@ class StructuredEvent(Event):
         # one rather than filtered afterwards, to keep the call site cheap.
         fields: dict[str, str] = {
             proto.SE_CATEGORY: fmt.format_text(  # type: ignore[dict-item]
-                "category", self.category, required=True, max_length=1000
+                "category", self.category, required=True, max_length=_SE_CATEGORY_MAX
             ),
             proto.SE_ACTION: fmt.format_text(  # type: ignore[dict-item]
-                "action", self.action, required=True, max_length=1000
+                "action", self.action, required=True, max_length=_SE_ACTION_MAX
             ),
         }
         if self.label is not None:
-            label = fmt.format_text("label", self.label, max_length=4096)
+            label = fmt.format_text("label", self.label, max_length=_SE_LABEL_MAX)
             if label is not None:
                 fields[proto.SE_LABEL] = label
         if self.property_ is not None:
-            prop = fmt.format_text("property_", self.property_, max_length=1000)
+            prop = fmt.format_text(
+                "property_", self.property_, max_length=_SE_PROPERTY_MAX
+            )
             if prop is not None:
                 fields[proto.SE_PROPERTY] = prop
         if self.value is not None:
@@ -318,11 +340,11 @@ class EcommerceTransactionItem:
     def __post_init__(self) -> None:
         fields = {
             proto.TI_SKU: fmt.format_text(
-                "sku", self.sku, required=True, max_length=255
+                "sku", self.sku, required=True, max_length=_TI_SKU_MAX
             ),
-            proto.TI_NAME: fmt.format_text("name", self.name, max_length=255),
+            proto.TI_NAME: fmt.format_text("name", self.name, max_length=_TI_NAME_MAX),
             proto.TI_CATEGORY: fmt.format_text(
-                "category", self.category, max_length=255
+                "category", self.category, max_length=_TI_CATEGORY_MAX
             ),
             proto.TI_PRICE: fmt.format_decimal("price", self.price, required=True),
             proto.TI_QUANTITY: fmt.format_int("quantity", self.quantity, required=True),
@@ -363,22 +385,26 @@ class EcommerceTransaction(Event):
 
     def _build(self) -> tuple[_Part, ...]:
         order_id = fmt.format_text(
-            "order_id", self.order_id, required=True, max_length=255
+            "order_id", self.order_id, required=True, max_length=_TR_ORDER_ID_MAX
         )
-        currency = fmt.format_text("currency", self.currency, max_length=3)
+        currency = fmt.format_text("currency", self.currency, max_length=_CURRENCY_MAX)
         fields = {
             proto.TR_ORDER_ID: order_id,
             proto.TR_TOTAL: fmt.format_decimal(
                 "total_value", self.total_value, required=True
             ),
             proto.TR_AFFILIATION: fmt.format_text(
-                "affiliation", self.affiliation, max_length=255
+                "affiliation", self.affiliation, max_length=_TR_AFFILIATION_MAX
             ),
             proto.TR_TAX: fmt.format_decimal("tax_value", self.tax_value),
             proto.TR_SHIPPING: fmt.format_decimal("shipping", self.shipping),
-            proto.TR_CITY: fmt.format_text("city", self.city, max_length=255),
-            proto.TR_STATE: fmt.format_text("state", self.state, max_length=255),
-            proto.TR_COUNTRY: fmt.format_text("country", self.country, max_length=255),
+            proto.TR_CITY: fmt.format_text("city", self.city, max_length=_TR_CITY_MAX),
+            proto.TR_STATE: fmt.format_text(
+                "state", self.state, max_length=_TR_STATE_MAX
+            ),
+            proto.TR_COUNTRY: fmt.format_text(
+                "country", self.country, max_length=_TR_COUNTRY_MAX
+            ),
             proto.TR_CURRENCY: currency,
         }
         items = cast(

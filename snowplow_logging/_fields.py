@@ -1,10 +1,11 @@
-"""The pipeline's rules for payload fields (PROTOCOL.md 1.2, payload_data 1-0-4).
+"""The pipeline's rules for payload fields (docs/protocol.md 1.2, payload_data 1-0-4).
 
 Which keys a payload may have, which are required for each event type, the
 shape of each value (event types, platforms, UUIDs, ints, decimals,
-millisecond timestamps, sizes) and the atomic column lengths Enrich enforces.
-:func:`check_fields` applies them; :mod:`snowplow_logging._validate` adds the
-Iglu validation of the JSON fields.
+millisecond timestamps, sizes) and the atomic column lengths Enrich enforces:
+all read from the field table in :mod:`snowplow_logging._protocol`, which event
+construction reads too. :func:`check_fields` applies them;
+:mod:`snowplow_logging._validate` adds the Iglu validation of the JSON fields.
 """
 
 from __future__ import annotations
@@ -18,129 +19,6 @@ from snowplow_logging import _protocol as proto
 
 __all__ = ["check_fields", "shown"]
 
-_ALLOWED_FIELDS: Final = frozenset(
-    [
-        "tna",
-        "aid",
-        "p",
-        "dtm",
-        "tz",
-        "e",
-        "tid",
-        "eid",
-        "tv",
-        "duid",
-        "nuid",
-        "uid",
-        "vid",
-        "ip",
-        "res",
-        "url",
-        "page",
-        "refr",
-        "fp",
-        "ctype",
-        "cookie",
-        "lang",
-        "f_pdf",
-        "f_qt",
-        "f_realp",
-        "f_wma",
-        "f_dir",
-        "f_fla",
-        "f_java",
-        "f_gears",
-        "f_ag",
-        "cd",
-        "ds",
-        "cs",
-        "vp",
-        "mac",
-        "pp_mix",
-        "pp_max",
-        "pp_miy",
-        "pp_may",
-        "ad_ba",
-        "ad_ca",
-        "ad_ad",
-        "ad_uid",
-        "tr_id",
-        "tr_af",
-        "tr_tt",
-        "tr_tx",
-        "tr_sh",
-        "tr_ci",
-        "tr_st",
-        "tr_co",
-        "tr_cu",
-        "ti_id",
-        "ti_sk",
-        "ti_nm",
-        "ti_na",
-        "ti_ca",
-        "ti_pr",
-        "ti_qu",
-        "ti_cu",
-        "sa",
-        "sn",
-        "st",
-        "sp",
-        "se_ca",
-        "se_ac",
-        "se_la",
-        "se_pr",
-        "se_va",
-        "ue_na",
-        "ue_pr",
-        "ue_px",
-        "co",
-        "cx",
-        "ua",
-        "tnuid",
-        "stm",
-        "sid",
-        "ttm",
-    ]
-)
-"""The keys payload_data 1-0-4 allows (``additionalProperties: false``)."""
-
-_ALWAYS_REQUIRED: Final = (proto.TRACKER_VERSION, proto.PLATFORM, proto.EVENT)
-_INT_FIELDS: Final = (
-    proto.PING_X_MIN, proto.PING_X_MAX, proto.PING_Y_MIN, proto.PING_Y_MAX, proto.DOMAIN_SESSION_INDEX, proto.TI_QUANTITY,
-)  # fmt: skip
-_DEC_FIELDS: Final = (
-    proto.SE_VALUE,
-    proto.TR_TOTAL,
-    proto.TR_TAX,
-    proto.TR_SHIPPING,
-    proto.TI_PRICE,
-)
-_MS_FIELDS: Final = (proto.CREATED_TSTAMP, proto.SENT_TSTAMP, proto.TRUE_TSTAMP)
-_SIZE_FIELDS: Final = (proto.RESOLUTION, proto.VIEWPORT)
-_REQUIRED: Final[Mapping[str, tuple[str, ...]]] = {
-    proto.PAGE_VIEW: (proto.PAGE_URL,),
-    proto.PAGE_PING: (proto.PAGE_URL,),
-    proto.STRUCT_EVENT: (proto.SE_CATEGORY, proto.SE_ACTION),
-    proto.TRANSACTION: (proto.TR_ORDER_ID, proto.TR_TOTAL),
-    proto.TRANSACTION_ITEM: (
-        proto.TI_ORDER_ID,
-        proto.TI_SKU,
-        proto.TI_PRICE,
-        proto.TI_QUANTITY,
-    ),
-    proto.UNSTRUCT_EVENT: (),
-}
-_MAX_LENGTH: Final[Mapping[str, int]] = {
-    proto.EVENT_ID: 36, proto.TRACKER_VERSION: 100, proto.NAMESPACE: 128, proto.APP_ID: 255,
-    proto.USER_ID: 255, proto.DOMAIN_USER_ID: 128, proto.NETWORK_USER_ID: 128,
-    proto.TRACKER_NETWORK_USER_ID: 128, proto.IP_ADDRESS: 128, proto.USERAGENT: 1000,
-    proto.TIMEZONE: 255, proto.LANGUAGE: 255, proto.COLOR_DEPTH: 12, proto.PAGE_URL: 4096,
-    proto.PAGE_TITLE: 2000, proto.PAGE_REFERRER: 4096, proto.SE_CATEGORY: 1000,
-    proto.SE_ACTION: 1000, proto.SE_LABEL: 4096, proto.SE_PROPERTY: 1000, proto.TR_ORDER_ID: 255,
-    proto.TR_AFFILIATION: 255, proto.TR_CITY: 255, proto.TR_STATE: 255, proto.TR_COUNTRY: 255,
-    proto.TR_CURRENCY: 3, proto.TI_ORDER_ID: 255, proto.TI_SKU: 255, proto.TI_NAME: 255,
-    proto.TI_CATEGORY: 255, proto.TI_CURRENCY: 3,
-}  # fmt: skip
 _INT_TEXT: Final = re.compile(r"^-?[0-9]+$")
 _DEC_TEXT: Final = re.compile(r"^-?[0-9]+(\.[0-9]+)?([eE][+-]?[0-9]+)?$")
 _SIZE_TEXT: Final = re.compile(r"^([0-9]+)x([0-9]+)$")
@@ -169,41 +47,35 @@ def _is_size(value: str) -> bool:
     return match is not None and all(_is_int(g) for g in match.groups())
 
 
-_RULES: Final[tuple[tuple[tuple[str, ...], Callable[[str], bool], str], ...]] = (
-    ((proto.EVENT,), proto.EVENT_TYPES.__contains__, "must be an event type"),
-    ((proto.PLATFORM,), proto.PLATFORMS.__contains__, "must be a platform code"),
-    (
-        (proto.EVENT_ID, proto.DOMAIN_SESSION_ID),
-        lambda v: bool(proto.UUID_PATTERN.match(v)),
-        "must be a UUID",
-    ),
-    (_MS_FIELDS, _is_ms, "must be milliseconds since the epoch"),
-    (_INT_FIELDS, _is_int, "must be an integer"),
-    (_DEC_FIELDS, lambda v: bool(_DEC_TEXT.match(v)), "must be a decimal number"),
-    (_SIZE_FIELDS, _is_size, "must be WIDTHxHEIGHT integers"),
-)
-"""Per-field value rules: the fields, the test, and what the error says."""
-
-_RULE_BY_FIELD: Final = {
-    name: (test, expected) for names, test, expected in _RULES for name in names
+_RULES: Final[Mapping[proto.Kind, tuple[Callable[[str], bool], str]]] = {
+    "event": (proto.EVENT_TYPES.__contains__, "must be an event type"),
+    "platform": (proto.PLATFORMS.__contains__, "must be a platform code"),
+    "uuid": (lambda v: bool(proto.UUID_PATTERN.match(v)), "must be a UUID"),
+    "ms": (_is_ms, "must be milliseconds since the epoch"),
+    "int": (_is_int, "must be an integer"),
+    "decimal": (lambda v: bool(_DEC_TEXT.match(v)), "must be a decimal number"),
+    "size": (_is_size, "must be WIDTHxHEIGHT integers"),
 }
+"""The value rule of each kind of field: the test, and what the error says.
+Text fields have none; the JSON fields are checked by :mod:`._validate`."""
+
 _FIELD_SPECS: Final[
     Mapping[str, tuple[Callable[[str], bool] | None, str | None, int | None]]
 ] = {
-    name: (*_RULE_BY_FIELD.get(name, (None, None)), _MAX_LENGTH.get(name))
-    for name in _ALLOWED_FIELDS
+    name: (*_RULES.get(spec.kind, (None, None)), spec.max_length)
+    for name, spec in proto.FIELDS.items()
 }
 """Every allowed field with its value rule and length limit: one lookup per field."""
 
 
 def _check_required(fields: Mapping[str, str], errors: list[str]) -> None:
     errors.extend(
-        f"{name}: required" for name in _ALWAYS_REQUIRED if name not in fields
+        f"{name}: required" for name in proto.ALWAYS_REQUIRED if name not in fields
     )
     event_type = fields.get(proto.EVENT, "")
     errors.extend(
         f"{name}: required for e={event_type}"
-        for name in _REQUIRED.get(event_type, ())
+        for name in proto.REQUIRED_BY_EVENT.get(event_type, ())
         if not fields.get(name)
     )
 

@@ -15,7 +15,6 @@ import binascii
 import datetime as dt
 import decimal
 import enum
-import json
 import math
 import re
 import uuid
@@ -23,7 +22,9 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Final, TypeAlias
 
 from snowplow_logging._exceptions import InvalidEventError, InvalidEventTypeError
+from snowplow_logging._json import compact_encoder
 from snowplow_logging._protocol import (
+    COLOR_DEPTH,
     IGLU_URI,
     INT_MAX,
     INT_MIN,
@@ -31,6 +32,7 @@ from snowplow_logging._protocol import (
     MS_MIN,
     PLATFORMS,
     UUID_PATTERN,
+    max_length,
 )
 
 __all__ = [
@@ -54,6 +56,7 @@ __all__ = [
 
 _DECIMAL_TEXT: Final = re.compile(r"^-?[0-9]+(\.[0-9]+)?$")
 _MAX_JSON_DEPTH: Final = 64
+_COLOR_DEPTH_MAX: Final = max_length(COLOR_DEPTH)
 _MAX_DECIMAL_EXPONENT: Final = 400
 """Beyond a double's range (about 1e308) Enrich cannot store the value anyway."""
 
@@ -269,10 +272,10 @@ def format_size(field: str, width: object, height: object) -> str:
 
 
 def format_color_depth(field: str, value: object) -> str | None:
-    """Format a colour depth: a non-negative int, or short text (at most 12 characters)."""
+    """Format a colour depth: a non-negative int, or short text (``cd``'s limit, 12)."""
     if isinstance(value, int) and not isinstance(value, bool):
         return format_int(field, value, minimum=0)
-    return format_text(field, value, max_length=12)
+    return format_text(field, value, max_length=_COLOR_DEPTH_MAX)
 
 
 def format_timestamp(field: str, value: object) -> str | None:
@@ -458,12 +461,7 @@ class JsonEncoding:
     def __init__(self, json_encoder: JsonDefault | None = None) -> None:
         self._user_default = json_encoder
         self.fallbacks = 0
-        self._encoder = json.JSONEncoder(
-            ensure_ascii=False,
-            separators=(",", ":"),
-            allow_nan=False,
-            default=self._default,
-        )
+        self._encoder = compact_encoder(allow_nan=False, default=self._default)
 
     def _default(self, value: object) -> object:
         if self._user_default is not None:

@@ -12,13 +12,31 @@ import json
 from collections.abc import Callable
 from typing import Final
 
-__all__ = ["dumps_compact"]
+__all__ = ["compact_encoder", "dumps_compact"]
+
+
+def compact_encoder(
+    *,
+    default: Callable[[object], object] | None = None,
+    allow_nan: bool = True,
+    check_circular: bool = True,
+) -> json.JSONEncoder:
+    """A ``JSONEncoder`` with the compact UTF-8 settings of :func:`dumps_compact`.
+
+    For callers that need a ``default`` (the tracker's entity encoder) or that
+    refuse NaN; ``encode`` on it builds a new C encoder per call.
+    """
+    return json.JSONEncoder(
+        ensure_ascii=False,
+        separators=(",", ":"),
+        allow_nan=allow_nan,
+        check_circular=check_circular,
+        default=default,
+    )
 
 
 def _encoder() -> Callable[[object], str]:
-    encoder = json.JSONEncoder(
-        ensure_ascii=False, separators=(",", ":"), check_circular=False
-    )
+    encoder = compact_encoder(check_circular=False)
     make = getattr(json.encoder, "c_make_encoder", None)
     if make is None:
         return encoder.encode

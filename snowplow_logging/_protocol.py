@@ -1,18 +1,37 @@
-"""The Snowplow tracker protocol in one place: field names, paths and schema URIs.
+"""The Snowplow tracker protocol in one place: field names, kinds and limits.
 
 Every protocol fact the tracker writes and the local collector checks lives
 here, as ``Final`` constants: the field names (docs/protocol.md section 2), the
-event types, the Iglu schema URIs, the platform codes, the numeric bounds Enrich
-enforces and the collector paths. Nothing here runs at import beyond building
-these values; nothing here does I/O.
+event types and the fields each requires, the Iglu schema URIs, the platform
+codes, the numeric bounds Enrich enforces and the collector paths. :data:`FIELDS`
+is the table of every field ``payload_data`` 1-0-4 allows, with the kind of its
+value and the length of its atomic column: event construction reads its length
+limits from it when the module is imported, and the local collector's field
+rules are built from it, so the two cannot drift apart.
+
+Nothing here does I/O; importing it only builds these values.
 """
 
 from __future__ import annotations
 
 import re
-from typing import Final, TypeAlias
+from collections.abc import Mapping
+from dataclasses import dataclass
+from types import MappingProxyType
+from typing import Final, Literal, TypeAlias
 
-__all__ = ["GET_PATH", "POST_PATH", "Payload"]
+__all__ = [
+    "ALWAYS_REQUIRED",
+    "FIELDS",
+    "GET_PATH",
+    "POST_PATH",
+    "REQUIRED_BY_EVENT",
+    "Field",
+    "Kind",
+    "Payload",
+    "max_length",
+    "shortest",
+]
 
 Payload: TypeAlias = dict[str, str]
 """One event on the wire: protocol field names to string values."""
@@ -93,6 +112,7 @@ TRANSACTION_ITEM: Final = "ti"
 EVENT_TYPES: Final = frozenset(
     {PAGE_VIEW, PAGE_PING, STRUCT_EVENT, UNSTRUCT_EVENT, TRANSACTION, TRANSACTION_ITEM}
 )
+"""Every value ``e`` may take."""
 
 # --- Schemas -------------------------------------------------------------------
 PAYLOAD_DATA_SCHEMA: Final = (
@@ -132,3 +152,150 @@ IGLU_URI: Final = re.compile(
 UUID_PATTERN: Final = re.compile(
     r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"
 )
+
+# --- The field table (payload_data 1-0-4, Enrich's atomic columns) -------------
+Kind: TypeAlias = Literal[
+    "text", "int", "decimal", "ms", "uuid", "platform", "event", "size", "json", "b64"
+]
+"""What a field's value is on the wire: free ``text``; an ``int`` within
+``INT_MIN``..``INT_MAX``; ``decimal`` digits; ``ms`` since the epoch within
+``MS_MIN``..``MS_MAX``; a canonical ``uuid``; a ``platform`` code; an ``event``
+type; a ``size`` ``WIDTHxHEIGHT``; self-describing ``json``, or that JSON as
+URL-safe ``b64``."""
+
+
+@dataclass(frozen=True, slots=True)
+class Field:
+    """One payload field: its wire name, the kind of its value, its length limit.
+
+    Args:
+        name: the key on the wire, such as ``"se_ca"``.
+        kind: what the value must look like (see :data:`Kind`).
+        max_length: the most characters Enrich's atomic column keeps, or
+            ``None`` when the column has no limit the collector enforces.
+    """
+
+    name: str
+    kind: Kind = "text"
+    max_length: int | None = None
+
+
+def _table(*fields: Field) -> Mapping[str, Field]:
+    return MappingProxyType({f.name: f for f in fields})
+
+
+def _unused(names: str) -> tuple[Field, ...]:
+    """Text fields that payload_data allows and this tracker never writes.
+
+    Browser features, ad and social fields...: they are named only here.
+    """
+    return tuple(Field(name) for name in names.split())
+
+
+FIELDS: Final[Mapping[str, Field]] = _table(
+    Field(NAMESPACE, max_length=128),
+    Field(APP_ID, max_length=255),
+    Field(PLATFORM, "platform"),
+    Field(CREATED_TSTAMP, "ms"),
+    Field(TIMEZONE, max_length=255),
+    Field(EVENT, "event"),
+    *_unused("tid"),
+    Field(EVENT_ID, "uuid", max_length=36),
+    Field(TRACKER_VERSION, max_length=100),
+    Field(DOMAIN_USER_ID, max_length=128),
+    Field(NETWORK_USER_ID, max_length=128),
+    Field(USER_ID, max_length=255),
+    Field(DOMAIN_SESSION_INDEX, "int"),
+    Field(IP_ADDRESS, max_length=128),
+    Field(RESOLUTION, "size"),
+    Field(PAGE_URL, max_length=4096),
+    Field(PAGE_TITLE, max_length=2000),
+    Field(PAGE_REFERRER, max_length=4096),
+    *_unused("fp ctype cookie"),
+    Field(LANGUAGE, max_length=255),
+    *_unused("f_pdf f_qt f_realp f_wma f_dir f_fla f_java f_gears f_ag"),
+    Field(COLOR_DEPTH, max_length=12),
+    *_unused("ds cs"),
+    Field(VIEWPORT, "size"),
+    *_unused("mac"),
+    Field(PING_X_MIN, "int"),
+    Field(PING_X_MAX, "int"),
+    Field(PING_Y_MIN, "int"),
+    Field(PING_Y_MAX, "int"),
+    *_unused("ad_ba ad_ca ad_ad ad_uid"),
+    Field(TR_ORDER_ID, max_length=255),
+    Field(TR_AFFILIATION, max_length=255),
+    Field(TR_TOTAL, "decimal"),
+    Field(TR_TAX, "decimal"),
+    Field(TR_SHIPPING, "decimal"),
+    Field(TR_CITY, max_length=255),
+    Field(TR_STATE, max_length=255),
+    Field(TR_COUNTRY, max_length=255),
+    Field(TR_CURRENCY, max_length=3),
+    Field(TI_ORDER_ID, max_length=255),
+    Field(TI_SKU, max_length=255),
+    Field(TI_NAME, max_length=255),
+    *_unused("ti_na"),
+    Field(TI_CATEGORY, max_length=255),
+    Field(TI_PRICE, "decimal"),
+    Field(TI_QUANTITY, "int"),
+    Field(TI_CURRENCY, max_length=3),
+    *_unused("sa sn st sp"),
+    Field(SE_CATEGORY, max_length=1000),
+    Field(SE_ACTION, max_length=1000),
+    Field(SE_LABEL, max_length=4096),
+    Field(SE_PROPERTY, max_length=1000),
+    Field(SE_VALUE, "decimal"),
+    *_unused("ue_na"),
+    Field(UNSTRUCT, "json"),
+    Field(UNSTRUCT_ENCODED, "b64"),
+    Field(CONTEXT, "json"),
+    Field(CONTEXT_ENCODED, "b64"),
+    Field(USERAGENT, max_length=1000),
+    Field(TRACKER_NETWORK_USER_ID, max_length=128),
+    Field(SENT_TSTAMP, "ms"),
+    Field(DOMAIN_SESSION_ID, "uuid"),
+    Field(TRUE_TSTAMP, "ms"),
+)
+"""Every field payload_data 1-0-4 allows (``additionalProperties: false``), by
+wire name: the kind of its value and the length of its atomic column."""
+
+ALWAYS_REQUIRED: Final = (TRACKER_VERSION, PLATFORM, EVENT)
+"""The fields every event must carry."""
+
+REQUIRED_BY_EVENT: Final[Mapping[str, tuple[str, ...]]] = MappingProxyType(
+    {
+        PAGE_VIEW: (PAGE_URL,),
+        PAGE_PING: (PAGE_URL,),
+        STRUCT_EVENT: (SE_CATEGORY, SE_ACTION),
+        TRANSACTION: (TR_ORDER_ID, TR_TOTAL),
+        TRANSACTION_ITEM: (TI_ORDER_ID, TI_SKU, TI_PRICE, TI_QUANTITY),
+        UNSTRUCT_EVENT: (),
+    }
+)
+"""The non-empty fields each event type needs beyond :data:`ALWAYS_REQUIRED`."""
+
+
+def max_length(name: str) -> int | None:
+    """The length limit of the field ``name`` (``None``: no limit).
+
+    Read once, when a module is imported, not per event.
+
+    Raises:
+        KeyError: ``name`` is not a field of payload_data.
+    """
+    return FIELDS[name].max_length
+
+
+def shortest(*names: str) -> int:
+    """The tightest length limit among the fields ``names``, for a value sent in each.
+
+    Raises:
+        KeyError: a name is not a field of payload_data.
+        ValueError: none of the fields has a length limit.
+    """
+    limits = [limit for name in names if (limit := FIELDS[name].max_length)]
+    if not limits:
+        msg = f"none of {names!r} has a length limit"
+        raise ValueError(msg)
+    return min(limits)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Final
 
 from snowplow_logging import _format as fmt
 from snowplow_logging import _protocol as proto
@@ -20,6 +20,15 @@ if TYPE_CHECKING:
     import uuid
 
 __all__ = ["Subject"]
+
+# Length limits from the protocol table, read once here (#13).
+_USER_ID_MAX: Final = proto.max_length(proto.USER_ID)
+_TIMEZONE_MAX: Final = proto.max_length(proto.TIMEZONE)
+_LANG_MAX: Final = proto.max_length(proto.LANGUAGE)
+_IP_ADDRESS_MAX: Final = proto.max_length(proto.IP_ADDRESS)
+_USERAGENT_MAX: Final = proto.max_length(proto.USERAGENT)
+_DOMAIN_USER_ID_MAX: Final = proto.max_length(proto.DOMAIN_USER_ID)
+_NETWORK_USER_ID_MAX: Final = proto.max_length(proto.TRACKER_NETWORK_USER_ID)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -68,20 +77,24 @@ class Subject:
             proto.PLATFORM: None
             if self.platform is None
             else fmt.format_platform("platform", self.platform),
-            proto.USER_ID: fmt.format_text("user_id", self.user_id, max_length=255),
+            proto.USER_ID: fmt.format_text(
+                "user_id", self.user_id, max_length=_USER_ID_MAX
+            ),
             proto.RESOLUTION: _size("screen_resolution", self.screen_resolution),
             proto.VIEWPORT: _size("viewport", self.viewport),
             proto.COLOR_DEPTH: fmt.format_color_depth("color_depth", self.color_depth),
-            proto.TIMEZONE: fmt.format_text("timezone", self.timezone, max_length=255),
-            proto.LANGUAGE: fmt.format_text("lang", self.lang, max_length=255),
+            proto.TIMEZONE: fmt.format_text(
+                "timezone", self.timezone, max_length=_TIMEZONE_MAX
+            ),
+            proto.LANGUAGE: fmt.format_text("lang", self.lang, max_length=_LANG_MAX),
             proto.IP_ADDRESS: fmt.format_text(
-                "ip_address", self.ip_address, max_length=128
+                "ip_address", self.ip_address, max_length=_IP_ADDRESS_MAX
             ),
             proto.USERAGENT: fmt.format_text(
-                "useragent", self.useragent, max_length=1000
+                "useragent", self.useragent, max_length=_USERAGENT_MAX
             ),
             proto.DOMAIN_USER_ID: fmt.format_text(
-                "domain_user_id", self.domain_user_id, max_length=128
+                "domain_user_id", self.domain_user_id, max_length=_DOMAIN_USER_ID_MAX
             ),
             proto.DOMAIN_SESSION_ID: fmt.format_uuid(
                 "domain_session_id", self.domain_session_id
@@ -90,7 +103,7 @@ class Subject:
                 "domain_session_index", self.domain_session_index, minimum=0
             ),
             proto.TRACKER_NETWORK_USER_ID: fmt.format_text(
-                "network_user_id", self.network_user_id, max_length=128
+                "network_user_id", self.network_user_id, max_length=_NETWORK_USER_ID_MAX
             ),
         }
         object.__setattr__(
