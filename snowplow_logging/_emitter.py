@@ -1,11 +1,9 @@
-"""The buffered emitter: a bounded queue drained by one worker thread per emitter.
+"""The HTTP emitter: the delivery engine holding an HTTP sink.
 
-``Emitter.input()`` runs on the caller's thread and only appends the payload to
-a bounded deque under a short lock: no JSON, no I/O (PROTOCOL.md pitfall 14).
-The sending itself is :class:`~snowplow_logging._worker.Worker`'s, on a named
-daemon thread started by the first event. The queue, flush, close, the exit
-deadline and fork handling are :class:`~snowplow_logging._queued.QueuedEmitter`'s,
-shared with the relays (Redis, Celery, spool).
+:class:`Emitter` checks its settings, then is an
+:class:`~snowplow_logging._delivery.engine.Engine` (queue, worker thread,
+flush, close, exit deadline, fork) with an
+:class:`~snowplow_logging._delivery.http.HttpSink` to one collector.
 """
 
 from __future__ import annotations
@@ -15,22 +13,20 @@ from collections.abc import Mapping
 import requests
 
 from snowplow_logging._checks import check_count, check_seconds
+from snowplow_logging._delivery.engine import Engine
+from snowplow_logging._delivery.exit import set_exit_timeout
+from snowplow_logging._delivery.http import HttpItem, HttpSink
+from snowplow_logging._delivery.transport import RequestsTransport
+from snowplow_logging._delivery.url import collector_url
+from snowplow_logging._delivery.worker import FailureCallback, SuccessCallback
 from snowplow_logging._exceptions import ConfigurationError, ConfigurationTypeError
-from snowplow_logging._queued import QueuedEmitter, set_exit_timeout
-from snowplow_logging._retry import Retry
-from snowplow_logging._transport import RequestsTransport, collector_url
-from snowplow_logging._worker import (
-    Buffer,
-    FailureCallback,
-    Loop,
-    SuccessCallback,
-    Worker,
-)
+from snowplow_logging._retry import Retry, check_retry
 
-__all__ = ["Emitter", "set_exit_timeout"]
+__all__ = ["Emitter", "check_method", "set_exit_timeout"]
 
 
-def _method(value: object) -> str:
+def check_method(value: object) -> str:
+    """``'post'`` or ``'get'`` from ``value`` in any case, or raise."""
     if not isinstance(value, str) or value.lower() not in {"post", "get"}:
         raise ConfigurationError(f"'method' must be 'post' or 'get' (got {value!r}).")
     return value.lower()
@@ -43,10 +39,6 @@ def _check_options(
     session: object,
     headers: object,
 ) -> Retry:
-    if retry is not None and not isinstance(retry, Retry):
-        raise ConfigurationTypeError(
-            f"'retry' must be a Retry or None (got {retry!r})."
-        )
     for name, value in (("on_success", on_success), ("on_failure", on_failure)):
         if value is not None and not callable(value):
             raise ConfigurationTypeError(
@@ -72,10 +64,10 @@ def _check_options(
                     f"(got {type(value).__name__} for {shown})."
                 )
                 raise ConfigurationTypeError(msg)
-    return Retry() if retry is None else retry
+    return check_retry(retry)
 
 
-class Emitter(QueuedEmitter):
+class Emitter(Engine[HttpItem]):
     """Sends payloads to a Snowplow collector in the background.
 
     ``input()`` never blocks on the network and never raises: it appends to a
@@ -107,8 +99,7 @@ class Emitter(QueuedEmitter):
             worker thread when events fail for good.
         session: a ``requests.Session`` to send through (its adapters, auth,
             proxies and TLS settings); it is not closed by :meth:`close`.
-            Without one the emitter keeps its own keep-alive HTTP/1.1
-            connection, or uses ``requests`` when an environment proxy applies.
+            Without one the emitter keeps its own keep-alive session.
         headers: extra HTTP headers for every request.
 
     Raises:
@@ -136,50 +127,42 @@ class Emitter(QueuedEmitter):
         session: requests.Session | None = None,
         headers: Mapping[str, str] | None = None,
     ) -> None:
-        self.method = _method(method)
-        self._url, self._auth, self._display = collector_url(
+        self.method = check_method(method)
+        url, auth, display = collector_url(
             endpoint, method=self.method, protocol=protocol, port=port
         )
-        self._batch_size = check_count("batch_size", batch_size)
-        self._byte_limit = check_count("byte_limit", byte_limit)
-        self._max_queue = check_count("max_queue", max_queue)
-        self._interval = check_seconds("flush_interval", flush_interval, positive=True)
-        self._timeout = check_seconds("timeout", timeout, positive=True)
-        self._retry = _check_options(retry, on_success, on_failure, session, headers)
-        self._on_success, self._on_failure = on_success, on_failure
-        self._session, self._headers = session, headers
-        self._transport: RequestsTransport | None = None
-        self._activate()
-
-    def _new_loop(self, buffer: Buffer, *, forked: bool) -> Loop:
-        self._transport = RequestsTransport(
-            self._url,
+        batch_size = check_count("batch_size", batch_size)
+        byte_limit = check_count("byte_limit", byte_limit)
+        max_queue = check_count("max_queue", max_queue)
+        interval = check_seconds("flush_interval", flush_interval, positive=True)
+        timeout = check_seconds("timeout", timeout, positive=True)
+        policy = _check_options(retry, on_success, on_failure, session, headers)
+        transport = RequestsTransport(
+            url,
             method=self.method,
-            session=self._session,
-            headers=self._headers,
-            auth=self._auth,
-            timeout=self._timeout,
-            fresh_connections=forked,  # the parent's pooled sockets are not ours
+            session=session,
+            headers=headers,
+            auth=auth,
+            timeout=timeout,
         )
-        return Worker(
-            buffer,
-            self._transport,
-            display=self._display,
+        sink = HttpSink(
+            transport,
+            display=display,
             method=self.method,
-            batch_size=min(self._batch_size, self._max_queue),  # wakes before full
-            byte_limit=self._byte_limit,
-            interval=self._interval,
-            retry=self._retry,
-            on_success=self._on_success,
-            on_failure=self._on_failure,
+            batch_size=min(batch_size, max_queue),  # wakes before full
+            byte_limit=byte_limit,
+            retry=policy,
         )
-
-    def _describe(self) -> str:
-        return f"collector {self._display}"
-
-    def _release(self) -> None:
-        if self._transport is not None:
-            self._transport.close()
+        super().__init__(
+            sink,
+            name="Emitter",
+            max_queue=max_queue,
+            interval=interval,
+            retry=policy,
+            on_success=on_success,
+            on_failure=on_failure,
+        )
+        self._display = display
 
     def __repr__(self) -> str:
         buffer = self._buffer  # no lock: a repr must never block

@@ -21,7 +21,7 @@ from typing import Final
 from snowplow_logging._checks import check_count, check_seconds
 from snowplow_logging._exceptions import ConfigurationError, ConfigurationTypeError
 
-__all__ = ["NO_RETRY_CODES", "Outcome", "Retry", "parse_retry_after"]
+__all__ = ["NO_RETRY_CODES", "Outcome", "Retry", "check_retry", "parse_retry_after"]
 
 NO_RETRY_CODES: Final = frozenset({400, 401, 403, 410, 422})
 """Statuses meaning "this request will never succeed" (PROTOCOL.md 1.4)."""
@@ -171,3 +171,17 @@ def parse_retry_after(value: str | None, *, now: float | None = None) -> float |
     if when.tzinfo is None:  # RFC 9110 dates are GMT; parsedate gives naive for "-0000"
         when = when.replace(tzinfo=dt.UTC)
     return max(0.0, when.timestamp() - (time.time() if now is None else now))
+
+
+def check_retry(retry: object) -> Retry:
+    """``retry`` if it is a :class:`Retry`, the default policy for ``None``.
+
+    Raises:
+        ConfigurationTypeError: anything else (dictConfig passes any value).
+    """
+    if retry is None:
+        return Retry()
+    if not isinstance(retry, Retry):
+        msg = f"'retry' must be a Retry or None (got {retry!r})."
+        raise ConfigurationTypeError(msg)
+    return retry

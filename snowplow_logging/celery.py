@@ -17,12 +17,13 @@ from __future__ import annotations
 import threading
 from typing import Final
 
-from snowplow_logging._emitter import Emitter, _method
+from snowplow_logging._delivery.engine import Engine
+from snowplow_logging._delivery.relay import PushSink, relay_settings
+from snowplow_logging._delivery.url import collector_url
+from snowplow_logging._emitter import Emitter, check_method
 from snowplow_logging._exceptions import ConfigurationTypeError
-from snowplow_logging._relay import RelayEmitter
+from snowplow_logging._protocol import Payload
 from snowplow_logging._retry import Retry
-from snowplow_logging._tracker import Payload
-from snowplow_logging._transport import collector_url
 
 try:
     import celery
@@ -74,7 +75,7 @@ def deliver(endpoint: str, payloads: list[Payload], method: str = "post") -> boo
     return emitter.flush(timeout=DELIVERY_TIMEOUT)
 
 
-class CeleryEmitter(RelayEmitter):
+class CeleryEmitter(Engine[Payload]):
     """Sends payloads to a collector through Celery tasks.
 
     ``input()`` only appends to a bounded in-memory queue (O(1), never blocks
@@ -125,17 +126,28 @@ class CeleryEmitter(RelayEmitter):
             msg = f"'queue' must be a non-empty string or None (got {queue!r})."
             raise ConfigurationTypeError(msg)
         self._app, self._task_queue = app, queue
-        self._endpoint, self._method = endpoint, _method(method)
-        _, _, self._display = collector_url(endpoint, method=self._method)
-        super().__init__(
+        self._endpoint, self._method = endpoint, check_method(method)
+        _, _, display = collector_url(endpoint, method=self._method)
+        settings = relay_settings(
             batch_size=batch_size,
             flush_interval=flush_interval,
             max_queue=max_queue,
             retry=retry,
         )
-
-    def _describe(self) -> str:
-        return f"Celery app {self._app.main!r} to {self._display}"
+        sink = PushSink(
+            describe=f"Celery app {app.main!r} to {display}",
+            batch_size=settings.batch_size,
+            encode=_as_is,
+            push=self._push,
+            retryable=_retryable,
+        )
+        super().__init__(
+            sink,
+            name="CeleryEmitter",
+            max_queue=settings.max_queue,
+            interval=settings.interval,
+            retry=settings.retry,
+        )
 
     def _push(self, batch: list[Payload]) -> int:
         task = self._app.tasks[TASK_NAME]
@@ -146,5 +158,10 @@ class CeleryEmitter(RelayEmitter):
             task.apply_async(args=args, queue=self._task_queue)
         return 0
 
-    def _retryable(self, exc: Exception) -> bool:
-        return isinstance(exc, OperationalError | OSError)
+
+def _as_is(payload: Payload) -> Payload:
+    return payload
+
+
+def _retryable(exc: Exception) -> bool:
+    return isinstance(exc, OperationalError | OSError)

@@ -27,6 +27,8 @@ from functools import partial
 from typing import Final, cast
 
 from snowplow_logging._checks import check_count, check_seconds
+from snowplow_logging._delivery.engine import Engine
+from snowplow_logging._delivery.relay import PushSink, relay_settings
 from snowplow_logging._diagnostics import RateLimitedLog
 from snowplow_logging._emitter import Emitter
 from snowplow_logging._exceptions import (
@@ -34,9 +36,9 @@ from snowplow_logging._exceptions import (
     ConfigurationError,
     ConfigurationTypeError,
 )
-from snowplow_logging._relay import RelayEmitter
+from snowplow_logging._json import dumps_compact
+from snowplow_logging._protocol import Payload
 from snowplow_logging._retry import Retry
-from snowplow_logging._tracker import Payload
 
 try:
     import redis as _redis
@@ -113,7 +115,7 @@ def _where(client: _redis.Redis) -> str:
     return f"{kwargs.get('host', '?')}:{kwargs.get('port', '?')}/{kwargs.get('db', 0)}"
 
 
-class RedisEmitter(RelayEmitter):
+class RedisEmitter(Engine[str]):
     """Pushes payloads onto a Redis list from a background thread.
 
     ``input()`` only appends to a bounded in-memory queue (O(1), never blocks on
@@ -160,41 +162,46 @@ class RedisEmitter(RelayEmitter):
         self._redis = _client(redis)
         self._owns_client = isinstance(redis, str)
         self.key = _key("key", key)
-        super().__init__(
+        settings = relay_settings(
             batch_size=batch_size,
             flush_interval=flush_interval,
             max_queue=max_queue,
             retry=retry,
         )
+        sink = PushSink(
+            describe=f"Redis {_where(self._redis)} list {self.key!r}",
+            batch_size=settings.batch_size,
+            encode=dumps_compact,
+            push=self._push,
+            retryable=_retryable,
+            after_fork=self._forked,
+            close=self._release,
+        )
+        super().__init__(
+            sink,
+            name="RedisEmitter",
+            max_queue=settings.max_queue,
+            interval=settings.interval,
+            retry=settings.retry,
+        )
 
-    def _describe(self) -> str:
-        return f"Redis {_where(self._redis)} list {self.key!r}"
+    def _push(self, texts: list[str]) -> int:
+        self._redis.rpush(self.key, *texts)
+        return 0
 
-    def _push(self, batch: list[Payload]) -> int:
-        texts: list[str] = []
-        for payload in batch:
-            try:
-                texts.append(
-                    json.dumps(payload, ensure_ascii=False, separators=(",", ":"))
-                )
-            except Exception as exc:  # noqa: BLE001 - one bad payload must not stop the others
-                self._notices.warning(
-                    "encode", "Dropped a payload that cannot be encoded: %r", exc
-                )
-        if texts:
-            self._redis.rpush(self.key, *texts)
-        return len(batch) - len(texts)
-
-    def _retryable(self, exc: Exception) -> bool:
-        return isinstance(exc, _RETRYABLE)
-
-    def _forked(self) -> None:
+    def _forked(self) -> bool:
         # redis-py's pool notices the new pid; drop the parent's sockets anyway.
         self._redis.connection_pool.reset()
+        return True
 
-    def _release(self) -> None:
+    def _release(self, deadline: float) -> bool:
         if self._owns_client:
             self._redis.close()
+        return True
+
+
+def _retryable(exc: Exception) -> bool:
+    return isinstance(exc, _RETRYABLE)
 
 
 def _payload(text: str) -> Payload | None:

@@ -24,15 +24,18 @@ import threading
 import time
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Final
+from typing import Final, Self
 
-from snowplow_logging._checks import check_count
-from snowplow_logging._diagnostics import LOGGER
+from snowplow_logging._checks import check_count, check_seconds
+from snowplow_logging._delivery.engine import Engine
+from snowplow_logging._delivery.relay import PushSink
+from snowplow_logging._delivery.sink import Pending
+from snowplow_logging._diagnostics import LOGGER, RateLimitedLog
 from snowplow_logging._emitter import Emitter
 from snowplow_logging._exceptions import ConfigurationError, ConfigurationTypeError
-from snowplow_logging._relay import RelayEmitter
+from snowplow_logging._json import dumps_compact
+from snowplow_logging._protocol import Payload
 from snowplow_logging._retry import Retry
-from snowplow_logging._tracker import Payload
 
 __all__ = ["SpoolEmitter"]
 
@@ -53,7 +56,7 @@ def _path(value: object) -> Path:
     return path
 
 
-class SpoolEmitter(RelayEmitter):
+class SpoolEmitter:
     """Keeps every event in an SQLite file until the collector has accepted it.
 
     ``input()`` only appends to a bounded in-memory queue (never blocks on
@@ -131,10 +134,22 @@ class SpoolEmitter(RelayEmitter):
         self._feeding = 0
         self._max_in_flight = max_queue
         self._spool_full = self._delivered_count = self._refused_count = 0
-        super().__init__(
+        self._notices = RateLimitedLog()
+        self._describe = f"spool {str(self.path)!r}"
+        sink = PushSink(
+            describe=self._describe,
             batch_size=batch_size,
-            flush_interval=spool_interval,
+            encode=_row,
+            push=self._push,
+            retryable=_retryable,
+            after_fork=self._forked,
+            close=self._close_file,
+        )
+        self._writer = Engine(
+            sink,
+            name="SpoolEmitter",
             max_queue=max_queue,
+            interval=check_seconds("spool_interval", spool_interval, positive=True),
             retry=Retry(initial_delay=0.05, max_delay=1.0),
         )
         if self._rows:
@@ -155,34 +170,38 @@ class SpoolEmitter(RelayEmitter):
             raise ConfigurationError(msg) from exc
         return db
 
-    def _describe(self) -> str:
-        return f"spool {str(self.path)!r}"
+    def __repr__(self) -> str:
+        return f"<SpoolEmitter {self._describe} closed={self._writer.closed}>"
 
-    def _forked(self) -> None:
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def input(self, payload: Payload) -> None:
+        """Queue one payload for the file; never blocks on disk, never raises."""
+        self._writer.put(payload)
+
+    def defer(self, pending: Pending) -> None:
+        """Queue one pending event, built on the writer thread."""
+        self._writer.put(pending)
+
+    def _forked(self) -> bool:
         # Two processes sending one file's rows would send them twice.
-        self._buffer.closed = True
         LOGGER.warning(
             "Snowplow %s: closed in the forked child %d; give it its own spool.",
-            self._describe(),
+            self._describe,
             os.getpid(),
         )
+        return False
 
-    def _retryable(self, exc: Exception) -> bool:
-        return isinstance(exc, sqlite3.OperationalError)  # locked, disk full, I/O
-
-    def _push(self, batch: list[Payload]) -> int:
-        """Write ``batch`` to the file in one transaction (the worker thread)."""
-        rows: list[tuple[str]] = []
-        failed = 0
-        for payload in batch:
-            try:
-                rows.append((json.dumps(payload, ensure_ascii=False),))
-            except (TypeError, ValueError):
-                failed += 1
+    def _push(self, rows: list[tuple[str]]) -> int:
+        """Write ``rows`` to the file in one transaction (the writer thread)."""
         with self._db_lock:
             db = self._db
             if db is None:  # closed while this batch waited: it is lost
-                return len(batch)
+                return len(rows)
             keep = max(0, min(len(rows), self._max_spool - self._rows))
             if keep:
                 with db:  # one transaction
@@ -195,11 +214,11 @@ class SpoolEmitter(RelayEmitter):
             self._notices.warning(
                 "spool_full",
                 "Snowplow %s: full (%d events); %d new events dropped so far.",
-                self._describe(),
+                self._describe,
                 self._max_spool,
                 self._spool_full,
             )
-        return failed
+        return 0
 
     def _feed_locked(self) -> None:
         """Give the sender rows it does not hold yet, up to ``max_queue``."""
@@ -260,7 +279,7 @@ class SpoolEmitter(RelayEmitter):
         ``dropped_spool_full`` to :class:`~snowplow_logging.Emitter`'s three
         reasons. ``requests`` and ``retried`` are HTTP attempts.
         """
-        relay = super().stats
+        relay = self._writer.stats
         sender = self._sender.stats
         with self._db_lock:
             spooled, full = self._rows, self._spool_full
@@ -287,7 +306,7 @@ class SpoolEmitter(RelayEmitter):
         Returns:
             True if all of them were written (or dropped) within ``timeout``.
         """
-        return super().flush(timeout)
+        return self._writer.flush(timeout)
 
     def flush(self, timeout: float | None = None) -> bool:
         """Write what is queued, then wait until the file is empty.
@@ -315,11 +334,20 @@ class SpoolEmitter(RelayEmitter):
                 if (self._rows, self._fed_upto) == before:
                     return False  # closed: what is left waits for the next start
 
-    def finish_close(self, deadline: float) -> bool:
-        """Drain the queue into the file, then send the file until ``deadline``."""
-        # More rows than the sender holds are fed in rounds, so drain before
-        # closing it; what the deadline leaves stays in the file.
-        written = super().finish_close(deadline)
+    def close(self, timeout: float | None = 5.0) -> bool:
+        """Write what is in memory, send the file until ``timeout``, then close.
+
+        What the collector has not accepted by then stays in the file for the
+        next start. Idempotent.
+
+        Returns:
+            True if everything was written and delivered or failed in time.
+        """
+        return self._writer.close(timeout)
+
+    def _close_file(self, deadline: float) -> bool:
+        # Runs once the writer stopped: more rows than the sender holds are fed
+        # in rounds, so drain before closing it; the rest stays in the file.
         sent = self._send_file(deadline)
         remaining = deadline - time.monotonic()
         delivered = self._sender.close(
@@ -329,4 +357,12 @@ class SpoolEmitter(RelayEmitter):
             if self._db is not None:
                 self._db.close()
                 self._db = None
-        return written and sent and delivered
+        return sent and delivered
+
+
+def _row(payload: Payload) -> tuple[str]:
+    return (dumps_compact(payload),)
+
+
+def _retryable(exc: Exception) -> bool:
+    return isinstance(exc, sqlite3.OperationalError)  # locked, disk full, I/O

@@ -24,6 +24,7 @@ from snowplow_logging import (
     set_exit_timeout,
 )
 from snowplow_logging._protocol import GET_PATH, POST_PATH
+from snowplow_logging._tracker import PendingEvent
 from snowplow_logging.testing import decode_entities
 from tests.collector import (
     Collector,
@@ -648,16 +649,13 @@ class TestClose:
             release.wait(10)
             return _payload(0)
 
-        def later(n: int) -> Callable[[], dict[str, str]]:
-            def build() -> dict[str, str]:
-                built.append(n)
-                return _payload(n)
+        def later(n: int) -> dict[str, str]:
+            built.append(n)
+            return _payload(n)
 
-            return build
-
-        emitter.input(first)
+        emitter.defer(PendingEvent(first))
         for n in range(1, 100):
-            emitter.input(later(n))
+            emitter.defer(PendingEvent(later, n))
         assert building.wait(10)  # the worker took all 100 and builds the first
 
         assert emitter.close(timeout=0) is False

@@ -19,8 +19,8 @@ from snowplow_logging import (
     Subject,
     Tracker,
 )
-from snowplow_logging._validate import IgluResolver, check_payload
-from snowplow_logging._worker import _encode_get
+from snowplow_logging._delivery.http import encode_get as _encode_get
+from snowplow_logging.micro import IgluResolver, check_payload
 from snowplow_logging.testing import (
     CapturingEmitter,
     decode_entities,

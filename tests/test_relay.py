@@ -1,4 +1,4 @@
-"""RelayEmitter, the base of the Redis, Celery and spool emitters, on a list sink."""
+"""The engine with a PushSink, as the Redis, Celery and spool emitters use it, on a list."""
 
 from __future__ import annotations
 
@@ -7,20 +7,39 @@ import threading
 import pytest
 
 from snowplow_logging import Retry, StructuredEvent, Tracker
-from snowplow_logging._relay import RelayEmitter
-from snowplow_logging._worker import Payload
+from snowplow_logging._delivery.engine import Engine
+from snowplow_logging._delivery.relay import PushSink
+from snowplow_logging._protocol import Payload
+from snowplow_logging._tracker import PendingEvent
 
 
-class ListRelay(RelayEmitter):
+def _as_is(payload: Payload) -> Payload:
+    return payload
+
+
+def _retryable(exc: Exception) -> bool:
+    return isinstance(exc, OSError)
+
+
+class ListRelay(Engine[Payload]):
     """Pushes batches into a list; the first ``fail`` pushes raise ``error``."""
 
     def __init__(self, *, fail: int = 0, error: Exception | None = None) -> None:
         self.batches: list[list[Payload]] = []
         self.threads: set[str] = set()
         self._fail, self._error = fail, error or ConnectionError("down")
-        super().__init__(
+        sink = PushSink(
+            describe="list",
             batch_size=10,
+            encode=_as_is,
+            push=self._push,
+            retryable=_retryable,
+        )
+        super().__init__(
+            sink,
+            name="ListRelay",
             max_queue=100,
+            interval=1.0,
             retry=Retry(initial_delay=0.001, max_delay=0.01, jitter=0.0),
         )
 
@@ -67,8 +86,8 @@ def test_a_deferred_payload_that_raises_counts_as_failed() -> None:
         raise ValueError("no payload")
 
     relay.input({"e": "pv", "eid": "1"})
-    relay.input(broken)
-    relay.input(lambda: {"e": "pv", "eid": "3"})
+    relay.defer(PendingEvent(broken))
+    relay.defer(PendingEvent(dict, e="pv", eid="3"))
     assert relay.flush(timeout=10)
     relay.close()
 

@@ -210,7 +210,7 @@ class TestSpoolEmitter:
             ({"path": 3}, ConfigurationTypeError, "'path' must be a file path"),
             ({"path": "/no/such/dir/s"}, ConfigurationError, "existing directory"),
             ({"max_spool": 0}, ConfigurationError, "'max_spool' must be > 0"),
-            ({"spool_interval": 0}, ConfigurationError, "'flush_interval' must be"),
+            ({"spool_interval": 0}, ConfigurationError, "'spool_interval' must be"),
         ],
     )
     def test_bad_settings_name_the_setting(

@@ -13,7 +13,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import pytest
@@ -34,6 +34,7 @@ from snowplow_logging import (
 )
 from snowplow_logging import _tracker as tracker_module
 from snowplow_logging import structlog as snowplow_structlog
+from snowplow_logging._delivery.sink import Pending
 from snowplow_logging.pytest_plugin import MicroFixture
 from snowplow_logging.structlog import SnowplowProcessor
 from snowplow_logging.testing import (
@@ -405,20 +406,22 @@ class TestTimestamp:
 class DeferringEmitter:
     """Keeps payloads unbuilt, like ``Emitter``; :meth:`build` builds them later."""
 
-    accepts_deferred = True
-
     def __init__(self) -> None:
-        self.pending: list[dict[str, str] | Callable[[], dict[str, str]]] = []
+        self.pending: list[dict[str, str] | Pending] = []
 
-    def input(self, payload: dict[str, str] | Callable[[], dict[str, str]]) -> None:
+    def input(self, payload: dict[str, str]) -> None:
         self.pending.append(payload)
+
+    def defer(self, pending: Pending) -> None:
+        self.pending.append(pending)
 
     def build(self) -> list[dict[str, str]]:
         """Build every payload on another thread, as the emitter's worker does."""
         built: list[dict[str, str]] = []
         worker = threading.Thread(
             target=lambda: built.extend(
-                item() if callable(item) else item for item in self.pending
+                item if isinstance(item, dict) else item.build()
+                for item in self.pending
             )
         )
         worker.start()

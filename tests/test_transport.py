@@ -10,13 +10,13 @@ import requests
 from requests.adapters import HTTPAdapter
 
 from snowplow_logging import ConfigurationError, ConfigurationTypeError
-from snowplow_logging._protocol import POST_PATH
-from snowplow_logging._transport import (
+from snowplow_logging._delivery.transport import (
     CONTENT_TYPE,
     RequestsTransport,
     TransportError,
-    collector_url,
 )
+from snowplow_logging._delivery.url import collector_url
+from snowplow_logging._protocol import POST_PATH
 from tests.collector import Collector, Reply, blackhole, free_port
 
 

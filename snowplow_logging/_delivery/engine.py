@@ -1,22 +1,22 @@
-"""What every queued emitter shares: the call site, flush, close, exit and fork.
+"""The batching engine: a bounded queue drained by one worker thread into a sink.
 
-:class:`QueuedEmitter` is the base of :class:`~snowplow_logging.Emitter` (HTTP
-to a collector) and of the relays (Redis, Celery, the spool file). It keeps
-their common promises:
+:class:`Engine` keeps the promises every emitter makes, whatever its
+destination (a :class:`~snowplow_logging._delivery.sink.Sink`):
 
-* ``input()`` runs on the caller's thread and only appends to a bounded deque
-  under a short lock: no JSON, no I/O (PROTOCOL.md pitfall 14), never raises;
-  what does not fit, or comes after ``close()``, is dropped and counted;
-* one named daemon thread per emitter, started by the first event, runs the
-  subclass's :class:`~snowplow_logging._worker.Loop`;
+* :meth:`Engine.put` runs on the caller's thread and only appends to a
+  bounded deque under a short lock: no JSON, no I/O (docs/protocol.md
+  pitfall 14), never raises; what does not fit, or comes after close, is
+  dropped and counted;
+* one named daemon thread, started by the first event, prepares, packs and
+  sends batches, retrying with the :class:`~snowplow_logging.Retry` policy's
+  back-off and resolving every event as sent or failed, in order;
 * ``stats`` obey ``inputs == sent + failed + dropped + queued``;
-* ``flush()`` waits for a count, not for an empty queue: events are resolved
-  in the order they were accepted;
-* ``close()`` drains within a deadline and is idempotent;
-* at interpreter exit one ``atexit`` hook closes every live emitter against
-  one shared deadline (:func:`set_exit_timeout`);
-* after ``os.fork()`` the child starts over with an empty queue and a new
-  thread, and the parent keeps sending what it had queued.
+* :meth:`Engine.flush` waits for a count, and for the callbacks of those events;
+* :meth:`Engine.close` drains within a deadline and is idempotent; at
+  interpreter exit :mod:`~snowplow_logging._delivery.exit` closes every live
+  engine against one shared deadline;
+* after ``os.fork()`` the child starts with an empty queue, a new thread and
+  the sink's connections dropped; the parent keeps sending what it queued.
 """
 
 from __future__ import annotations
@@ -27,37 +27,52 @@ import os
 import threading
 import time
 import weakref
-from typing import Final, Self
+from typing import Final, Generic, Self
 
 from snowplow_logging._delivery import exit as _exit
-from snowplow_logging._delivery.exit import set_exit_timeout
-from snowplow_logging._diagnostics import LOGGER
-from snowplow_logging._worker import Buffer, Deferred, Loop, Payload
+from snowplow_logging._delivery.queue import Buffer
+from snowplow_logging._delivery.sink import Item, Payload, Pending, Sink
+from snowplow_logging._delivery.worker import FailureCallback, SuccessCallback, Worker
+from snowplow_logging._diagnostics import LOGGER, RateLimitedLog
+from snowplow_logging._retry import Retry
 
-__all__ = ["QueuedEmitter", "set_exit_timeout"]
+__all__ = ["Engine", "FailureCallback", "SuccessCallback"]
 
 _NAMES: Final = itertools.count(1)
 
 
-class QueuedEmitter:
-    """A bounded queue drained by one daemon thread; the base of every emitter.
+class Engine(Generic[Item]):
+    """A bounded queue and one daemon thread handing batches to ``sink``.
 
-    A subclass checks its settings, sets ``_max_queue``, then calls
-    :meth:`_activate`; it builds its worker loop in :meth:`_new_loop`, names its
-    destination in :meth:`_describe` and releases its connections in
-    :meth:`_release`.
+    Args:
+        sink: the destination.
+        name: the emitter's class name, for the worker thread's name.
+        max_queue: most events held (waiting or in flight); newer ones are
+            dropped and counted in ``dropped_queue_full``.
+        interval: seconds between timed sends of whatever is queued.
+        retry: the retry policy.
+        on_success: on_failure: the user's callbacks, or ``None``.
     """
 
-    _max_queue: int
-
-    accepts_deferred: Final = True
-    """:meth:`input` also takes a no-argument callable returning the payload,
-    called on the worker thread: :class:`~snowplow_logging.Tracker` uses it to
-    build payloads off the caller's thread."""
-
-    def _activate(self) -> None:
-        """Start the state, join the exit deadline and watch for fork."""
-        self._reset(closed=False, forked=False)
+    def __init__(
+        self,
+        sink: Sink[Item],
+        *,
+        name: str,
+        max_queue: int,
+        interval: float,
+        retry: Retry,
+        on_success: SuccessCallback | None = None,
+        on_failure: FailureCallback | None = None,
+    ) -> None:
+        self.sink = sink
+        self._name = name
+        self._max_queue = max_queue
+        self._interval, self._retry = interval, retry
+        self._on_success, self._on_failure = on_success, on_failure
+        self.notices = RateLimitedLog()
+        self._released: bool | None = None  # what sink.close() said, once called
+        self._reset(closed=False)
         _exit.register(self)
         method_ref = weakref.WeakMethod(self._after_fork_in_child)
 
@@ -68,34 +83,32 @@ class QueuedEmitter:
 
         os.register_at_fork(after_in_child=after_fork_in_child)
 
-    def _reset(self, *, closed: bool, forked: bool) -> None:
-        """Set up a new buffer and worker loop (again, in a forked child)."""
+    def _reset(self, *, closed: bool) -> None:
+        """Start with a new buffer and worker state (again, in a forked child)."""
         self._pid = os.getpid()
         buffer = Buffer()
         buffer.closed = closed
         self._buffer = buffer
-        self._loop = self._new_loop(buffer, forked=forked)
+        self._worker = Worker(
+            buffer,
+            self.sink,
+            interval=self._interval,
+            retry=self._retry,
+            on_success=self._on_success,
+            on_failure=self._on_failure,
+            notices=self.notices,
+        )
 
     def _after_fork_in_child(self) -> None:
         # The parent keeps and sends what it queued; the child must not share
-        # its lock, queue or connections (PROTOCOL.md pitfall 3).
-        self._reset(closed=self._buffer.closed, forked=True)
-
-    def _new_loop(self, buffer: Buffer, *, forked: bool) -> Loop:
-        """The worker loop over ``buffer``; ``forked`` in a forked child."""
-        raise NotImplementedError
-
-    def _describe(self) -> str:
-        """Where events go, for messages (never with credentials)."""
-        raise NotImplementedError
-
-    def _release(self) -> None:
-        """Hook: close connections once the worker thread has stopped."""
+        # its lock, queue or connections (docs/protocol.md pitfall 3).
+        usable = self.sink.after_fork()
+        self._reset(closed=self._buffer.closed or not usable)
 
     def __repr__(self) -> str:
         buffer = self._buffer  # no lock: a repr must never block
         return (
-            f"<{type(self).__name__} {self._describe()} "
+            f"<{self._name} {self.sink.describe} "
             f"queued={len(buffer.queue) + buffer.in_flight} closed={buffer.closed}>"
         )
 
@@ -105,13 +118,14 @@ class QueuedEmitter:
     def __exit__(self, *exc_info: object) -> None:
         self.close()
 
-    def input(self, payload: Payload | Deferred) -> None:
-        """Queue one payload; the emitter now owns the dict. Never blocks or raises.
+    # --- the caller's side -------------------------------------------------
 
-        Runs on the caller's thread: O(1) under a lock that no I/O ever holds.
-        After :meth:`close`, or while ``max_queue`` events are held, the payload
-        is dropped and counted. ``payload`` may also be a callable building it,
-        called on the worker thread; if it raises, the event counts as failed.
+    def put(self, item: Payload | Pending) -> None:
+        """Queue one payload or pending event; the engine now owns it.
+
+        Runs on the caller's thread: O(1) under a lock that no I/O ever holds;
+        never blocks or raises. After close, or while ``max_queue`` events are
+        held, the event is dropped and counted.
         """
         if self._pid != os.getpid():  # a fork that skipped the at-fork hooks
             self._after_fork_in_child()
@@ -132,28 +146,33 @@ class QueuedEmitter:
             else:
                 if buffer.thread is None and not self._start_locked():
                     return
-                buffer.queue.append(payload)
+                buffer.queue.append(item)
                 queued = len(buffer.queue)
         if queued < 0:
             LOGGER.warning(
                 "Snowplow %s: an event was tracked after the exit flush and dropped "
                 "(from an atexit function registered before snowplow_logging was "
                 "imported?); later ones count in stats['dropped_closed'].",
-                self._describe(),
+                self.sink.describe,
             )
             return
         if queued >= buffer.wake_at and not buffer.wake.is_set():
             buffer.wake.set()
 
+    input = put
+    """Queue one built payload (see :meth:`put`); the emitter now owns the dict."""
+    defer = put
+    """Queue one pending event, built on the worker thread (see :meth:`put`)."""
+
     def _start_locked(self) -> bool:
         thread = threading.Thread(
-            target=self._loop.run,
-            name=f"snowplow_logging.{type(self).__name__}-{next(_NAMES)}",
+            target=self._worker.run,
+            name=f"snowplow_logging.{self._name}-{next(_NAMES)}",
             daemon=True,
         )
         try:
             thread.start()
-        except RuntimeError:  # interpreter shutdown: no new threads (PEERS lesson 8)
+        except RuntimeError:  # interpreter shutdown: no new threads
             self._buffer.dropped_closed += 1
             return False
         self._buffer.thread = thread
@@ -163,14 +182,14 @@ class QueuedEmitter:
     def stats(self) -> dict[str, int]:
         """A snapshot of the counters; ``inputs == sent + failed + dropped + queued``.
 
-        ``inputs`` payloads given to :meth:`input`; ``queued`` held now (waiting
+        ``inputs`` events given to the emitter; ``queued`` held now (waiting
         or in flight); ``sent`` accepted by the destination; ``failed``
         refused for good (a no-retry answer, ``max_attempts`` used up, or not
         encodable); ``dropped`` the sum of ``dropped_queue_full`` (queue full),
-        ``dropped_closed`` (input after :meth:`close`, or when no thread can
-        start at interpreter shutdown) and ``dropped_unsent`` (held when close
-        or exit gave up); ``requests`` attempts made; ``retried`` attempts that
-        were retries.
+        ``dropped_closed`` (after close, or when no thread can start at
+        interpreter shutdown) and ``dropped_unsent`` (held when close or exit
+        gave up); ``requests`` attempts made; ``retried`` attempts that were
+        retries.
         """
         b = self._buffer
         with b.cond:
@@ -187,6 +206,11 @@ class QueuedEmitter:
                 "retried": b.retried,
             }
 
+    @property
+    def closed(self) -> bool:
+        """Whether close has begun: new events are dropped."""
+        return self._buffer.closed
+
     def flush(self, timeout: float | None = None) -> bool:
         """Send everything queued so far and wait until it is delivered or failed.
 
@@ -198,7 +222,8 @@ class QueuedEmitter:
             timeout: seconds to wait at most; ``None`` waits until done.
 
         Returns:
-            True if every event queued before the call was resolved in time.
+            True if every event queued before the call was resolved in time,
+            its callbacks returned.
         """
         if self._pid != os.getpid():
             self._after_fork_in_child()
@@ -225,9 +250,9 @@ class QueuedEmitter:
     def close(self, timeout: float | None = 5.0) -> bool:
         """Stop accepting events, send what is queued, stop the worker. Idempotent.
 
-        Later :meth:`input` calls are counted in ``dropped_closed``. Events still
-        held when ``timeout`` expires, or whose next retry would come after it,
-        are counted in ``dropped_unsent`` and reported in one warning.
+        Later events are counted in ``dropped_closed``. Events still held when
+        ``timeout`` expires, or whose next retry would come after it, are
+        counted in ``dropped_unsent`` and reported in one warning.
 
         Args:
             timeout: seconds to wait at most; ``None`` waits until everything
@@ -241,6 +266,7 @@ class QueuedEmitter:
         return self.finish_close(deadline)
 
     def begin_close(self, deadline: float) -> None:
+        """Stop accepting events; the worker drains until ``deadline`` (monotonic)."""
         buffer = self._buffer
         with buffer.cond:
             buffer.closed = True
@@ -249,6 +275,7 @@ class QueuedEmitter:
         buffer.wake.set()
 
     def finish_close(self, deadline: float) -> bool:
+        """Wait for the worker until ``deadline``; count and report what is left."""
         buffer = self._buffer
         thread = buffer.thread
         if thread is threading.current_thread():
@@ -265,9 +292,9 @@ class QueuedEmitter:
             LOGGER.warning(
                 "Snowplow %s: %d events could not be delivered before the "
                 "close deadline and were dropped.",
-                self._describe(),
+                self.sink.describe,
                 unsent,
             )
-        if thread is None or not thread.is_alive():
-            self._release()
-        return not buffer.abandoned
+        if self._released is None and (thread is None or not thread.is_alive()):
+            self._released = self.sink.close(deadline)  # once, after the worker
+        return not buffer.abandoned and self._released is not False

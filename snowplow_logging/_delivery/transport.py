@@ -1,0 +1,191 @@
+"""One request to the collector, through ``requests``.
+
+:class:`RequestsTransport` sends over one ``requests.Session`` (the user's, or
+one it owns), so every byte on the wire is ``requests``' and ``urllib3``'s:
+keep-alive through the adapter's pool, TLS verification, proxies from the
+session or the environment, ``.netrc`` and the session's auth. What
+``Session.request`` redoes on every call (merging headers, cookies, auth and
+the environment settings) is done once and again only after a failed request;
+each request is a copy of that prepared request with its own query or body.
+An auth object that signs each request is applied to every request.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, MutableMapping
+from typing import Final, NamedTuple
+
+import requests
+import urllib3
+from requests.auth import HTTPBasicAuth
+
+from snowplow_logging._exceptions import SnowplowLoggingError
+
+__all__ = ["CONTENT_TYPE", "RequestsTransport", "Response", "TransportError"]
+
+CONTENT_TYPE: Final = "application/json; charset=utf-8"
+
+
+class TransportError(SnowplowLoggingError, OSError):
+    """A request got no HTTP response: refused, reset, timed out, DNS, TLS."""
+
+
+class Response(NamedTuple):
+    """What the engine needs from a response: the status and ``Retry-After``."""
+
+    status: int
+    retry_after: str | None
+
+
+class _Settings(NamedTuple):
+    """The prepared request and the session's settings, with the environment's."""
+
+    request: requests.PreparedRequest | None  # None: prepare each (auth per request)
+    verify: bool | str
+    cert: str | tuple[str, str] | None
+    proxies: MutableMapping[str, str]
+
+
+class RequestsTransport:
+    """Sends requests to one collector URL over one ``requests.Session``.
+
+    Runs on the emitter's worker thread only. Redirects are never followed.
+
+    Args:
+        url: the full collector URL, its path already percent-encoded.
+        method: ``"post"`` or ``"get"``.
+        session: the user's session, or ``None`` to create and own one.
+        headers: extra request headers.
+        auth: Basic auth taken from the endpoint URL.
+        timeout: connect and read timeout in seconds for each request.
+    """
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        method: str,
+        session: requests.Session | None,
+        headers: Mapping[str, str] | None,
+        auth: tuple[str, str] | None,
+        timeout: float,
+    ) -> None:
+        self._fresh = False
+        self._owns_session = session is None
+        self.session = requests.Session() if session is None else session
+        self._url = url
+        self._method = method.upper()
+        self._headers: dict[str, str] = dict(headers or {})
+        if method == "post":
+            self._headers["Content-Type"] = CONTENT_TYPE
+        self._auth = auth
+        self._timeout = timeout
+        self._settings: _Settings | None = None
+
+    def send(self, body: bytes | None = None, query: str = "") -> Response:
+        """Send one request and return its status; reads and discards the body.
+
+        Args:
+            body: the POST body, or ``None`` for GET.
+            query: the GET query string, already percent-encoded, without ``?``.
+
+        Raises:
+            TransportError: no HTTP response arrived.
+        """
+        try:
+            settings = self._settings or self._prepare()
+            if settings.request is None:  # the session's auth sees each request
+                request = self._prepare_one(body, query)
+            else:
+                request = settings.request.copy()
+                if query:
+                    request.url = f"{request.url}?{query}"
+                if body is not None:
+                    request.body = body
+                    request.headers["Content-Length"] = str(len(body))
+            response = self.session.send(
+                request,
+                allow_redirects=False,
+                timeout=self._timeout,
+                verify=settings.verify,
+                cert=settings.cert,
+                proxies=settings.proxies,
+            )
+            try:
+                _ = response.content  # so that the connection goes back to the pool
+            finally:
+                response.close()
+        except (
+            requests.RequestException,
+            urllib3.exceptions.HTTPError,
+            OSError,
+            ValueError,  # e.g. an invalid header or URL the session built
+        ) as exc:
+            self._settings = None  # resolve the settings again next time
+            shown = _cause(exc)
+            msg = f"{type(shown).__name__}: {shown}"
+            raise TransportError(msg) from exc
+        return Response(response.status_code, response.headers.get("Retry-After"))
+
+    def _prepare_one(
+        self, body: bytes | None = None, query: str = ""
+    ) -> requests.PreparedRequest:
+        url = f"{self._url}?{query}" if query else self._url
+        request = requests.Request(self._method, url, headers=self._headers, data=body)
+        if self._auth is not None and self.session.auth is None:
+            request.auth = self._auth
+        return self.session.prepare_request(request)
+
+    def _prepare(self) -> _Settings:
+        session = self.session
+        if self._fresh:
+            self._fresh = False
+            session.close()  # only empties the pools; the session stays usable
+        env = session.merge_environment_settings(self._url, {}, None, None, None)
+        static = session.auth is None or isinstance(session.auth, tuple | HTTPBasicAuth)
+        self._settings = _Settings(
+            self._prepare_one() if static else None,
+            True if env["verify"] is None else env["verify"],
+            env["cert"],
+            env["proxies"],
+        )
+        return self._settings
+
+    def after_fork(self) -> None:
+        """Drop what the parent's connections left (in a forked child).
+
+        An owned session is replaced, never closed: its sockets are the
+        parent's too. A user's session has its pools emptied before the next
+        request.
+        """
+        if self._owns_session:
+            self.session = requests.Session()
+        else:
+            self._fresh = True
+        self._settings = None
+
+    def close(self) -> None:
+        """Close the session if this transport created it."""
+        if self._owns_session:
+            self.session.close()
+
+
+def _cause(exc: BaseException) -> BaseException:
+    """The error under the wrappers ``requests`` and ``urllib3`` put around it.
+
+    ``ConnectionError(MaxRetryError(reason=NewConnectionError))`` says less
+    than the ``ConnectionRefusedError`` it stands for; a ``ProxyError`` or an
+    ``SSLError`` is kept as it is.
+    """
+    if isinstance(exc, requests.RequestException) and exc.args:
+        first = exc.args[0]
+        exc = first if isinstance(first, BaseException) else exc
+    reason = getattr(exc, "reason", None)  # MaxRetryError
+    if isinstance(reason, BaseException):
+        exc = reason
+    inner = exc.__context__
+    if isinstance(exc, urllib3.exceptions.NewConnectionError) and isinstance(
+        inner, OSError
+    ):
+        exc = inner
+    return exc
