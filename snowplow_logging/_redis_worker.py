@@ -1,0 +1,355 @@
+"""The consuming side of the Redis relay: :class:`RedisWorker` ships a list to a collector."""
+
+from __future__ import annotations
+
+import json
+import socket
+import threading
+from collections.abc import Callable, Mapping
+from functools import partial
+from typing import Final, cast
+
+from snowplow_logging._checks import check_count, check_seconds
+from snowplow_logging._diagnostics import RateLimitedLog
+from snowplow_logging._emitter import Emitter
+from snowplow_logging._exceptions import (
+    ClosedError,
+)
+from snowplow_logging._protocol import Payload
+from snowplow_logging._redis_client import (
+    DEFAULT_KEY,
+    check_key,
+    client,
+    redis_module,
+    where,
+)
+from snowplow_logging._retry import Retry
+
+__all__ = ["RedisWorker"]
+
+_redis = redis_module
+_Raw = bytes | str
+_MOST_PER_CALL: Final = 1000  # Lua's unpack() has a stack limit near 8000
+
+# Moves up to ARGV[1] items from the head of KEYS[1] to the tail of KEYS[2], as
+# one atomic step (a script runs alone): a batch in one round trip, where
+# pipelined LMOVEs cost a command per event.
+_TAKE_LUA: Final = """
+local items = redis.call('LRANGE', KEYS[1], 0, tonumber(ARGV[1]) - 1)
+if #items > 0 then
+  redis.call('LTRIM', KEYS[1], #items, -1)
+  redis.call('RPUSH', KEYS[2], unpack(items))
+end
+return items
+"""
+# Removes each item ARGV[2..] once from KEYS[1], from its head when it is there
+# (the emitter resolves events in order, so that is the usual case and costs
+# O(1)), and appends it to KEYS[2] if ARGV[1] is '1'.
+_SETTLE_LUA: Final = """
+for i = 2, #ARGV do
+  local item = ARGV[i]
+  if redis.call('LINDEX', KEYS[1], 0) == item then
+    redis.call('LPOP', KEYS[1])
+  else
+    redis.call('LREM', KEYS[1], 1, item)
+  end
+  if ARGV[1] == '1' then
+    redis.call('RPUSH', KEYS[2], item)
+  end
+end
+return #ARGV - 1
+"""
+
+
+def _payload(text: str) -> Payload | None:
+    """The payload in one list item, or None if it is not a Snowplow payload."""
+    try:
+        value = json.loads(text)
+    except ValueError:
+        return None
+    if not isinstance(value, dict) or not isinstance(value.get("eid"), str):
+        return None
+    if not all(isinstance(v, str) for v in value.values()):
+        return None
+    return cast("Payload", value)
+
+
+class RedisWorker:
+    """Ships events from a Redis list to a collector, at least once.
+
+    :meth:`run` (blocking, on the calling thread) first re-sends what its
+    processing list ``<key>:processing:<name>`` still holds from an earlier run,
+    then moves events into that list, up to ``batch_size`` at once with one
+    atomic script (``LRANGE``, ``LTRIM``, ``RPUSH``), or one with ``BLMOVE``
+    while the list is empty and gives them to an
+    :class:`~snowplow_logging.Emitter`. Its callbacks, on the emitter's thread,
+    remove (``LPOP``, or ``LREM`` when out of order) each event the collector accepted, and move those it
+    refused for good to ``dead_letter_key``. At most ``max_in_flight`` events
+    are held at once, so several workers on one list share the load.
+    :meth:`stop` (thread- and signal-safe) ends the loop; the emitter then
+    drains for at most ``drain_timeout`` seconds and what it could not deliver
+    stays in the processing list for the next run.
+
+    Give every worker a ``name`` of its own that it keeps across restarts: a
+    worker recovers only its own processing list.
+
+    Args:
+        redis: a ``redis.Redis`` client, or a ``redis://`` URL to build one. Its
+            socket timeout, if any, must exceed ``block_timeout``.
+        endpoint: the collector, as for :class:`~snowplow_logging.Emitter`.
+        key: the list producers push to.
+        name: this worker's name (default: the host name).
+        dead_letter_key: where refused events and unreadable items go
+            (default ``<key>:failed``); ``None`` drops them.
+        max_in_flight: most events taken from the list and not yet resolved.
+        block_timeout: seconds one ``BLMOVE`` waits; bounds how long
+            :meth:`stop` takes to be noticed.
+        drain_timeout: seconds :meth:`run` waits, once stopped, for delivery.
+        method: batch_size: byte_limit: flush_interval: timeout: retry:
+            headers: the :class:`~snowplow_logging.Emitter`'s options.
+
+    Raises:
+        ConfigurationError: a setting has a value that cannot work.
+        ConfigurationTypeError: a setting has the wrong type.
+
+    .. versionadded:: 0.2.0
+    """
+
+    def __init__(
+        self,
+        redis: _redis.Redis | str,
+        *,
+        endpoint: str,
+        key: str = DEFAULT_KEY,
+        name: str | None = None,
+        dead_letter_key: str | None = "",
+        max_in_flight: int = 1000,
+        block_timeout: float = 1.0,
+        drain_timeout: float = 10.0,
+        method: str = "post",
+        batch_size: int = 500,
+        byte_limit: int = 40_000,
+        flush_interval: float = 1.0,
+        timeout: float = 5.0,
+        retry: Retry | None = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> None:
+        self._redis = client(redis)
+        self._owns_client = isinstance(redis, str)
+        self.key = check_key("key", key)
+        self.name = check_key("name", socket.gethostname() if name is None else name)
+        self.processing_key = f"{self.key}:processing:{self.name}"
+        self.dead_letter_key = (
+            f"{self.key}:failed"
+            if dead_letter_key == ""
+            else None
+            if dead_letter_key is None
+            else check_key("dead_letter_key", dead_letter_key)
+        )
+        self._max_in_flight = check_count("max_in_flight", max_in_flight)
+        self._batch_size = check_count("batch_size", batch_size)
+        self._block_timeout = check_seconds(
+            "block_timeout", block_timeout, positive=True
+        )
+        self._drain_timeout = check_seconds("drain_timeout", drain_timeout)
+        self.emitter = Emitter(
+            endpoint,
+            method=method,
+            batch_size=batch_size,
+            byte_limit=byte_limit,
+            flush_interval=flush_interval,
+            max_queue=self._max_in_flight,
+            timeout=timeout,
+            retry=retry,
+            headers=headers,
+            on_success=self._delivered,
+            on_failure=self._refused,
+        )
+        self._take_script = self._redis.register_script(_TAKE_LUA)
+        self._settle_script = self._redis.register_script(_SETTLE_LUA)
+        self._cond = threading.Condition(threading.Lock())
+        self._raws: dict[str, list[_Raw]] = {}  # eid -> list items in flight
+        self._in_flight = 0
+        self._stop = threading.Event()
+        self._ran = False
+        self._notices = RateLimitedLog()
+        self._counts = dict.fromkeys(
+            ("taken", "recovered", "sent", "failed", "invalid", "redis_errors"), 0
+        )
+
+    def __repr__(self) -> str:
+        return (
+            f"<RedisWorker {self.name!r} {where(self._redis)} list {self.key!r} "
+            f"in_flight={self._in_flight}>"
+        )
+
+    @property
+    def stats(self) -> dict[str, int]:
+        """Counters of this run.
+
+        ``taken`` items moved from the list, ``recovered`` items found in the
+        processing list at start, ``sent`` removed after the collector
+        accepted them, ``failed`` refused by the collector for good (moved to
+        the dead-letter list), ``invalid`` items that are not payloads,
+        ``in_flight`` held now, ``redis_errors`` failed Redis calls.
+        """
+        with self._cond:
+            return {**self._counts, "in_flight": self._in_flight}
+
+    def stop(self) -> None:
+        """Ask :meth:`run` to stop taking events; safe from a signal handler."""
+        self._stop.set()
+
+    def run(self) -> bool:
+        """Move and send events until :meth:`stop`, then drain and return.
+
+        Blocks the calling thread. Redis outages are retried with back-off.
+
+        Returns:
+            True if every event taken was resolved within ``drain_timeout``.
+
+        Raises:
+            ClosedError: ``run()`` was called before; its emitter is closed.
+        """
+        with self._cond:
+            if self._ran:
+                msg = "RedisWorker.run() runs once; create a new RedisWorker."
+                raise ClosedError(msg)
+            self._ran = True
+        try:
+            recovered = False
+            while not self._stop.is_set():
+                if not recovered:
+                    recovered = self._guarded(self._recover)
+                    continue
+                room = self._wait_for_room()
+                if room:
+                    self._guarded(partial(self._take, room))
+        finally:
+            drained = self.emitter.close(self._drain_timeout)
+            if self._owns_client:
+                self._redis.close()
+        return drained
+
+    def _guarded(self, step: Callable[[], object]) -> bool:
+        """Run one Redis step; on a Redis error count it, back off, return False."""
+        try:
+            step()
+        except _redis.RedisError as exc:
+            with self._cond:
+                self._counts["redis_errors"] += 1
+            self._notices.warning(
+                "redis", "Snowplow worker %s: Redis error %r", self.name, exc
+            )
+            self._stop.wait(self._block_timeout)
+            return False
+        return True
+
+    def _recover(self) -> None:
+        """Re-send what the processing list holds from an earlier run."""
+        raws: list[_Raw] = self._redis.lrange(self.processing_key, 0, -1)
+        with self._cond:
+            self._counts["recovered"] += len(raws)
+        for raw in raws:
+            if not self._wait_for_room():
+                return  # stopped: the rest stays for the next run
+            self._feed(raw)
+
+    def _wait_for_room(self) -> int:
+        """Block until fewer than ``max_in_flight`` are held; 0 once stopped."""
+        with self._cond:
+            while self._in_flight >= self._max_in_flight:
+                if self._stop.is_set():
+                    return 0
+                self._cond.wait(self._block_timeout)
+            return 0 if self._stop.is_set() else self._max_in_flight - self._in_flight
+
+    def _take(self, room: int) -> None:
+        """Move a batch to the processing list; block up to block_timeout if empty."""
+        keys = [self.key, self.processing_key]
+        count = min(room, self._batch_size, _MOST_PER_CALL)
+        raws: list[_Raw] = self._take_script(keys=keys, args=[count])
+        if not raws:
+            # redis-py annotates the timeout as int; Redis >= 6 takes fractions.
+            wait = cast("int", self._block_timeout)
+            first = self._redis.blmove(self.key, self.processing_key, wait)
+            if first is None:
+                return
+            raws = [first]
+        with self._cond:
+            self._counts["taken"] += len(raws)
+        for raw in raws:
+            self._feed(raw)
+
+    def _feed(self, raw: _Raw) -> None:
+        text = raw.decode("utf-8", "replace") if isinstance(raw, bytes) else raw
+        payload = _payload(text)
+        if payload is None:
+            with self._cond:
+                self._counts["invalid"] += 1
+            self._notices.warning(
+                "invalid",
+                "Snowplow worker %s: an item of %r is not a payload: %.80r",
+                self.name,
+                self.key,
+                text,
+            )
+            self._settle([raw], dead=True)
+            return
+        with self._cond:
+            self._raws.setdefault(payload["eid"], []).append(raw)
+            self._in_flight += 1
+        self.emitter.input(payload)
+
+    def _claim(self, payloads: list[Payload]) -> list[_Raw]:
+        """The list items of resolved payloads, no longer in flight."""
+        raws: list[_Raw] = []
+        with self._cond:
+            for payload in payloads:
+                items = self._raws.get(payload.get("eid", ""))
+                if items:
+                    raws.append(items.pop(0))
+                    if not items:
+                        del self._raws[payload["eid"]]
+            self._in_flight -= len(raws)
+            self._cond.notify_all()
+        return raws
+
+    def _delivered(self, payloads: list[Payload]) -> None:
+        """``on_success``, on the emitter's thread: the collector has them."""
+        raws = self._claim(payloads)
+        with self._cond:
+            self._counts["sent"] += len(raws)
+        self._settle(raws, dead=False)
+
+    def _refused(self, sent_count: int, payloads: list[Payload]) -> None:
+        """``on_failure``, on the emitter's thread: refused for good."""
+        raws = self._claim(payloads)
+        with self._cond:
+            self._counts["failed"] += len(raws)
+        self._settle(raws, dead=True)
+
+    def _settle(self, raws: list[_Raw], *, dead: bool) -> None:
+        """Remove items from the processing list; to the dead letters if ``dead``."""
+        if not raws:
+            return
+        dead_letters = self.dead_letter_key if dead else None
+        keys = [self.processing_key, dead_letters or self.processing_key]
+        flag = "0" if dead_letters is None else "1"
+        try:
+            for start in range(0, len(raws), _MOST_PER_CALL):
+                chunk = raws[start : start + _MOST_PER_CALL]
+                self._settle_script(keys=keys, args=[flag, *chunk])
+        except _redis.RedisError as exc:
+            # They stay in the processing list: the next run sends them again.
+            with self._cond:
+                self._counts["redis_errors"] += 1
+            self._notices.warning(
+                "settle",
+                "Snowplow worker %s: could not remove %d delivered events from "
+                "%r (%r); a restart will send them again.",
+                self.name,
+                len(raws),
+                self.processing_key,
+                exc,
+            )
