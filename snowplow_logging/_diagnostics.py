@@ -2,7 +2,7 @@
 
 The library never logs once per event or request: each kind of problem is logged
 at most once per interval, with the number of repeats it suppressed, so a root
-handler cannot turn a collector outage into a flood (PROTOCOL.md pitfall 4).
+handler cannot turn a collector outage into a flood (docs/protocol.md pitfall 4).
 The library never configures logging; without handlers, Python's last-resort
 handler prints WARNING and above to stderr.
 """

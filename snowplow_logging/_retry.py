@@ -1,6 +1,6 @@
 """The retry policy: which answers are retried, and how long to wait.
 
-:class:`Retry` is a frozen value (PROTOCOL.md 1.4): 2xx succeed; 400, 401, 403,
+:class:`Retry` is a frozen value (docs/protocol.md 1.4): 2xx succeed; 400, 401, 403,
 410 and 422 fail at once; 429, 5xx, network errors and by default every other
 status are retried with capped, jittered exponential back-off, waiting at least
 ``Retry-After`` (:func:`parse_retry_after`) when the answer has one. It is
@@ -24,7 +24,7 @@ from snowplow_logging._exceptions import ConfigurationError, ConfigurationTypeEr
 __all__ = ["NO_RETRY_CODES", "Outcome", "Retry", "check_retry", "parse_retry_after"]
 
 NO_RETRY_CODES: Final = frozenset({400, 401, 403, 410, 422})
-"""Statuses meaning "this request will never succeed" (PROTOCOL.md 1.4)."""
+"""Statuses meaning "this request will never succeed" (docs/protocol.md 1.4)."""
 _MAX_EXPONENT: Final = 60
 _SUCCESS_CLASS: Final = 2
 _SERVER_ERROR_CLASS: Final = 5
@@ -61,7 +61,7 @@ class Retry:
     """How failed requests are retried: a frozen value, safe to share.
 
     A request is retried after a network error or timeout, after 429 or any
-    5xx, and after a 3xx (PROTOCOL.md 1.4). Any other 4xx fails the request's
+    5xx, and after a 3xx (docs/protocol.md 1.4). Any other 4xx fails the request's
     events at once (issue #4: the request is wrong and will not improve) unless
     ``retry_other`` is true, as in the official trackers. Statuses in
     ``no_retry_codes`` always fail at once.

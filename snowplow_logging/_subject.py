@@ -1,4 +1,4 @@
-"""The subject of events: who and what device an event is about (PROTOCOL.md 2.2, 6).
+"""The subject of events: who and what device an event is about (docs/protocol.md 2.2, 6).
 
 A :class:`Subject` is an immutable value. Its ``set_*`` methods return a new
 subject, so one shared by many threads can never be rewritten under them

@@ -249,7 +249,7 @@ class TestNeverRaises:
 
 
 class TestRequestShape:
-    """Requests match PROTOCOL.md section 1 and the payload_data schema."""
+    """Requests match docs/protocol.md section 1 and the payload_data schema."""
 
     def test_post_envelope(self, collector: Collector, make: MakeEmitter) -> None:
         """One compact UTF-8 JSON envelope at the tp2 path with the exact type."""

@@ -95,7 +95,7 @@ class TestRetry:
         assert len(set(delays)) > 1
 
     def test_first_retry_within_one_second(self) -> None:
-        """The default first retry comes within 1 s (PROTOCOL.md 1.4)."""
+        """The default first retry comes within 1 s (docs/protocol.md 1.4)."""
         assert all(Retry().delay(1) <= 1.0 for _ in range(100))
 
     def test_retry_after_raises_the_delay_up_to_max_delay(self) -> None:
