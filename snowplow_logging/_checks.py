@@ -3,10 +3,16 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 
-from snowplow_logging._exceptions import ConfigurationError, ConfigurationTypeError
+from snowplow_logging._exceptions import (
+    ConfigurationError,
+    ConfigurationTypeError,
+    InvalidEventError,
+    InvalidEventTypeError,
+)
 
-__all__ = ["check_count", "check_seconds"]
+__all__ = ["check_callable", "check_count", "check_seconds", "check_setting"]
 
 
 def check_seconds(name: str, value: object, *, positive: bool = False) -> float:
@@ -30,3 +36,26 @@ def check_count(name: str, value: object, *, minimum: int = 1) -> int:
         msg = f"'{name}' must be > {minimum - 1} (got {value!r})."
         raise ConfigurationError(msg)
     return value
+
+
+def check_callable(name: str, value: object) -> None:
+    """``value`` is callable or ``None``, or raise ``ConfigurationTypeError``."""
+    if value is not None and not callable(value):
+        msg = f"{name!r} must be callable or None (got {value!r})."
+        raise ConfigurationTypeError(msg)
+
+
+def check_setting(
+    check: Callable[..., str | None],
+    name: str,
+    value: object,
+    *args: object,
+    **kw: object,
+) -> str | None:
+    """Run an event-field check on a setting, re-raising as a configuration error."""
+    try:
+        return check(name, value, *args, **kw)
+    except InvalidEventTypeError as exc:
+        raise ConfigurationTypeError(str(exc)) from None
+    except InvalidEventError as exc:
+        raise ConfigurationError(str(exc)) from None

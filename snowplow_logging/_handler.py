@@ -24,7 +24,9 @@ from pythonjsonlogger.json import JsonFormatter
 from snowplow_logging import _format as fmt
 from snowplow_logging import _protocol as proto
 from snowplow_logging._app_error import ErrorSite, application_error, native_thread_id
+from snowplow_logging._checks import check_setting
 from snowplow_logging._emitter import Emitter
+from snowplow_logging._emitters import peek
 from snowplow_logging._events import Event, SelfDescribingJson
 from snowplow_logging._exceptions import (
     ConfigurationError,
@@ -40,7 +42,7 @@ from snowplow_logging._tags import (
     is_ignored,
 )
 from snowplow_logging._tags import events as _events
-from snowplow_logging._tracker import Tracker, check_setting, peek
+from snowplow_logging._tracker import Tracker
 
 __all__ = ["IGNORED_LOGGERS", "SnowplowHandler", "Tag"]
 

@@ -1,30 +1,28 @@
 """The tracker: stamps ids and times on events and hands payloads to emitters.
 
 Pure and synchronous: ``track()`` builds ``dict[str, str]`` payloads from an
-already-validated event (PROTOCOL.md sections 2-6) and calls ``input()`` on each
+already-validated event (docs/protocol.md sections 2-6) and calls ``input()`` on each
 emitter. It does no I/O itself; sending belongs to the emitter.
 """
 
 from __future__ import annotations
 
-import inspect
 import itertools
 import os
 import threading
 import time
 from collections.abc import Callable, Sequence
 from functools import partial
-from typing import Final, Protocol, Self, runtime_checkable
+from typing import Final, Self
 
 from snowplow_logging import _format as fmt
 from snowplow_logging import _protocol as proto
+from snowplow_logging._checks import check_callable, check_setting
 from snowplow_logging._delivery.sink import Deferring, Pending
 from snowplow_logging._diagnostics import RateLimitedLog
+from snowplow_logging._emitters import EmitterLike, check_emitters, each, peek
 from snowplow_logging._events import Event, SelfDescribingJson
 from snowplow_logging._exceptions import (
-    ConfigurationError,
-    ConfigurationTypeError,
-    InvalidEventError,
     InvalidEventTypeError,
 )
 from snowplow_logging._protocol import Payload
@@ -35,24 +33,12 @@ __all__ = [
     "EmitterLike",
     "Payload",
     "PendingEvent",
-    "Tracker", "check_setting", "event_id", "peek"]
+    "Tracker",
+    "event_id",
+]
 
 _urandom: Final = os.urandom
 _VARIANT: Final = "89ab"
-
-
-@runtime_checkable
-class EmitterLike(Protocol):
-    """Anything with ``input(payload)`` is an emitter.
-
-    ``input`` is called on the thread that tracks the event and receives a dict
-    it owns (the tracker gives every emitter its own copy). It should return
-    quickly; optional ``flush(timeout=None) -> bool`` and ``close(timeout=None)``
-    methods are called by :meth:`Tracker.flush` and :meth:`Tracker.close`.
-    """
-
-    def input(self, payload: Payload) -> None:
-        """Accept one payload for sending."""
 
 
 class PendingEvent(partial[Payload]):
@@ -67,33 +53,6 @@ class PendingEvent(partial[Payload]):
     def build(self) -> Payload:
         """The event's payload (its id drawn now if the caller did not need it)."""
         return self()
-
-
-class _Hook:
-    """A bound ``flush``/``close`` of an emitter and whether it takes a timeout."""
-
-    __slots__ = ("call", "takes_timeout")
-
-    def __init__(self, call: Callable[..., object]) -> None:
-        self.call = call
-        try:
-            params = list(inspect.signature(call).parameters.values())
-        except (TypeError, ValueError):
-            params = []
-        self.takes_timeout = any(
-            param.name == "timeout" or param.kind is inspect.Parameter.VAR_KEYWORD
-            for param in params
-        )
-
-    def __call__(self, timeout: float | None) -> object:
-        if self.takes_timeout:
-            return self.call(timeout=timeout)
-        return self.call()
-
-
-def _hook(emitter: object, name: str) -> _Hook | None:
-    call = getattr(emitter, name, None)
-    return _Hook(call) if callable(call) else None
 
 
 class Tracker:
@@ -148,7 +107,7 @@ class Tracker:
         encode_base64: bool = True,
         json_encoder: fmt.JsonDefault | None = None,
     ) -> None:
-        self._emitters = _check_emitters(emitters)
+        self._emitters = check_emitters(emitters)
         # A single emitter that builds payloads itself (ours) gets pending events.
         only = self._emitters[0][0]
         self._defer_to: Callable[[Pending], None] | None = (
@@ -168,7 +127,7 @@ class Tracker:
         }
         check_setting(fmt.check_instance, "subject", subject, Subject, optional=True)
         check_setting(fmt.check_instance, "encode_base64", encode_base64, bool)
-        _check_callable("json_encoder", json_encoder)
+        check_callable("json_encoder", json_encoder)
         self.namespace = namespace or None
         self.app_id = app_id or None
         self.subject = subject
@@ -253,7 +212,7 @@ class Tracker:
             # Our Emitter builds the payload on its worker thread: the caller
             # only pays for an id and a queue append (issue #6's call-site cost).
             eid = event_id()
-            self._defer(self._defer_to, event, dtm, entities, eid)
+            self._defer(self._defer_to, event, dtm, entities, eid=eid)
             return eid
         try:
             payloads = self._build(event, str(dtm), entities)
@@ -301,7 +260,7 @@ class Tracker:
             return
         dtm = _event_time(created_ms)
         entities = (*event.context, *context) if context else tuple(event.context)
-        self._defer(defer_to, event, dtm, entities, None, stamp)
+        self._defer(defer_to, event, dtm, entities, eid=None, stamp=stamp)
 
     def _defer(
         self,
@@ -309,6 +268,7 @@ class Tracker:
         event: Event,
         dtm: int | str,
         entities: tuple[SelfDescribingJson, ...],
+        *,
         eid: str | None,
         stamp: str | None = None,
     ) -> None:
@@ -439,7 +399,7 @@ class Tracker:
             True if every emitter finished in time (emitters without ``flush``
             count as finished).
         """
-        return self._each("flush", timeout)
+        return each(self._emitters, "flush", timeout, self._log)
 
     def close(self, timeout: float | None = None) -> bool:
         """Flush and close every emitter, sharing one deadline. Idempotent.
@@ -450,34 +410,7 @@ class Tracker:
         if self._closed:
             return True
         self._closed = True
-        return self._each("close", timeout)
-
-    def _each(self, which: str, timeout: float | None) -> bool:
-        deadline = None if timeout is None else time.monotonic() + timeout
-        ok = True
-        for emitter, flush_hook, close_hook in self._emitters:
-            hook = flush_hook if which == "flush" else close_hook
-            if hook is None:
-                continue
-            remaining = (
-                None if deadline is None else max(0.0, deadline - time.monotonic())
-            )
-            try:
-                result = hook(remaining)
-            except Exception as exc:  # noqa: BLE001 - one emitter must not stop the others
-                ok = False
-                self._log.warning(
-                    f"lifecycle:{id(emitter)}",
-                    "Emitter %r raised in %s(): %s: %s",
-                    emitter,
-                    which,
-                    type(exc).__name__,
-                    exc,
-                )
-                continue
-            if result is False:
-                ok = False
-        return ok
+        return each(self._emitters, "close", timeout, self._log)
 
 
 def _event_time(created_ms: object) -> int | str:
@@ -497,52 +430,3 @@ def event_id() -> str:
     """A random (version 4) UUID as text, without building a ``uuid.UUID`` object."""
     h = _urandom(16).hex()
     return f"{h[:8]}-{h[8:12]}-4{h[13:16]}-{_VARIANT[int(h[16], 16) & 3]}{h[17:20]}-{h[20:]}"
-
-
-def peek(counter: itertools.count[int]) -> int:
-    """The next value an ``itertools.count`` would return, without consuming it."""
-    return int(repr(counter)[6:-1])
-
-
-def _check_emitters(
-    emitters: object,
-) -> tuple[tuple[EmitterLike, _Hook | None, _Hook | None], ...]:
-    items = [emitters] if isinstance(emitters, EmitterLike) else emitters
-    if not isinstance(items, Sequence) or isinstance(items, str | bytes) or not items:
-        msg = (
-            "'emitters' must be an emitter (an object with input(payload)) or a "
-            f"non-empty sequence of them (got {emitters!r})."
-        )
-        raise ConfigurationTypeError(msg)
-    out = []
-    for index, emitter in enumerate(items):
-        if not isinstance(emitter, EmitterLike) or not callable(emitter.input):
-            msg = (
-                f"'emitters[{index}]' must have an input(payload) method "
-                f"(got {type(emitter).__name__})."
-            )
-            raise ConfigurationTypeError(msg)
-        out.append((emitter, _hook(emitter, "flush"), _hook(emitter, "close")))
-    return tuple(out)
-
-
-def _check_callable(name: str, value: object) -> None:
-    if value is not None and not callable(value):
-        msg = f"{name!r} must be callable or None (got {value!r})."
-        raise ConfigurationTypeError(msg)
-
-
-def check_setting(
-    check: Callable[..., str | None],
-    name: str,
-    value: object,
-    *args: object,
-    **kw: object,
-) -> str | None:
-    """Run an event-field check on a setting, re-raising as a configuration error."""
-    try:
-        return check(name, value, *args, **kw)
-    except InvalidEventTypeError as exc:
-        raise ConfigurationTypeError(str(exc)) from None
-    except InvalidEventError as exc:
-        raise ConfigurationError(str(exc)) from None

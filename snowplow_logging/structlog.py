@@ -43,6 +43,7 @@ from snowplow_logging._app_error import (
     native_thread_id,
 )
 from snowplow_logging._diagnostics import RateLimitedLog
+from snowplow_logging._emitters import peek
 from snowplow_logging._events import Event
 from snowplow_logging._exceptions import ConfigurationError, ConfigurationTypeError
 from snowplow_logging._tags import (
@@ -53,7 +54,7 @@ from snowplow_logging._tags import (
     events,
     is_ignored,
 )
-from snowplow_logging._tracker import Tracker, peek
+from snowplow_logging._tracker import Tracker
 
 try:
     import structlog  # noqa: F401 - fail here, naming the extra, not at first use
