@@ -13,7 +13,7 @@ from collections.abc import Mapping
 import requests
 
 from snowplow_logging._checks import check_count, check_seconds
-from snowplow_logging._delivery.engine import Engine
+from snowplow_logging._delivery.engine import Engine, Settings
 from snowplow_logging._delivery.exit import set_exit_timeout
 from snowplow_logging._delivery.http import HttpItem, HttpSink
 from snowplow_logging._delivery.transport import RequestsTransport
@@ -156,9 +156,7 @@ class Emitter(Engine[HttpItem]):
         super().__init__(
             sink,
             name="Emitter",
-            max_queue=max_queue,
-            interval=interval,
-            retry=policy,
+            settings=Settings(max_queue, interval, policy),
             on_success=on_success,
             on_failure=on_failure,
         )

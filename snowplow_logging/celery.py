@@ -128,26 +128,15 @@ class CeleryEmitter(Engine[Payload]):
         self._app, self._task_queue = app, queue
         self._endpoint, self._method = endpoint, check_method(method)
         _, _, display = collector_url(endpoint, method=self._method)
-        settings = relay_settings(
-            batch_size=batch_size,
-            flush_interval=flush_interval,
-            max_queue=max_queue,
-            retry=retry,
-        )
+        batch, settings = relay_settings(batch_size, flush_interval, max_queue, retry)
         sink = PushSink(
             describe=f"Celery app {app.main!r} to {display}",
-            batch_size=settings.batch_size,
+            batch_size=batch,
             encode=_as_is,
             push=self._push,
             retryable=_retryable,
         )
-        super().__init__(
-            sink,
-            name="CeleryEmitter",
-            max_queue=settings.max_queue,
-            interval=settings.interval,
-            retry=settings.retry,
-        )
+        super().__init__(sink, name="CeleryEmitter", settings=settings)
 
     def _push(self, batch: list[Payload]) -> int:
         task = self._app.tasks[TASK_NAME]

@@ -85,28 +85,17 @@ class RedisEmitter(Engine[str]):
         self._redis = client(redis)
         self._owns_client = isinstance(redis, str)
         self.key = check_key("key", key)
-        settings = relay_settings(
-            batch_size=batch_size,
-            flush_interval=flush_interval,
-            max_queue=max_queue,
-            retry=retry,
-        )
+        batch, settings = relay_settings(batch_size, flush_interval, max_queue, retry)
         sink = PushSink(
             describe=f"Redis {where(self._redis)} list {self.key!r}",
-            batch_size=settings.batch_size,
+            batch_size=batch,
             encode=dumps_compact,
             push=self._push,
             retryable=_retryable,
             after_fork=self._forked,
             close=self._release,
         )
-        super().__init__(
-            sink,
-            name="RedisEmitter",
-            max_queue=settings.max_queue,
-            interval=settings.interval,
-            retry=settings.retry,
-        )
+        super().__init__(sink, name="RedisEmitter", settings=settings)
 
     def _push(self, texts: list[str]) -> int:
         self._redis.rpush(self.key, *texts)

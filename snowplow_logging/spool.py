@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Final, Self
 
 from snowplow_logging._checks import check_count, check_seconds
-from snowplow_logging._delivery.engine import Engine
+from snowplow_logging._delivery.engine import Engine, Settings
 from snowplow_logging._delivery.relay import PushSink
 from snowplow_logging._delivery.sink import Pending
 from snowplow_logging._diagnostics import LOGGER, RateLimitedLog
@@ -148,9 +148,11 @@ class SpoolEmitter:
         self._writer = Engine(
             sink,
             name="SpoolEmitter",
-            max_queue=max_queue,
-            interval=check_seconds("spool_interval", spool_interval, positive=True),
-            retry=Retry(initial_delay=0.05, max_delay=1.0),
+            settings=Settings(
+                max_queue,
+                check_seconds("spool_interval", spool_interval, positive=True),
+                Retry(initial_delay=0.05, max_delay=1.0),
+            ),
         )
         if self._rows:
             with self._db_lock:

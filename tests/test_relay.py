@@ -7,7 +7,7 @@ import threading
 import pytest
 
 from snowplow_logging import Retry, StructuredEvent, Tracker
-from snowplow_logging._delivery.engine import Engine
+from snowplow_logging._delivery.engine import Engine, Settings
 from snowplow_logging._delivery.relay import PushSink
 from snowplow_logging._protocol import Payload
 from snowplow_logging._tracker import PendingEvent
@@ -38,9 +38,9 @@ class ListRelay(Engine[Payload]):
         super().__init__(
             sink,
             name="ListRelay",
-            max_queue=100,
-            interval=1.0,
-            retry=Retry(initial_delay=0.001, max_delay=0.01, jitter=0.0),
+            settings=Settings(
+                100, 1.0, Retry(initial_delay=0.001, max_delay=0.01, jitter=0.0)
+            ),
         )
 
     def _push(self, batch: list[Payload]) -> int:

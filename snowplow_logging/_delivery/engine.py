@@ -27,7 +27,7 @@ import os
 import threading
 import time
 import weakref
-from typing import Final, Generic, Self
+from typing import Final, Generic, NamedTuple, Self
 
 from snowplow_logging._delivery import exit as _exit
 from snowplow_logging._delivery.queue import Buffer
@@ -36,9 +36,21 @@ from snowplow_logging._delivery.worker import FailureCallback, SuccessCallback, 
 from snowplow_logging._diagnostics import LOGGER, RateLimitedLog
 from snowplow_logging._retry import Retry
 
-__all__ = ["Engine", "FailureCallback", "SuccessCallback"]
+__all__ = ["Engine", "FailureCallback", "Settings", "SuccessCallback"]
 
 _NAMES: Final = itertools.count(1)
+
+
+class Settings(NamedTuple):
+    """An engine's checked settings."""
+
+    max_queue: int
+    """Most events held (waiting or in flight); newer ones are dropped and
+    counted in ``dropped_queue_full``."""
+    interval: float
+    """Seconds between timed sends of whatever is queued."""
+    retry: Retry
+    """The retry policy."""
 
 
 class Engine(Generic[Item]):
@@ -47,10 +59,7 @@ class Engine(Generic[Item]):
     Args:
         sink: the destination.
         name: the emitter's class name, for the worker thread's name.
-        max_queue: most events held (waiting or in flight); newer ones are
-            dropped and counted in ``dropped_queue_full``.
-        interval: seconds between timed sends of whatever is queued.
-        retry: the retry policy.
+        settings: the queue bound, the timer and the retry policy.
         on_success: on_failure: the user's callbacks, or ``None``.
     """
 
@@ -59,16 +68,14 @@ class Engine(Generic[Item]):
         sink: Sink[Item],
         *,
         name: str,
-        max_queue: int,
-        interval: float,
-        retry: Retry,
+        settings: Settings,
         on_success: SuccessCallback | None = None,
         on_failure: FailureCallback | None = None,
     ) -> None:
         self.sink = sink
         self._name = name
-        self._max_queue = max_queue
-        self._interval, self._retry = interval, retry
+        self._max_queue = settings.max_queue
+        self._interval, self._retry = settings.interval, settings.retry
         self._on_success, self._on_failure = on_success, on_failure
         self.notices = RateLimitedLog()
         self._released: bool | None = None  # what sink.close() said, once called

@@ -10,41 +10,33 @@ from __future__ import annotations
 
 from collections import deque
 from collections.abc import Callable, Sequence
-from typing import Generic, NamedTuple, TypeVar
+from typing import Generic, TypeVar
 
 from snowplow_logging._checks import check_count, check_seconds
+from snowplow_logging._delivery.engine import Settings
 from snowplow_logging._delivery.sink import Attempt, Payload
-from snowplow_logging._retry import Outcome, Retry, check_retry
+from snowplow_logging._retry import Outcome, check_retry
 
-__all__ = ["PushSink", "RelaySettings", "relay_settings"]
+__all__ = ["PushSink", "relay_settings"]
 
 T = TypeVar("T")
 
 
-class RelaySettings(NamedTuple):
-    """A relay's checked queue settings."""
-
-    batch_size: int
-    interval: float
-    max_queue: int
-    retry: Retry
-
-
 def relay_settings(
-    *, batch_size: object, flush_interval: object, max_queue: object, retry: object
-) -> RelaySettings:
-    """Check the settings every relay takes.
+    batch_size: object, flush_interval: object, max_queue: object, retry: object
+) -> tuple[int, Settings]:
+    """Check the settings every relay takes: its batch size and its engine's.
 
     Raises:
         ConfigurationError: a setting has a value that cannot work.
         ConfigurationTypeError: a setting has the wrong type.
     """
-    return RelaySettings(
-        check_count("batch_size", batch_size),
-        check_seconds("flush_interval", flush_interval, positive=True),
+    settings = Settings(
         check_count("max_queue", max_queue),
+        check_seconds("flush_interval", flush_interval, positive=True),
         check_retry(retry),
     )
+    return check_count("batch_size", batch_size), settings
 
 
 def _usable() -> bool:
