@@ -23,11 +23,12 @@ from types import FrameType
 from typing import TextIO
 
 from snowplow_logging._exceptions import ConfigurationError, ConfigurationTypeError
-from snowplow_logging._records import BadEvent, GoodEvent
 from snowplow_logging._version import __version__
 from snowplow_logging.micro import (
     DEFAULT_HISTORY,
     DEFAULT_MAX_BODY_SIZE,
+    BadEvent,
+    GoodEvent,
     MicroCollector,
 )
 
@@ -81,7 +82,7 @@ class EventPrinter:
     @staticmethod
     def json_line(event: GoodEvent | BadEvent) -> str:
         """The event's summary as one compact JSON object."""
-        from snowplow_logging._records import iso_time  # noqa: PLC0415
+        from snowplow_logging.micro.enrich import iso_time  # noqa: PLC0415
 
         payload = event.payload or {}
         summary = {

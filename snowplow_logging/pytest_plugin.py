@@ -20,30 +20,45 @@ ini option (directories in static-registry layout, relative to the rootdir)::
     snowplow_micro_schemas = ["iglu"]
 
 The fixture needs ``jsonschema`` (``pip install 'snowplow-logging[micro]'``); the
-plugin itself loads without it, and only a test asking for the fixture fails.
+plugin itself loads without it, and only a test asking for the fixture fails. The
+plugin imports the collector only when a test uses the fixture (or imports
+``MicroFixture``): a run that never does loads no server code.
 
 .. versionadded:: 0.1.0
 """
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, TypeAlias
 
 import pytest
 
-from snowplow_logging.micro import MicroCollector
-
 if TYPE_CHECKING:
-    from snowplow_logging._validate import IgluResolver
+    from snowplow_logging.micro import IgluResolver, MicroCollector
+
+    MicroFixture: TypeAlias = MicroCollector
+    """The type of the ``snowplow_micro`` fixture, for annotations."""
 
 __all__ = ["MicroFixture", "pytest_addoption", "snowplow_micro"]
 
-MicroFixture: TypeAlias = MicroCollector
-"""The type of the ``snowplow_micro`` fixture, for annotations."""
-
 _SCHEMAS_OPTION = "snowplow_micro_schemas"
+
+
+def __getattr__(name: str) -> object:
+    """``MicroFixture``, the fixture's type, imported when a test module asks for it.
+
+    pytest loads this plugin in every run of every project that installed us,
+    so it imports no collector code (``snowplow_logging.micro``, ``http.server``,
+    ``jsonschema``) until a test uses the fixture or names its type (#13).
+    """
+    if name == "MicroFixture":
+        micro = importlib.import_module("snowplow_logging.micro")
+        return micro.MicroCollector
+    msg = f"module {__name__!r} has no attribute {name!r}"
+    raise AttributeError(msg)
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -58,7 +73,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 @pytest.fixture(name="_snowplow_micro_resolver", scope="session")
 def _resolver(pytestconfig: pytest.Config) -> IgluResolver:
     """One schema resolver per session: compiled validators are reused."""
-    from snowplow_logging._validate import IgluResolver  # noqa: PLC0415
+    from snowplow_logging.micro import IgluResolver  # noqa: PLC0415 - lazy: see above
 
     directories: list[Path] = [Path(d) for d in pytestconfig.getini(_SCHEMAS_OPTION)]
     try:
@@ -71,5 +86,7 @@ def _resolver(pytestconfig: pytest.Config) -> IgluResolver:
 @pytest.fixture
 def snowplow_micro(_snowplow_micro_resolver: IgluResolver) -> Iterator[MicroFixture]:
     """A running local collector: ``.endpoint``, ``.good()``, ``.bad()``, ``.wait_for()``."""
+    from snowplow_logging.micro import MicroCollector  # noqa: PLC0415 - lazy: see above
+
     with MicroCollector(resolver=_snowplow_micro_resolver) as micro:
         yield micro

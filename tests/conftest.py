@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from snowplow_logging._validate import CheckedEvent, IgluResolver, check_payload
+from snowplow_logging.micro import CheckedEvent, IgluResolver, check_payload
 from snowplow_logging.testing import decode_self_describing_event
 
 TEST_SCHEMAS = Path(__file__).parent / "iglu"

@@ -17,7 +17,7 @@ import requests
 
 from snowplow_logging import _demo
 from snowplow_logging._cli import EventPrinter, main
-from snowplow_logging._records import BadEvent, GoodEvent, RequestInfo
+from snowplow_logging.micro import BadEvent, GoodEvent, RequestInfo
 
 TP2 = "/com.snowplowanalytics.snowplow/tp2"
 GOOD = {

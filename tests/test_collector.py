@@ -28,8 +28,7 @@ from snowplow_logging import (
     Subject,
     Tracker,
 )
-from snowplow_logging._validate import IgluResolver
-from snowplow_logging.micro import BadEvent, GoodEvent, MicroCollector
+from snowplow_logging.micro import BadEvent, GoodEvent, IgluResolver, MicroCollector
 from snowplow_logging.testing import CapturingEmitter
 from tests.test_validate import _ue as ue
 
@@ -707,3 +706,4 @@ class TestMicroCollector:
         public = {n for n in vars(micro) if not n.startswith("_") and n.isidentifier()}
         assert set(micro.__all__) <= public
         assert {"MicroCollector", "GoodEvent", "BadEvent"} <= set(micro.__all__)
+        assert {"IgluResolver", "CheckedEvent", "check_payload"} <= set(micro.__all__)

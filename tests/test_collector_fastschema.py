@@ -12,8 +12,8 @@ from typing import Any
 import jsonschema
 import pytest
 
-from snowplow_logging._fastschema import Check, compile_check
-from snowplow_logging._validate import BUNDLED_SCHEMAS
+from snowplow_logging.micro.fastschema import Check, compile_check
+from snowplow_logging.micro.validate import BUNDLED_SCHEMAS
 
 TEST_SCHEMAS = Path(__file__).parent / "iglu" / "schemas"
 FORMATS = jsonschema.FormatChecker()

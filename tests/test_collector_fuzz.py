@@ -13,8 +13,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from snowplow_logging._validate import IgluResolver
-from snowplow_logging.micro import MicroCollector
+from snowplow_logging.micro import IgluResolver, MicroCollector
 
 TP2 = "/com.snowplowanalytics.snowplow/tp2"
 PAYLOAD_DATA = "iglu:com.snowplowanalytics.snowplow/payload_data/jsonschema/1-0-4"

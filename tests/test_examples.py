@@ -7,7 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from snowplow_logging._validate import IgluResolver, check_payload
+from snowplow_logging.micro import IgluResolver, check_payload
 
 EXAMPLES = Path(__file__).parent.parent / "examples"
 

@@ -24,7 +24,7 @@ from snowplow_logging import (
     Subject,
     Tracker,
 )
-from snowplow_logging._validate import IgluResolver, check_payload
+from snowplow_logging.micro import IgluResolver, check_payload
 from snowplow_logging.structlog import SnowplowProcessor
 from snowplow_logging.testing import CapturingEmitter
 from tests.conftest import TEST_SCHEMAS

@@ -18,7 +18,7 @@ from snowplow_logging import (
     Subject,
 )
 from snowplow_logging import _protocol as proto
-from snowplow_logging._fields import check_fields
+from snowplow_logging.micro.fields import check_fields
 
 _PAYLOAD_DATA = (
     Path(snowplow_logging.__file__).parent

@@ -115,6 +115,33 @@ class TestFixture:
         assert "pip install 'snowplow-logging[micro]'" in result.stdout.str()
         assert "During handling" not in result.stdout.str()
 
+    def test_plugin_loads_no_server_code(self, pytester: pytest.Pytester) -> None:
+        """A run whose tests never use the fixture imports no collector code."""
+        pytester.makepyfile(
+            test_user="""
+            import sys
+
+            def test_unrelated():
+                assert "snowplow_logging.pytest_plugin" in sys.modules
+                heavy = {"snowplow_logging.micro", "jsonschema", "http.server"}
+                assert heavy & set(sys.modules) == set()
+            """
+        )
+
+        # pytest-httpserver (one of our dev dependencies) imports http.server.
+        result = pytester.runpytest_subprocess(*FAST, "-p", "no:pytest_httpserver")
+
+        result.assert_outcomes(passed=1)
+
+    def test_fixture_type_imported_on_demand(self) -> None:
+        """MicroFixture is the collector class, imported when asked for."""
+        from snowplow_logging import pytest_plugin
+        from snowplow_logging.micro import MicroCollector
+
+        assert pytest_plugin.MicroFixture is MicroCollector
+        with pytest.raises(AttributeError, match="no attribute 'Nope'"):
+            pytest_plugin.Nope  # noqa: B018 - the attribute access is the test
+
     def test_fixture_in_this_suite(self, snowplow_micro: MicroFixture) -> None:
         """The fixture works here too: a running collector on a loopback port."""
         assert snowplow_micro.endpoint.startswith("http://127.0.0.1:")

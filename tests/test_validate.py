@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from snowplow_logging._validate import IgluResolver, check_payload
+from snowplow_logging.micro import IgluResolver, check_payload
 
 GOOD = {
     "e": "se",
@@ -42,6 +42,14 @@ class TestCheckPayload:
     def test_good(self, resolver: IgluResolver) -> None:
         """A well-formed structured event has no errors."""
         assert check_payload(GOOD, resolver).errors == []
+
+    def test_bundled_resolver_by_default(self) -> None:
+        """Without a resolver, the bundled schemas validate; the resolver is shared."""
+        good = check_payload(GOOD)
+        bad = check_payload({**GOOD, "eid": "abc"})
+
+        assert (good.good, good.errors) == (True, [])
+        assert bad.errors == ["eid: must be a UUID (got 'abc')"]
 
     @pytest.mark.parametrize(
         ("change", "reason"),
@@ -162,7 +170,7 @@ class TestResolver:
         """Without jsonschema, the error says what to install."""
         code = (
             "import sys; sys.modules['jsonschema'] = None\n"
-            "from snowplow_logging._validate import IgluResolver\n"
+            "from snowplow_logging.micro import IgluResolver\n"
             "try:\n    IgluResolver()\nexcept ImportError as exc:\n    print(exc)\n"
         )
         result = subprocess.run(

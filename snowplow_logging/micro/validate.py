@@ -3,16 +3,25 @@
 Two parts: :class:`IgluResolver` finds Iglu JSON Schemas (the bundled Iglu
 Central copies and any user directory in static-registry layout) and caches one
 compiled validator per schema; :func:`check_payload` applies the protocol field
-rules of PROTOCOL.md (strings only, known fields, UUIDs, ints, decimals,
+rules of docs/protocol.md (strings only, known fields, UUIDs, ints, decimals,
 millisecond timestamps, required fields per event type, atomic lengths), decodes
 ``ue_px``/``cx`` and validates every self-describing event and entity.
 
-Used by our tests, by :mod:`snowplow_logging.testing` and by the local collector.
-Needs the ``jsonschema`` package (the ``micro`` extra).
+Used by the local collector, and public so that a test suite can check a
+payload it captured (:class:`snowplow_logging.testing.CapturingEmitter`)
+without a collector::
+
+    from snowplow_logging.micro import check_payload
+
+    assert check_payload(emitter.payloads[0]).errors == []
+
+Needs the ``jsonschema`` package (the ``micro`` extra); importing this module
+does not, only building a resolver does.
 """
 
 from __future__ import annotations
 
+import functools
 import json
 import threading
 from collections.abc import Iterable, Mapping
@@ -23,8 +32,8 @@ from typing import TYPE_CHECKING, Any, Final, TypeAlias, cast
 
 from snowplow_logging import _format as fmt
 from snowplow_logging import _protocol as proto
-from snowplow_logging._fastschema import Check, compile_check
-from snowplow_logging._fields import check_fields, shown
+from snowplow_logging.micro.fastschema import Check, compile_check
+from snowplow_logging.micro.fields import check_fields, shown
 
 if TYPE_CHECKING:
     from jsonschema.protocols import Validator
@@ -37,10 +46,8 @@ __all__ = [
     "check_payload",
 ]
 
-BUNDLED_SCHEMAS: Final = (
-    Path(__file__).parent / "schemas",
-    Path(__file__).parent / "iglu" / "schemas",
-)
+_PACKAGE: Final = Path(__file__).parent.parent
+BUNDLED_SCHEMAS: Final = (_PACKAGE / "schemas", _PACKAGE / "iglu" / "schemas")
 """The schemas shipped with the package: our own (the log-record entity), then the
 Iglu Central copies."""
 
@@ -68,6 +75,12 @@ _WRAPPER_PREFIX: Final = {
 }
 
 
+@functools.cache
+def _bundled_resolver() -> IgluResolver:
+    """The resolver :func:`check_payload` uses when given none, built once."""
+    return IgluResolver()
+
+
 def _load_jsonschema() -> ModuleType:
     try:
         import jsonschema  # noqa: PLC0415 - optional dependency, imported on first use
@@ -79,6 +92,10 @@ def _load_jsonschema() -> ModuleType:
 class IgluResolver:
     """Find Iglu schemas by URI and validate data against them.
 
+    Thread-safe; compiled validators and decoded entities are cached, so share
+    one resolver between collectors and checks (the pytest fixture keeps one per
+    session).
+
     Args:
         directories: extra Iglu static-registry roots, each laid out as
             ``schemas/<vendor>/<name>/jsonschema/<M-R-A>`` (the root may be the
@@ -88,6 +105,8 @@ class IgluResolver:
 
     Raises:
         ImportError: ``jsonschema`` is not installed; the message says what to install.
+
+    .. versionadded:: 0.2.0
     """
 
     def __init__(
@@ -179,7 +198,9 @@ class IgluResolver:
 
 @dataclass(slots=True)
 class CheckedEvent:
-    """One payload after validation.
+    """One payload after validation, as :func:`check_payload` returns it.
+
+    .. versionadded:: 0.2.0
 
     Attributes:
         payload: the payload as received.
@@ -213,15 +234,30 @@ class CheckedEvent:
         return schema if isinstance(schema, str) else None
 
 
-def check_payload(payload: object, resolver: IgluResolver) -> CheckedEvent:
-    """Validate one event payload (a flat ``{field: str}`` mapping).
+def check_payload(
+    payload: object, resolver: IgluResolver | None = None
+) -> CheckedEvent:
+    """Validate one event payload (a flat ``{field: str}`` mapping) as Enrich would.
 
     Thread-safe. Decoded ``ue_*``/``co``/``cx`` values are cached per resolver
     (bounded), so the same entities on many events are decoded and validated once.
 
+    Args:
+        payload: the event's tracker parameters (``e``, ``eid``, ``ue_px``...), as
+            an emitter receives them or a collector reads them from a request.
+        resolver: where schemas come from; by default one shared resolver with
+            the bundled Iglu Central schemas only, built on first use.
+
     Returns:
         The event with its errors (empty if good) and decoded JSON parts.
+
+    Raises:
+        ImportError: ``jsonschema`` is not installed (with no ``resolver``).
+
+    .. versionadded:: 0.2.0
     """
+    if resolver is None:
+        resolver = _bundled_resolver()
     if type(payload) is not dict and not isinstance(payload, Mapping):
         return CheckedEvent(
             {}, [f"event must be a JSON object (got {type(payload).__name__})"]
@@ -242,7 +278,7 @@ def check_envelope(
 
     Enrich validates the whole body against ``payload_data`` and rejects the
     whole request when it fails, e.g. for one non-string or ``null`` value in any
-    event (PROTOCOL.md 1.2).
+    event (docs/protocol.md 1.2).
 
     Args:
         body: the parsed JSON body.

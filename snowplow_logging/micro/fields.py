@@ -5,7 +5,7 @@ shape of each value (event types, platforms, UUIDs, ints, decimals,
 millisecond timestamps, sizes) and the atomic column lengths Enrich enforces:
 all read from the field table in :mod:`snowplow_logging._protocol`, which event
 construction reads too. :func:`check_fields` applies them;
-:mod:`snowplow_logging._validate` adds the Iglu validation of the JSON fields.
+:mod:`snowplow_logging.micro.validate` adds the Iglu validation of the JSON fields.
 """
 
 from __future__ import annotations
@@ -25,6 +25,7 @@ _SIZE_TEXT: Final = re.compile(r"^([0-9]+)x([0-9]+)$")
 
 
 def shown(value: object) -> str:
+    """A received value as JSON (or repr) for an error message, at most 40 characters."""
     try:
         return json.dumps(value)[:40]
     except (TypeError, ValueError):
@@ -57,7 +58,7 @@ _RULES: Final[Mapping[proto.Kind, tuple[Callable[[str], bool], str]]] = {
     "size": (_is_size, "must be WIDTHxHEIGHT integers"),
 }
 """The value rule of each kind of field: the test, and what the error says.
-Text fields have none; the JSON fields are checked by :mod:`._validate`."""
+Text fields have none; the JSON fields are checked by :mod:`.validate`."""
 
 _FIELD_SPECS: Final[
     Mapping[str, tuple[Callable[[str], bool] | None, str | None, int | None]]

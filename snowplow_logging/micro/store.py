@@ -14,7 +14,8 @@ from collections.abc import Sequence
 from typing import TypeVar
 
 from snowplow_logging._exceptions import ConfigurationError, ConfigurationTypeError
-from snowplow_logging._records import BadEvent, EventFilter, GoodEvent
+from snowplow_logging.micro.events import BadEvent, GoodEvent
+from snowplow_logging.micro.filters import EventFilter
 
 __all__ = ["EventStore"]
 

@@ -2,10 +2,10 @@
 
 A :class:`CollectorServer` is a stdlib :class:`~http.server.ThreadingHTTPServer`
 (one daemon thread per connection, HTTP/1.1 keep-alive). Each tracker request is
-turned into events (:func:`events_from_post`, :func:`events_from_get`), every
-event is validated with :func:`~snowplow_logging._validate.check_payload` on the
-connection's thread, and the results go to an
-:class:`~snowplow_logging._store.EventStore`.
+turned into events (:func:`~snowplow_logging.micro.intake.events_from_post`,
+:func:`~snowplow_logging.micro.intake.events_from_get`), every event is validated
+on the connection's thread, and the results go to an
+:class:`~snowplow_logging.micro.store.EventStore`.
 
 The answer is 200 when the request could be read as events, good or bad, as a
 real collector answers (Enrich fails bad events later; here ``/micro/bad`` and
@@ -22,27 +22,26 @@ import json
 import socket
 import threading
 import time
-from collections.abc import Callable, Mapping
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Final, NamedTuple
-from urllib.parse import parse_qs, parse_qsl, urlsplit
+from typing import Final
+from urllib.parse import parse_qs, urlsplit
 
 from snowplow_logging._exceptions import ConfigurationError, ConfigurationTypeError
-from snowplow_logging._protocol import GET_PATH, POST_PATH
-from snowplow_logging._records import BadEvent, EventFilter, GoodEvent, RequestInfo
-from snowplow_logging._store import EventStore
-from snowplow_logging._validate import IgluResolver, check_envelope, check_payload
+from snowplow_logging._protocol import POST_PATH
 from snowplow_logging._version import __version__
-
-__all__ = ["CollectorServer", "EventSink", "events_from_get", "events_from_post"]
-
-GET_PATHS: Final = frozenset({GET_PATH, "/ice.png", POST_PATH})
-CONTENT_TYPES: Final = (
-    "application/json",
-    "application/json; charset=utf-8",
-    "application/json; charset=UTF-8",
+from snowplow_logging.micro.events import BadEvent, GoodEvent, RequestInfo
+from snowplow_logging.micro.filters import EventFilter
+from snowplow_logging.micro.intake import (
+    GET_PATHS,
+    EventSink,
+    Outcome,
+    events_from_get,
+    events_from_post,
 )
-"""The only ``Content-Type`` strings Enrich accepts on a POST (PROTOCOL.md 1.2)."""
+from snowplow_logging.micro.store import EventStore
+from snowplow_logging.micro.validate import IgluResolver
+
+__all__ = ["CollectorServer"]
 
 _DRAIN_LIMIT: Final = 64 * 1024 * 1024
 """An oversized body up to this size is read and dropped so keep-alive survives."""
@@ -52,100 +51,6 @@ _PIXEL: Final = bytes.fromhex(
     "47494638396101000100800000000000ffffff21f90401000000002c000000000100010000020144003b"
 )
 """A transparent 1x1 GIF, the answer to a good GET."""
-
-EventSink = Callable[[GoodEvent | BadEvent], object]
-"""Called with each event after it is stored, on the request's thread."""
-
-
-class Outcome(NamedTuple):
-    """What one request carried, and whether the request was refused whole."""
-
-    good: list[GoodEvent]
-    bad: list[BadEvent]
-    refused: bool = False
-    """True when a pipeline would reject the whole request (answered 400)."""
-
-
-def events_from_post(info: RequestInfo, body: bytes, resolver: IgluResolver) -> Outcome:
-    """Validate a POST: its content type, URL, envelope and each event in it.
-
-    A request-level fault (content type, query parameters on the URL, invalid
-    envelope) makes every event of the request bad, as Enrich rejects the whole
-    request; each event also carries its own faults.
-    """
-    refused: list[str] = []
-    if info.content_type not in CONTENT_TYPES:
-        refused.append(
-            f"Content-Type: must be exactly one of {', '.join(CONTENT_TYPES)} "
-            f"(got {info.content_type!r})"
-        )
-    if info.query:
-        refused.append(
-            "URL: a POST must carry no query parameters; Enrich merges them into "
-            f"every event of the body (got ?{info.query[:80]})"
-        )
-    try:
-        parsed = json.loads(body.decode("utf-8"))
-    except (ValueError, RecursionError) as exc:
-        return Outcome(
-            [],
-            [BadEvent(errors=(*refused, f"body: not JSON: {exc}"), request=info)],
-            refused=True,
-        )
-    events, envelope_errors = check_envelope(parsed, resolver)
-    refused.extend(envelope_errors)
-    if refused and not events:
-        return Outcome(
-            [], [BadEvent(errors=tuple(refused), request=info)], refused=True
-        )
-    return _check_events(events, info, resolver, refused)
-
-
-def events_from_get(info: RequestInfo, resolver: IgluResolver) -> Outcome:
-    """Validate a GET: the query string is one event (``+`` and ``%20`` are spaces)."""
-    try:
-        pairs = parse_qsl(info.query, keep_blank_values=True, errors="strict")
-    except (UnicodeDecodeError, ValueError) as exc:
-        return Outcome(
-            [],
-            [BadEvent(errors=(f"query string: not UTF-8: {exc}",), request=info)],
-            refused=True,
-        )
-    if not pairs:
-        return Outcome(
-            [],
-            [BadEvent(errors=("query string: no event parameters",), request=info)],
-            refused=True,
-        )
-    return _check_events([dict(pairs)], info, resolver, [])
-
-
-def _check_events(
-    events: list[object], info: RequestInfo, resolver: IgluResolver, refused: list[str]
-) -> Outcome:
-    good: list[GoodEvent] = []
-    bad: list[BadEvent] = []
-    for event in events:
-        checked = check_payload(event, resolver)
-        if checked.errors or refused:
-            bad.append(
-                BadEvent(
-                    errors=(*refused, *checked.errors),
-                    payload=event if isinstance(event, Mapping) else None,
-                    schema=checked.schema,
-                    request=info,
-                )
-            )
-        else:
-            good.append(
-                GoodEvent(
-                    payload=checked.payload,  # type: ignore[arg-type]
-                    self_describing=checked.event,
-                    entities=checked.entities,
-                    request=info,
-                )
-            )
-    return Outcome(good, bad, refused=bool(refused))
 
 
 class CollectorServer(ThreadingHTTPServer):

@@ -1,0 +1,131 @@
+"""Tracker requests in, checked events out: what the collector makes of a request.
+
+:func:`events_from_post` and :func:`events_from_get` read the events of one
+tracker request (docs/protocol.md 1.2, 1.3), validate each one with
+:func:`~snowplow_logging.micro.check_payload` and sort them into good and bad,
+as a pipeline would. A request-level fault (content type, query parameters on a
+POST, an invalid envelope, unreadable JSON or query) makes every event of the
+request bad and the request refused whole. No I/O: the server feeds these.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Mapping
+from typing import Final, NamedTuple
+from urllib.parse import parse_qsl
+
+from snowplow_logging._protocol import GET_PATH, POST_PATH
+from snowplow_logging.micro.events import BadEvent, GoodEvent, RequestInfo
+from snowplow_logging.micro.validate import IgluResolver, check_envelope, check_payload
+
+__all__ = [
+    "CONTENT_TYPES",
+    "GET_PATHS",
+    "EventSink",
+    "Outcome",
+    "events_from_get",
+    "events_from_post",
+]
+
+GET_PATHS: Final = frozenset({GET_PATH, "/ice.png", POST_PATH})
+CONTENT_TYPES: Final = (
+    "application/json",
+    "application/json; charset=utf-8",
+    "application/json; charset=UTF-8",
+)
+"""The only ``Content-Type`` strings Enrich accepts on a POST (docs/protocol.md 1.2)."""
+
+EventSink = Callable[[GoodEvent | BadEvent], object]
+"""Called with each event after it is stored, on the request's thread."""
+
+
+class Outcome(NamedTuple):
+    """What one request carried, and whether the request was refused whole."""
+
+    good: list[GoodEvent]
+    bad: list[BadEvent]
+    refused: bool = False
+    """True when a pipeline would reject the whole request (answered 400)."""
+
+
+def events_from_post(info: RequestInfo, body: bytes, resolver: IgluResolver) -> Outcome:
+    """Validate a POST: its content type, URL, envelope and each event in it.
+
+    A request-level fault (content type, query parameters on the URL, invalid
+    envelope) makes every event of the request bad, as Enrich rejects the whole
+    request; each event also carries its own faults.
+    """
+    refused: list[str] = []
+    if info.content_type not in CONTENT_TYPES:
+        refused.append(
+            f"Content-Type: must be exactly one of {', '.join(CONTENT_TYPES)} "
+            f"(got {info.content_type!r})"
+        )
+    if info.query:
+        refused.append(
+            "URL: a POST must carry no query parameters; Enrich merges them into "
+            f"every event of the body (got ?{info.query[:80]})"
+        )
+    try:
+        parsed = json.loads(body.decode("utf-8"))
+    except (ValueError, RecursionError) as exc:
+        return Outcome(
+            [],
+            [BadEvent(errors=(*refused, f"body: not JSON: {exc}"), request=info)],
+            refused=True,
+        )
+    events, envelope_errors = check_envelope(parsed, resolver)
+    refused.extend(envelope_errors)
+    if refused and not events:
+        return Outcome(
+            [], [BadEvent(errors=tuple(refused), request=info)], refused=True
+        )
+    return _check_events(events, info, resolver, refused)
+
+
+def events_from_get(info: RequestInfo, resolver: IgluResolver) -> Outcome:
+    """Validate a GET: the query string is one event (``+`` and ``%20`` are spaces)."""
+    try:
+        pairs = parse_qsl(info.query, keep_blank_values=True, errors="strict")
+    except (UnicodeDecodeError, ValueError) as exc:
+        return Outcome(
+            [],
+            [BadEvent(errors=(f"query string: not UTF-8: {exc}",), request=info)],
+            refused=True,
+        )
+    if not pairs:
+        return Outcome(
+            [],
+            [BadEvent(errors=("query string: no event parameters",), request=info)],
+            refused=True,
+        )
+    return _check_events([dict(pairs)], info, resolver, [])
+
+
+def _check_events(
+    events: list[object], info: RequestInfo, resolver: IgluResolver, refused: list[str]
+) -> Outcome:
+    good: list[GoodEvent] = []
+    bad: list[BadEvent] = []
+    for event in events:
+        checked = check_payload(event, resolver)
+        if checked.errors or refused:
+            bad.append(
+                BadEvent(
+                    errors=(*refused, *checked.errors),
+                    payload=event if isinstance(event, Mapping) else None,
+                    schema=checked.schema,
+                    request=info,
+                )
+            )
+        else:
+            good.append(
+                GoodEvent(
+                    payload=checked.payload,  # type: ignore[arg-type]
+                    self_describing=checked.event,
+                    entities=checked.entities,
+                    request=info,
+                )
+            )
+    return Outcome(good, bad, refused=bool(refused))
