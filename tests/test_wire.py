@@ -1,39 +1,45 @@
-"""The emitter's own keep-alive HTTP/1.1 client against a scripted raw server.
+"""What goes on the wire: ``RequestsTransport`` and ``Emitter`` against a raw server.
 
 The server below speaks raw bytes so that answers ``http.server`` never sends
 (chunked bodies with trailers, interim 100s, HTTP/1.0, read-to-close bodies,
-garbage) can be scripted; every test checks what arrived and what came back.
+garbage, no answer at all) can be scripted, and it records every request's
+head and body exactly as they arrived: request lines are checked byte for byte.
 """
 
 from __future__ import annotations
 
+import base64
+import re
 import socket
-import ssl
 import threading
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from contextlib import closing, suppress
+from dataclasses import dataclass
+from urllib.parse import parse_qsl
 
 import pytest
 import requests
+from requests.adapters import HTTPAdapter
 
 from snowplow_logging import Emitter, StructuredEvent, Tracker
-from snowplow_logging import _transport as transport_module
-from snowplow_logging._http import HttpError, KeepAliveConnection
-from snowplow_logging._transport import RequestsTransport, TransportError, collector_url
-from tests.collector import Collector
-from tests.reliability.faults import (
-    TLS_CERT,
-    Fault,
-    FaultCollector,
-    Kind,
-    always,
-    tls_context,
+from snowplow_logging._delivery.transport import (
+    RequestsTransport,
+    Response,
+    TransportError,
 )
+from snowplow_logging._delivery.url import collector_url, encode_path
+from tests.collector import check_event, check_post_body
+from tests.reliability.faults import TLS_CERT, FaultCollector, tls_context
 
 OK = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"
+CLOSE = b"<close>"
+"""An answer ending in this marker is sent without it, then the server closes."""
+HANG = b"<hang>"
+"""An answer that is never sent: the server keeps the connection open, silent."""
+POST_LINE_TAIL = b"/com.snowplowanalytics.snowplow/tp2 HTTP/1.1"
 
 
-@dataclass
+@dataclass(frozen=True)
 class Seen:
     """One request the raw server read, and the connection it came on."""
 
@@ -41,26 +47,59 @@ class Seen:
     head: bytes
     body: bytes
 
+    @property
+    def request_line(self) -> bytes:
+        return self.head.partition(b"\r\n")[0]
 
-@dataclass
+    @property
+    def headers(self) -> dict[str, str]:
+        """The header fields as sent (names in the sender's case)."""
+        lines = self.head.decode("latin-1").split("\r\n")[1:]
+        fields = dict(line.split(": ", 1) for line in lines)
+        assert len(fields) == len(lines), f"a header field was sent twice: {lines}"
+        return fields
+
+
 class RawServer:
     """Answers each request with the next scripted bytes (then ``OK``).
 
-    An answer of ``None`` closes the connection without answering; an answer
-    ending in ``b"<close>"`` is sent without that marker and the connection is
-    closed after it.
+    An answer of ``None`` closes the connection without answering; see
+    :data:`CLOSE` and :data:`HANG` for the markers. Connections are numbered
+    from 1 in the order they were accepted.
+
+    Args:
+        host: the address to listen on: ``127.0.0.1`` or ``::1``.
     """
 
-    answers: list[bytes | None] = field(default_factory=list)
-    seen: list[Seen] = field(default_factory=list)
+    def __init__(self, host: str = "127.0.0.1") -> None:
+        family = socket.AF_INET6 if ":" in host else socket.AF_INET
+        self._listener = socket.create_server((host, 0), family=family)
+        self.port: int = self._listener.getsockname()[1]
+        shown = f"[{host}]" if ":" in host else host
+        self.netloc = f"{shown}:{self.port}"
+        self.url = f"http://{self.netloc}"
+        self.answers: list[bytes | None] = []
+        self._seen: list[Seen] = []
+        self._closed: set[int] = set()
+        self._sockets: list[socket.socket] = []
+        self._cond = threading.Condition()
+        self._stopping = threading.Event()
+        threading.Thread(target=self._accept, daemon=True).start()
 
-    def __post_init__(self) -> None:
-        self._listener = socket.create_server(("127.0.0.1", 0))
-        self.port = self._listener.getsockname()[1]
-        self._lock = threading.Lock()
-        self._threads: list[threading.Thread] = []
-        accept = threading.Thread(target=self._accept, daemon=True)
-        accept.start()
+    @property
+    def seen(self) -> list[Seen]:
+        """Every request read so far, in arrival order."""
+        with self._cond:
+            return list(self._seen)
+
+    def connections(self) -> list[int]:
+        """The connection number of each request so far."""
+        return [seen.connection for seen in self.seen]
+
+    def wait_closed(self, connection: int, timeout: float = 5.0) -> bool:
+        """Wait until the server has closed its side of ``connection``."""
+        with self._cond:
+            return self._cond.wait_for(lambda: connection in self._closed, timeout)
 
     def _accept(self) -> None:
         number = 0
@@ -70,42 +109,67 @@ class RawServer:
             except OSError:
                 return
             number += 1
+            with self._cond:
+                self._sockets.append(sock)
             thread = threading.Thread(
                 target=self._serve, args=(sock, number), daemon=True
             )
             thread.start()
-            self._threads.append(thread)
 
     def _serve(self, sock: socket.socket, number: int) -> None:
+        try:
+            with sock:
+                self._exchange(sock, number)
+        except OSError:  # the client went away, or close() shut the socket
+            pass
+        finally:
+            with self._cond:
+                self._closed.add(number)
+                self._cond.notify_all()
+
+    def _exchange(self, sock: socket.socket, number: int) -> None:
         data = b""
-        with sock:
-            while True:
-                while b"\r\n\r\n" not in data:
-                    chunk = sock.recv(65536)
-                    if not chunk:
-                        return
-                    data += chunk
-                head, _, data = data.partition(b"\r\n\r\n")
-                length = 0
-                for line in head.split(b"\r\n")[1:]:
-                    name, _, value = line.partition(b":")
-                    if name.strip().lower() == b"content-length":
-                        length = int(value)
-                while len(data) < length:
-                    data += sock.recv(65536)
-                body, data = data[:length], data[length:]
-                with self._lock:
-                    self.seen.append(Seen(number, head, body))
-                    answer = self.answers.pop(0) if self.answers else OK
-                if answer is None:
+        while True:
+            while b"\r\n\r\n" not in data:
+                chunk = sock.recv(65536)
+                if not chunk:
                     return
-                if answer.endswith(b"<close>"):
-                    sock.sendall(answer.removesuffix(b"<close>"))
+                data += chunk
+            head, _, data = data.partition(b"\r\n\r\n")
+            length = 0
+            for line in head.split(b"\r\n")[1:]:
+                name, _, value = line.partition(b":")
+                if name.strip().lower() == b"content-length":
+                    length = int(value)
+            while len(data) < length:
+                chunk = sock.recv(65536)
+                if not chunk:
                     return
-                sock.sendall(answer)
+                data += chunk
+            body, data = data[:length], data[length:]
+            with self._cond:
+                self._seen.append(Seen(number, head, body))
+                answer = self.answers.pop(0) if self.answers else OK
+                self._cond.notify_all()
+            if answer is None:
+                return
+            if answer == HANG:
+                self._stopping.wait(30)
+                return
+            if answer.endswith(CLOSE):
+                sock.sendall(answer.removesuffix(CLOSE))
+                return
+            sock.sendall(answer)
 
     def close(self) -> None:
+        """Stop listening and end every connection still open."""
+        self._stopping.set()
         self._listener.close()
+        with self._cond:
+            sockets = list(self._sockets)
+        for sock in sockets:
+            with suppress(OSError):  # already closed
+                sock.shutdown(socket.SHUT_RDWR)
 
 
 @pytest.fixture(name="server")
@@ -115,50 +179,96 @@ def _server() -> Iterator[RawServer]:
     server.close()
 
 
-def _connection(server: RawServer, timeout: float = 5.0) -> KeepAliveConnection:
-    return KeepAliveConnection("127.0.0.1", server.port, tls=None, timeout=timeout)
+@pytest.fixture(name="server6")
+def _server6() -> Iterator[RawServer]:
+    """A raw server on the IPv6 loopback; fails (never skips) without one."""
+    if not socket.has_ipv6:
+        pytest.fail(
+            "socket.has_ipv6 is False: this Python has no IPv6 support, so the "
+            "IPv6-literal endpoint tests cannot run"
+        )
+    try:
+        server = RawServer("::1")
+    except OSError as exc:
+        pytest.fail(
+            f"cannot listen on the IPv6 loopback [::1] ({exc}): the IPv6-literal "
+            "endpoint tests need it"
+        )
+    yield server
+    server.close()
 
 
-GET = b"GET /i?e=pv HTTP/1.1\r\nHost: x\r\n\r\n"
-
-
-def _get_transport(
-    url: str, session: requests.Session | None = None
+def _transport(
+    endpoint: str,
+    *,
+    method: str = "get",
+    session: requests.Session | None = None,
+    headers: dict[str, str] | None = None,
+    timeout: float = 5.0,
 ) -> RequestsTransport:
-    """A GET transport to ``url``'s ``/i``, as an emitter builds it."""
+    """A transport to ``endpoint`` built as the emitter builds it."""
+    url = collector_url(endpoint, method=method)
     return RequestsTransport(
-        f"{url}/i", method="get", session=session, headers=None, auth=None, timeout=5
+        url.url,
+        method=method,
+        session=session,
+        headers=headers,
+        auth=url.auth,
+        timeout=timeout,
     )
 
 
-class TestKeepAliveConnection:
-    """Status, Retry-After, bodies and connection reuse."""
+class TestTransportOnTheWire:
+    """RequestsTransport: what it sends, what it makes of each kind of answer."""
 
     def test_status_retry_after_and_reuse(self, server: RawServer) -> None:
-        """Answers come back in order over one connection."""
+        """Answers come back in order, both requests over one connection."""
         server.answers = [
             b"HTTP/1.1 503 Busy\r\nRetry-After: 7\r\nContent-Length: 0\r\n\r\n",
             OK,
         ]
-        connection = _connection(server)
+        with closing(_transport(server.url)) as transport:
+            first = transport.send(query="e=pv")
+            second = transport.send(query="e=pv")
 
-        first, second = connection.request(GET), connection.request(GET)
+        assert (first, second) == (Response(503, "7"), Response(200, None))
+        assert server.connections() == [1, 1]
 
-        assert (first, second) == ((503, "7"), (200, None))
-        assert {seen.connection for seen in server.seen} == {1}
+    def test_post_arrives_whole_with_its_headers(self, server: RawServer) -> None:
+        """Request line, Host, User-Agent, extra headers, JSON type, length, auth."""
+        body = b'{"a":"' + b"x" * 200_000 + b'"}'
+        endpoint = f"http://u:p@127.0.0.1:{server.port}"
+        with closing(
+            _transport(endpoint, method="post", headers={"X-Extra": "1"})
+        ) as transport:
+            response = transport.send(body)
 
-    def test_post_body_arrives_whole(self, server: RawServer) -> None:
-        """The head and a large body arrive as one request."""
-        body = b"x" * 200_000
-        head = b"POST /p HTTP/1.1\r\nHost: x\r\nContent-Length: 200000\r\n\r\n"
+        (seen,) = server.seen
+        fields = seen.headers
+        assert response == Response(200, None)
+        assert seen.request_line == b"POST" + b" " + POST_LINE_TAIL
+        assert fields["Host"] == f"127.0.0.1:{server.port}"
+        assert fields["User-Agent"].startswith("python-requests/")
+        assert fields["X-Extra"] == "1"
+        assert fields["Content-Type"] == "application/json; charset=utf-8"
+        assert fields["Content-Length"] == str(len(body))
+        assert fields["Authorization"] == "Basic " + base64.b64encode(b"u:p").decode()
+        assert "Transfer-Encoding" not in fields
+        assert seen.body == body
 
-        status, _ = _connection(server).request(head, body)
+    def test_get_puts_the_query_on_the_request_line(self, server: RawServer) -> None:
+        """GET: the query after the path, no body, no Content-Length or type."""
+        with closing(_transport(server.url)) as transport:
+            transport.send(query="e=pv&stm=1")
 
-        assert status == 200
-        assert server.seen[0].body == body
+        (seen,) = server.seen
+        assert seen.request_line == b"GET /i?e=pv&stm=1 HTTP/1.1"
+        assert "Content-Length" not in seen.headers
+        assert "Content-Type" not in seen.headers
+        assert seen.body == b""
 
-    def test_chunked_body_with_trailer_is_skipped(self, server: RawServer) -> None:
-        """A chunked answer is read to its end; the next answer still parses."""
+    def test_chunked_answer_with_trailer(self, server: RawServer) -> None:
+        """A chunked answer is read to its end, trailer included; the next parses."""
         server.answers = [
             (
                 b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
@@ -166,213 +276,380 @@ class TestKeepAliveConnection:
             ),
             b"HTTP/1.1 204 No Content\r\n\r\n",
         ]
-        connection = _connection(server)
+        with closing(_transport(server.url)) as transport:
+            statuses = [transport.send(query="e=pv").status for _ in range(3)]
 
-        answers = [connection.request(GET) for _ in range(3)]
+        assert statuses == [200, 204, 200]
+        assert server.connections() == [1, 1, 1]
 
-        assert [status for status, _ in answers] == [200, 204, 200]
-        assert {seen.connection for seen in server.seen} == {1}
-
-    def test_interim_100_is_skipped(self, server: RawServer) -> None:
-        """A 100 Continue before the real answer is not taken as the status."""
+    def test_interim_100_continue_is_skipped(self, server: RawServer) -> None:
+        """A 100 Continue before the answer is not the status; nothing is left over."""
         server.answers = [b"HTTP/1.1 100 Continue\r\n\r\n" + OK]
+        with closing(_transport(server.url)) as transport:
+            first = transport.send(query="e=pv")
+            second = transport.send(query="e=pv")
 
-        assert _connection(server).request(GET) == (200, None)
+        assert (first, second) == (Response(200, None), Response(200, None))
+        assert server.connections() == [1, 1]
 
-    def test_connection_close_reconnects(self, server: RawServer) -> None:
-        """After Connection: close the next request opens a new connection."""
+    def test_connection_close_then_reconnect(self, server: RawServer) -> None:
+        """After ``Connection: close`` the next request opens a new connection."""
         server.answers = [
-            b"HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: 0\r\n\r\n<close>"
+            b"HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: 0\r\n\r\n" + CLOSE
         ]
-        connection = _connection(server)
-
-        statuses = [connection.request(GET)[0] for _ in range(2)]
+        with closing(_transport(server.url)) as transport:
+            statuses = [transport.send(query="e=pv").status for _ in range(2)]
 
         assert statuses == [200, 200]
-        assert [seen.connection for seen in server.seen] == [1, 2]
+        assert server.connections() == [1, 2]
 
     def test_http10_body_read_to_close(self, server: RawServer) -> None:
         """An HTTP/1.0 answer without a length ends when the server closes."""
-        server.answers = [b"HTTP/1.0 200 OK\r\n\r\nwhatever body<close>"]
-        connection = _connection(server)
+        server.answers = [b"HTTP/1.0 201 Created\r\n\r\nwhatever body" + CLOSE]
+        with closing(_transport(server.url)) as transport:
+            statuses = [transport.send(query="e=pv").status for _ in range(2)]
 
-        statuses = [connection.request(GET)[0] for _ in range(2)]
-
-        assert statuses == [200, 200]
-        assert [seen.connection for seen in server.seen] == [1, 2]
+        assert statuses == [201, 200]
+        assert server.connections() == [1, 2]
 
     def test_idle_connection_closed_by_server_is_replaced(
         self, server: RawServer
     ) -> None:
-        """A keep-alive connection the server dropped while idle is not reused."""
-        server.answers = [OK + b"<close>"]  # keep-alive promised, then closed
-        connection = _connection(server)
-        connection.request(GET)
-        server._threads[0].join(5)  # the server has closed its side
-        assert not server._threads[0].is_alive()
+        """A pooled connection the server dropped while idle is not reused.
 
-        assert connection.request(GET) == (200, None)
-        assert [seen.connection for seen in server.seen] == [1, 2]
+        urllib3 sees the closed socket before reusing it, so the next request
+        goes out on a new connection at once: no TransportError, no lost request.
+        """
+        server.answers = [OK + CLOSE]  # keep-alive promised, then closed
+        with closing(_transport(server.url)) as transport:
+            first = transport.send(query="e=pv&n=1")
+            assert server.wait_closed(1), "the server never closed connection 1"
+            second = transport.send(query="e=pv&n=2")
+
+        assert (first, second) == (Response(200, None), Response(200, None))
+        assert server.connections() == [1, 2]
+        assert [seen.request_line for seen in server.seen] == [
+            b"GET /i?e=pv&n=1 HTTP/1.1",
+            b"GET /i?e=pv&n=2 HTTP/1.1",
+        ]
 
     @pytest.mark.parametrize(
-        ("answer", "message"),
+        ("answer", "cause"),
         [
-            (b"SMTP ready\r\n\r\n", "not an HTTP/1.x status line"),
-            (b"HTTP/1.1 2x0 OK\r\n\r\n", "not an HTTP/1.x status line"),
-            (b"HTTP/1.1 200 OK\r\nContent-Length: ten\r\n\r\n", "Content-Length"),
-            (
+            pytest.param(b"SMTP ready\r\n\r\n", "BadStatusLine", id="not-http"),
+            pytest.param(b"HTTP/1.1 2x0 OK\r\n\r\n", "BadStatusLine", id="bad-status"),
+            pytest.param(
                 b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n",
-                "not a chunk size",
+                "InvalidChunkLength",
+                id="bad-chunk-size",
             ),
-            (b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nabc<close>", "closed"),
-            (None, "closed the connection before answering"),
-            (b"HTTP/1.1 200 OK\r\nX: " + b"y" * 70_000 + b"\r\n\r\n", "exceed"),
+            pytest.param(
+                b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nabc" + CLOSE,
+                "IncompleteRead",
+                id="short-body",
+            ),
+            pytest.param(None, "RemoteDisconnected", id="closed-unanswered"),
+            pytest.param(
+                b"HTTP/1.1 200 OK\r\nX: " + b"y" * 70_000 + b"\r\n\r\n",
+                "LineTooLong",
+                id="huge-header",
+            ),
         ],
     )
-    def test_bad_answers_raise_and_the_next_request_recovers(
-        self, server: RawServer, answer: bytes | None, message: str
+    def test_garbage_answer_names_the_cause_and_the_next_request_recovers(
+        self, server: RawServer, answer: bytes | None, cause: str
     ) -> None:
-        """A broken answer raises HttpError and closes; the next request works."""
+        """A broken answer is a TransportError naming it; the next request works."""
         server.answers = [answer]
-        connection = _connection(server)
+        with closing(_transport(server.url)) as transport:
+            with pytest.raises(TransportError) as raised:
+                transport.send(query="e=pv")
+            recovered = transport.send(query="e=pv")
 
-        with pytest.raises(HttpError, match=message):
-            connection.request(GET)
-        status, _ = connection.request(GET)
+        message = str(raised.value)
+        assert re.search(rf"\b{cause}\b", message), message  # the cause, named
+        assert re.match(r"[A-Za-z]+: ", message), message  # "<type>: <detail>"
+        assert isinstance(raised.value, OSError)
+        assert recovered == Response(200, None)
+        assert server.connections() == [1, 2]
 
-        assert status == 200
-        assert [seen.connection for seen in server.seen] == [1, 2]
+    def test_read_timeout(self, server: RawServer) -> None:
+        """The request arrives, no answer comes: a TransportError after the timeout."""
+        server.answers = [HANG]
+        with closing(_transport(server.url, timeout=0.3)) as transport:
+            with pytest.raises(TransportError, match="timed out") as raised:
+                transport.send(query="e=pv&n=1")
+            recovered = transport.send(query="e=pv&n=2")
 
-    def test_read_timeout(self) -> None:
-        """A server that takes the request but never answers times out."""
-        with socket.create_server(("127.0.0.1", 0)) as listener:  # never accepts
-            port = listener.getsockname()[1]
-            connection = KeepAliveConnection("127.0.0.1", port, tls=None, timeout=0.2)
+        assert str(raised.value).startswith(("TimeoutError: ", "ReadTimeoutError: "))
+        assert recovered == Response(200, None)
+        assert [seen.request_line for seen in server.seen] == [
+            b"GET /i?e=pv&n=1 HTTP/1.1",
+            b"GET /i?e=pv&n=2 HTTP/1.1",
+        ]
+        assert server.connections() == [1, 2]
 
-            with pytest.raises(HttpError, match="timed out"):
-                connection.request(GET)
-
-
-class TestDirectTransport:
-    """RequestsTransport uses the keep-alive connection when it may."""
-
-    def test_headers_on_the_wire(self, server: RawServer) -> None:
-        """Host, User-Agent, extra headers, Content-Type and Basic auth are sent."""
-        url = collector_url(f"http://u:p@127.0.0.1:{server.port}", method="post")
-        transport = RequestsTransport(
-            url.url,
-            method="post",
-            session=None,
-            headers={"X-Extra": "1"},
-            auth=url.auth,
-            timeout=5,
-        )
-
-        response = transport.send(b'{"a":1}')
-        transport.close()
-
-        head = server.seen[0].head.decode().split("\r\n")
-        fields = dict(line.split(": ", 1) for line in head[1:])
-        assert response.status == 200
-        assert head[0] == "POST /com.snowplowanalytics.snowplow/tp2 HTTP/1.1"
-        assert fields["Host"] == f"127.0.0.1:{server.port}"
-        assert fields["Content-Type"] == "application/json; charset=utf-8"
-        assert fields["Content-Length"] == "7"
-        assert fields["X-Extra"] == "1"
-        assert fields["Authorization"] == "Basic dTpw"
-        assert fields["User-Agent"].startswith("python-requests/")
-        assert server.seen[0].body == b'{"a":1}'
-
-    def test_get_request_line(self, server: RawServer) -> None:
-        """GET puts the query on the request line and sends no Content-Length."""
-        transport = _get_transport(f"http://127.0.0.1:{server.port}")
-
-        transport.send(query="e=pv&stm=1")
-        transport.close()
-
-        head = server.seen[0].head.decode()
-        assert head.startswith("GET /i?e=pv&stm=1 HTTP/1.1\r\n")
-        assert "Content-Length" not in head
-
-    def test_error_message_names_the_cause(self, server: RawServer) -> None:
-        """A broken answer is a TransportError naming what was wrong."""
-        server.answers = [b"nonsense\r\n\r\n"]
-        transport = _get_transport(f"http://127.0.0.1:{server.port}")
-
-        with pytest.raises(TransportError, match=r"not an HTTP/1\.x status line"):
-            transport.send(query="e=pv")
-        transport.close()
-
-    def test_proxy_from_environment_goes_through_requests(
-        self, monkeypatch: pytest.MonkeyPatch
+    def test_proxy_from_the_environment_is_used(
+        self, server: RawServer, monkeypatch: pytest.MonkeyPatch
     ) -> None:
-        """With HTTP_PROXY set, requests go to the proxy in absolute form."""
-        proxy = Collector()
-        monkeypatch.setenv("HTTP_PROXY", proxy.url)
-        monkeypatch.delenv("NO_PROXY", raising=False)
-        monkeypatch.delenv("no_proxy", raising=False)
-        try:
-            transport = _get_transport("http://collector.invalid")
+        """With HTTP_PROXY set, the request goes to the proxy in absolute form."""
+        for name in ("HTTP_PROXY", "http_proxy"):
+            monkeypatch.setenv(name, server.url)
+        for name in ("NO_PROXY", "no_proxy", "ALL_PROXY", "all_proxy"):
+            monkeypatch.delenv(name, raising=False)
+        with closing(_transport("http://collector.invalid")) as transport:
             response = transport.send(query="e=pv")
-            transport.close()
-            (request,) = proxy.requests
-        finally:
-            proxy.close()
 
-        assert response.status == 200
-        assert request.headers["Host"] == "collector.invalid"
+        (seen,) = server.seen
+        assert response == Response(200, None)
+        assert seen.request_line == b"GET http://collector.invalid/i?e=pv HTTP/1.1"
+        assert seen.headers["Host"] == "collector.invalid"
 
     def test_environment_ca_bundle_verifies_tls(
         self, monkeypatch: pytest.MonkeyPatch
     ) -> None:
-        """REQUESTS_CA_BUNDLE is honoured by the emitter's own TLS connection."""
+        """REQUESTS_CA_BUNDLE is the CA the emitter's TLS connection trusts."""
         monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(TLS_CERT))
         with FaultCollector(tls=tls_context()) as collector:
             with Emitter(collector.url) as emitter:
                 tracker = Tracker(emitters=emitter)
-                for n in range(3):
+                eids = {
                     tracker.track(StructuredEvent(category="tls", action=str(n)))
+                    for n in range(3)
+                }
                 assert emitter.flush(timeout=10)
                 stats = emitter.stats
             tally = collector.tally()
+            received = collector.eids()
 
+        assert collector.url.startswith("https://")
         assert (stats["sent"], stats["failed"]) == (3, 0)
         assert (tally.delivered, tally.requests) == (3, 1)
+        assert received == eids
 
-    def test_tls_context_is_kept_across_failed_requests(
+    def test_without_the_ca_bundle_the_certificate_is_refused(
         self, monkeypatch: pytest.MonkeyPatch
     ) -> None:
-        """A reset resolves the settings again but reuses the TLS context."""
-        built: list[object] = []
-        real = transport_module._tls_context
+        """The same self-signed collector fails verification without the bundle."""
+        for name in ("REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE"):
+            monkeypatch.delenv(name, raising=False)
+        with FaultCollector(tls=tls_context()) as collector:
+            with (
+                closing(_transport(collector.url)) as transport,
+                pytest.raises(TransportError, match="CERTIFICATE_VERIFY_FAILED"),
+            ):
+                transport.send(query="e=pv")
+            tally = collector.tally()
 
-        def counting(verify: bool | str, cert: object) -> ssl.SSLContext:
-            built.append(verify)
-            return real(verify, cert)  # type: ignore[arg-type]
+        assert tally.requests == 0  # refused in the handshake, before any request
 
-        monkeypatch.setattr(transport_module, "_tls_context", counting)
-        monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(TLS_CERT))
-        with FaultCollector(
-            always(Fault(kind=Kind.RESET)), tls=tls_context()
-        ) as collector:
-            transport = _get_transport(collector.url)
-            for _ in range(3):
-                with pytest.raises(TransportError):
-                    transport.send(query="e=pv")
+    def test_user_session_is_used_as_given(self, server: RawServer) -> None:
+        """The user's session sends (its adapter, headers, auth) and stays open."""
+        sent: list[str] = []
+        closed: list[bool] = []
+
+        class Recording(HTTPAdapter):
+            def send(  # type: ignore[override]
+                self, request: requests.PreparedRequest, **kwargs: object
+            ) -> requests.Response:
+                sent.append(str(request.url))
+                return super().send(request, **kwargs)  # type: ignore[arg-type]
+
+            def close(self) -> None:
+                closed.append(True)
+                super().close()
+
+        session = requests.Session()
+        session.mount("http://", Recording())
+        session.headers["X-Session"] = "mine"
+        session.auth = ("s", "t")
+        endpoint = f"http://u:p@127.0.0.1:{server.port}"
+        with closing(session):
+            transport = _transport(endpoint, session=session)
+            assert transport.session is session
+            first = transport.send(query="e=pv")
             transport.close()
-            requests_seen = collector.tally().requests
+            assert closed == [], "the transport closed the user's session"
+            second = transport.send(query="e=pv")  # still usable
 
-        assert requests_seen == 3
-        assert built == [str(TLS_CERT)]
+        assert (first, second) == (Response(200, None), Response(200, None))
+        assert sent == [f"{server.url}/i?e=pv"] * 2
+        fields = server.seen[0].headers
+        assert fields["X-Session"] == "mine"
+        # the session's own auth wins over the endpoint's user:pass@
+        assert fields["Authorization"] == "Basic " + base64.b64encode(b"s:t").decode()
+        assert server.connections() == [1, 1]
 
 
-def test_user_session_keeps_the_requests_path(server: RawServer) -> None:
-    """A session passed by the user is used as is (its adapters, its pool)."""
-    session = requests.Session()
-    transport = _get_transport(f"http://127.0.0.1:{server.port}", session)
+# -- Endpoints whose path or host needs care, through the real Emitter -------------
 
-    transport.send(query="e=pv")
+_GET_LINE = re.compile(
+    rb"GET (?P<path>[!-~]*)/i\?(?P<query>[A-Za-z0-9_.~%=&-]+) HTTP/1\.1"
+)
+"""A GET request line: a visible-ASCII path, ``/i`` and a percent-encoded query."""
 
-    assert transport._direct is None
-    assert transport._route is not None
-    session.close()
+
+def _action(n: int) -> str:
+    return f"café 日本 {n}"  # non-ASCII values: percent-encoded or UTF-8 JSON
+
+
+def _track(endpoint: str, method: str, count: int = 3) -> tuple[list[str], Emitter]:
+    """Track ``count`` events through an Emitter to ``endpoint``; flushed, closed."""
+    with Emitter(endpoint, method=method) as emitter:
+        tracker = Tracker(emitters=emitter)
+        eids = [
+            tracker.track(StructuredEvent(category="wire", action=_action(n)))
+            for n in range(count)
+        ]
+        assert emitter.flush(timeout=10), emitter.stats
+    return eids, emitter
+
+
+def _events_on_the_wire(
+    server: RawServer, method: str, path: bytes
+) -> list[dict[str, str]]:
+    """The events the server received; asserts every request line is exactly
+    ``<METHOD> <path><collector path>[?query] HTTP/1.1``."""
+    events: list[dict[str, str]] = []
+    for seen in server.seen:
+        line = seen.request_line
+        if method == "get":
+            match = _GET_LINE.fullmatch(line)
+            assert match is not None, line
+            assert match["path"] == path, line
+            query = match["query"].decode("ascii")
+            event = dict(parse_qsl(query, keep_blank_values=True, strict_parsing=True))
+            check_event(event)
+            events.append(event)
+        else:
+            assert line == b"POST " + path + POST_LINE_TAIL
+            events.extend(check_post_body(seen.body))
+    return events
+
+
+def _check_delivery(
+    server: RawServer, method: str, path: bytes, eids: list[str], emitter: Emitter
+) -> None:
+    events = _events_on_the_wire(server, method, path)
+    assert len(events) == len(eids)
+    assert sorted(event["eid"] for event in events) == sorted(eids)
+    assert sorted(event["se_ac"] for event in events) == sorted(
+        _action(n) for n in range(len(eids))
+    )
+    assert (emitter.stats["sent"], emitter.stats["failed"]) == (len(eids), 0)
+    if method == "get":
+        assert len(server.seen) == len(eids)  # one event per request
+    for seen in server.seen:
+        assert seen.headers["Host"] == server.netloc
+
+
+METHODS = pytest.mark.parametrize("method", ["get", "post"])
+
+
+class TestEmitterEndpointOnTheWire:
+    """Issue #13: the endpoint's path is percent-encoded once, request lines valid."""
+
+    @METHODS
+    @pytest.mark.parametrize(
+        ("path", "on_the_wire"),
+        [
+            pytest.param("/my path", b"/my%20path", id="space"),
+            pytest.param("/é", b"/%C3%A9", id="latin"),
+            pytest.param("/日本", b"/%E6%97%A5%E6%9C%AC", id="cjk"),
+            pytest.param(
+                "/a b/日本/x%20y", b"/a%20b/%E6%97%A5%E6%9C%AC/x%20y", id="mixed"
+            ),
+            # requests alone would escape the valid %20 again once it saw the
+            # stray %: only the encoding at configuration keeps it
+            pytest.param(
+                "/x%20y/100%", b"/x%20y/100%25", id="escape-and-stray-percent"
+            ),
+        ],
+    )
+    def test_path_is_percent_encoded(
+        self, server: RawServer, method: str, path: str, on_the_wire: bytes
+    ) -> None:
+        """Each request line holds the UTF-8 escapes; every event arrives."""
+        eids, emitter = _track(f"{server.url}{path}", method)
+
+        _check_delivery(server, method, on_the_wire, eids, emitter)
+
+    @METHODS
+    def test_ipv6_literal(self, server6: RawServer, method: str) -> None:
+        """``http://[::1]:PORT/x``: connected over IPv6, Host ``[::1]:PORT``."""
+        eids, emitter = _track(f"http://[::1]:{server6.port}/x", method)
+
+        assert server6.netloc == f"[::1]:{server6.port}"
+        _check_delivery(server6, method, b"/x", eids, emitter)
+
+    @METHODS
+    def test_credentials_in_the_url(self, server: RawServer, method: str) -> None:
+        """``user:pass@`` becomes Basic auth on every request, never shown."""
+        eids, emitter = _track(f"http://user:pass@127.0.0.1:{server.port}/x", method)
+
+        _check_delivery(server, method, b"/x", eids, emitter)
+        expected = "Basic " + base64.b64encode(b"user:pass").decode()
+        assert [seen.headers["Authorization"] for seen in server.seen] == [
+            expected
+        ] * len(server.seen)
+        assert b"pass" not in b"".join(seen.request_line for seen in server.seen)
+        shown = repr(emitter)
+        assert "pass" not in shown
+        assert "user" not in shown
+        assert f"***@127.0.0.1:{server.port}/x" in shown
+
+    @pytest.mark.parametrize(
+        ("method", "path", "on_the_wire"),
+        [
+            pytest.param(
+                "post", "/com.snowplowanalytics.snowplow/tp2", b"", id="post-tp2"
+            ),
+            pytest.param(
+                "post",
+                "/sp/com.snowplowanalytics.snowplow/tp2/",
+                b"/sp",
+                id="post-prefix-tp2-slash",
+            ),
+            pytest.param(
+                "post",
+                "/my path/com.snowplowanalytics.snowplow/tp2",
+                b"/my%20path",
+                id="post-space-tp2",
+            ),
+            pytest.param("get", "/i", b"", id="get-i"),
+            pytest.param("get", "/sp/i/", b"/sp", id="get-prefix-i-slash"),
+            pytest.param("get", "/日本/i", b"/%E6%97%A5%E6%9C%AC", id="get-cjk-i"),
+        ],
+    )
+    def test_pasted_collector_path_is_not_doubled(
+        self, server: RawServer, method: str, path: str, on_the_wire: bytes
+    ) -> None:
+        """An endpoint pasted with the collector path is sent to it once."""
+        eids, emitter = _track(f"{server.url}{path}", method)
+
+        _check_delivery(server, method, on_the_wire, eids, emitter)
+
+
+@pytest.mark.parametrize(
+    ("path", "encoded"),
+    [
+        pytest.param("/my path", "/my%20path", id="space"),
+        pytest.param("/é", "/%C3%A9", id="latin"),
+        pytest.param("/日本", "/%E6%97%A5%E6%9C%AC", id="cjk"),
+        pytest.param("/a%20b", "/a%20b", id="escape-kept"),
+        pytest.param("/%c3%a9", "/%c3%a9", id="lowercase-escape-kept"),
+        pytest.param("/a%2Fb", "/a%2Fb", id="escaped-slash-kept"),
+        pytest.param("/%zz", "/%25zz", id="stray-percent"),
+        pytest.param("/100%", "/100%25", id="trailing-percent"),
+        pytest.param("/a b/c", "/a%20b/c", id="slashes-kept"),
+        pytest.param("/:@!$&'()*+,;=", "/:@!$&'()*+,;=", id="reserved-kept"),
+        pytest.param("/-._~", "/-._~", id="unreserved-kept"),
+        pytest.param("/a?b#c", "/a%3Fb%23c", id="query-and-fragment-marks"),
+        pytest.param('/"<>\\^`{|}', "/%22%3C%3E%5C%5E%60%7B%7C%7D", id="unsafe"),
+        pytest.param("", "", id="empty"),
+    ],
+)
+def test_encode_path(path: str, encoded: str) -> None:
+    """encode_path escapes what a request target may not hold, once."""
+    assert encode_path(path) == encoded
+    assert encode_path(encoded) == encoded  # idempotent: never escaped twice
