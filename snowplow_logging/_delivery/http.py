@@ -53,7 +53,9 @@ def encode_post(payload: Payload) -> HttpItem:
     payload.pop(proto.SENT_TSTAMP, None)  # ours to mutate; stamped per attempt
     text = dumps_compact(payload)
     rest = "," + text[1:] if len(text) > 2 else text[1:]  # noqa: PLR2004 - "{}"
-    return HttpItem(payload, rest, "", len(rest) if rest.isascii() else len(rest.encode()))
+    return HttpItem(
+        payload, rest, "", len(rest) if rest.isascii() else len(rest.encode())
+    )
 
 
 def encode_get(payload: Payload) -> HttpItem:

@@ -115,7 +115,9 @@ def collector_url(
     netloc = f"{host}:{port}" if port else host
     path = encode_path(parts.path.rstrip("/"))
     for suffix in (POST_PATH, GET_PATH):  # an endpoint pasted with the path
-        path = path.removesuffix(suffix)
+        if path.endswith(suffix):
+            path = path.removesuffix(suffix).rstrip("/")
+            break
     path += POST_PATH if method == "post" else GET_PATH
     auth = None
     if parts.username is not None:
