@@ -183,6 +183,9 @@ def _cause(exc: BaseException) -> BaseException:
     reason = getattr(exc, "reason", None)  # MaxRetryError
     if isinstance(reason, BaseException):
         exc = reason
+    if isinstance(exc, urllib3.exceptions.ProtocolError) and len(exc.args) > 1:
+        wrapped = exc.args[1]  # ("Connection aborted.", BadStatusLine(...))
+        exc = wrapped if isinstance(wrapped, BaseException) else exc
     inner = exc.__context__
     if isinstance(exc, urllib3.exceptions.NewConnectionError) and isinstance(
         inner, OSError
