@@ -30,7 +30,7 @@ from snowplow_logging import (
 )
 from snowplow_logging.micro import BadEvent, GoodEvent, IgluResolver, MicroCollector
 from snowplow_logging.testing import CapturingEmitter
-from tests.test_validate import _ue as ue
+from tests.micro.test_validate import _ue as ue
 
 TP2 = "/com.snowplowanalytics.snowplow/tp2"
 JSON = "application/json; charset=utf-8"

@@ -15,7 +15,7 @@ import pytest
 from snowplow_logging.micro.fastschema import Check, compile_check
 from snowplow_logging.micro.validate import BUNDLED_SCHEMAS
 
-TEST_SCHEMAS = Path(__file__).parent / "iglu" / "schemas"
+TEST_SCHEMAS = Path(__file__).parent.parent / "iglu" / "schemas"
 FORMATS = jsonschema.FormatChecker()
 
 
