@@ -52,7 +52,7 @@ from tests.conftest import (
 CHECKOUT = "iglu:com.acme/checkout/jsonschema/1-0-0"
 CART = "iglu:com.acme/cart/jsonschema/1-0-0"
 APPLICATION = "iglu:com.snowplowanalytics.snowplow/application/jsonschema/1-0-0"
-EXAMPLES = Path(__file__).parent.parent / "examples"
+EXAMPLES = Path(__file__).parents[2] / "examples"
 Processors = Sequence[structlog.typing.Processor]
 
 

@@ -538,7 +538,7 @@ class TestDictConfig:
                 "handlers": {
                     "snowplow": {
                         "class": "snowplow_logging.SnowplowHandler",
-                        "tracker": "ext://tests.test_handler.TRACKER",
+                        "tracker": "ext://tests.integrations.test_handler.TRACKER",
                         "level": "INFO",
                         "app_version": "1.0.0",
                     }
@@ -570,7 +570,7 @@ class TestDictConfig:
                 "handlers": {
                     "snowplow": {
                         "()": "snowplow_logging.SnowplowHandler",
-                        "tracker": "ext://tests.test_handler.TRACKER",
+                        "tracker": "ext://tests.integrations.test_handler.TRACKER",
                         "tag": "sp",
                     }
                 },
@@ -589,47 +589,56 @@ class TestDictConfig:
         [
             ({}, "'endpoint' (the collector URL) or 'tracker' is required"),
             (
-                {"tracker": "ext://tests.test_handler.TRACKER", "endpoint": "http://x"},
+                {
+                    "tracker": "ext://tests.integrations.test_handler.TRACKER",
+                    "endpoint": "http://x",
+                },
                 "give either 'tracker' or 'endpoint'",
             ),
             (
-                {"tracker": "ext://tests.test_handler.EMITTER"},
+                {"tracker": "ext://tests.integrations.test_handler.EMITTER"},
                 "'tracker' must be a Tracker",
             ),
             (
-                {"tracker": "ext://tests.test_handler.TRACKER", "tag": "not valid"},
+                {
+                    "tracker": "ext://tests.integrations.test_handler.TRACKER",
+                    "tag": "not valid",
+                },
                 "'tag' must be a record attribute name",
             ),
             (
                 {
-                    "tracker": "ext://tests.test_handler.TRACKER",
+                    "tracker": "ext://tests.integrations.test_handler.TRACKER",
                     "capture_exceptions": "yes",
                 },
                 "'capture_exceptions' must be a bool",
             ),
             (
                 {
-                    "tracker": "ext://tests.test_handler.TRACKER",
+                    "tracker": "ext://tests.integrations.test_handler.TRACKER",
                     "app_version": "x" * 300,
                 },
                 "'app_version' must be at most 255",
             ),
             (
                 {
-                    "tracker": "ext://tests.test_handler.TRACKER",
+                    "tracker": "ext://tests.integrations.test_handler.TRACKER",
                     "record_entity_schema": "log_record",
                 },
                 "'record_entity_schema' must be an Iglu URI",
             ),
             (
                 {
-                    "tracker": "ext://tests.test_handler.TRACKER",
+                    "tracker": "ext://tests.integrations.test_handler.TRACKER",
                     "record_entity_formatter": {"fmt": "%(x)s"},
                 },
                 "'record_entity_formatter' needs 'record_entity_schema'",
             ),
             (
-                {"tracker": "ext://tests.test_handler.TRACKER", "flush_timeout": -1},
+                {
+                    "tracker": "ext://tests.integrations.test_handler.TRACKER",
+                    "flush_timeout": -1,
+                },
                 "'flush_timeout' must be a number of seconds >= 0",
             ),
         ],

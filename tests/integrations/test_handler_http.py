@@ -16,7 +16,7 @@ from werkzeug import Request, Response
 
 from snowplow_logging.pytest_plugin import MicroFixture
 
-EXAMPLES = Path(__file__).parent.parent / "examples"
+EXAMPLES = Path(__file__).parents[2] / "examples"
 APP_ERROR = "iglu:com.snowplowanalytics.snowplow/application_error/jsonschema/1-0-2"
 
 
