@@ -4,25 +4,20 @@ Everything here is pure: no threads, no I/O. Event and subject classes call the
 ``check_*`` and ``format_*`` functions when they are constructed, so a bad value
 fails where the caller built it (docs/protocol.md section 3), never at send time;
 the field names and bounds they enforce live in :mod:`snowplow_logging._protocol`.
-:class:`JsonEncoding` turns self-describing JSON into the compact UTF-8 text and
-URL-safe unpadded base64 the collector expects (docs/protocol.md section 4).
+Encoding self-describing JSON for the wire is :mod:`snowplow_logging._json`'s.
 """
 
 from __future__ import annotations
 
-import base64
-import binascii
 import datetime as dt
 import decimal
-import enum
 import math
 import re
 import uuid
-from collections.abc import Callable, Mapping, Sequence
-from typing import Final, TypeAlias
+from collections.abc import Mapping, Sequence
+from typing import Final
 
 from snowplow_logging._exceptions import InvalidEventError, InvalidEventTypeError
-from snowplow_logging._json import compact_encoder
 from snowplow_logging._protocol import (
     COLOR_DEPTH,
     IGLU_URI,
@@ -36,13 +31,10 @@ from snowplow_logging._protocol import (
 )
 
 __all__ = [
-    "JsonDefault",
-    "JsonEncoding",
     "check_iglu_uri",
     "check_instance",
     "check_json_data",
     "check_sequence",
-    "decode_b64",
     "format_color_depth",
     "format_decimal",
     "format_int",
@@ -59,11 +51,6 @@ _MAX_JSON_DEPTH: Final = 64
 _COLOR_DEPTH_MAX: Final = max_length(COLOR_DEPTH)
 _MAX_DECIMAL_EXPONENT: Final = 400
 """Beyond a double's range (about 1e308) Enrich cannot store the value anyway."""
-
-JsonDefault: TypeAlias = Callable[[object], object]
-"""A ``default=`` function for :func:`json.dumps`: returns a serialisable stand-in
-for an object ``json`` cannot encode, or raises ``TypeError``."""
-
 
 _MAX_SHOWN: Final = 80
 
@@ -428,81 +415,3 @@ def _snapshot(path: str, value: object, depth: int) -> object:
             for i, v in enumerate(value)
         ]
     return value
-
-
-def _builtin_default(value: object) -> object:
-    """Encode the common types ``json`` cannot: datetimes, Decimal, UUID, enums, sets."""
-    if isinstance(value, dt.datetime | dt.date | dt.time):
-        return value.isoformat()
-    if isinstance(value, decimal.Decimal):
-        return float(value) if value.is_finite() else str(value)
-    if isinstance(value, uuid.UUID):
-        return str(value)
-    if isinstance(value, enum.Enum):
-        return value.value
-    if isinstance(value, set | frozenset):
-        return sorted(value, key=repr)
-    msg = f"Object of type {type(value).__name__} is not JSON serializable"
-    raise TypeError(msg)
-
-
-class JsonEncoding:
-    """Compact UTF-8 JSON and URL-safe unpadded base64, as the collector expects.
-
-    Args:
-        json_encoder: a ``default=`` function tried first for objects ``json``
-            cannot encode; then datetimes, dates, ``Decimal``, ``UUID``, enums and
-            sets are handled; anything else becomes ``str(obj)`` and is counted
-            in :attr:`fallbacks` instead of raising into the caller.
-    """
-
-    __slots__ = ("_encoder", "_user_default", "fallbacks")
-
-    def __init__(self, json_encoder: JsonDefault | None = None) -> None:
-        self._user_default = json_encoder
-        self.fallbacks = 0
-        self._encoder = compact_encoder(allow_nan=False, default=self._default)
-
-    def _default(self, value: object) -> object:
-        if self._user_default is not None:
-            try:
-                return self._user_default(value)
-            except Exception:  # noqa: BLE001, S110 - declined or broken: use ours
-                pass
-        try:
-            return _builtin_default(value)
-        except TypeError:
-            self.fallbacks += 1
-            return str(value)
-
-    def dumps(self, value: object) -> str:
-        """Serialise ``value`` as compact JSON text.
-
-        Raises:
-            ValueError: the user's encoder produced NaN, infinity or a cycle.
-        """
-        return self._encoder.encode(value)
-
-    @staticmethod
-    def b64(text: str) -> str:
-        """URL-safe base64 of the UTF-8 bytes of ``text``, without ``=`` padding."""
-        return (
-            base64.urlsafe_b64encode(text.encode("utf-8")).rstrip(b"=").decode("ascii")
-        )
-
-
-def decode_b64(text: str) -> str:
-    """Decode base64 (URL-safe or standard, padded or not) to UTF-8 text.
-
-    Raises:
-        ValueError: ``text`` is not base64 of UTF-8 text.
-    """
-    padded = text + "=" * (-len(text) % 4)
-    try:
-        raw = base64.b64decode(
-            padded.replace("-", "+").replace("_", "/"), validate=True
-        )
-        return raw.decode("utf-8")
-    except (binascii.Error, UnicodeDecodeError) as exc:
-        msg = f"not base64 of UTF-8 text: {exc}"
-        raise ValueError(msg) from exc

@@ -25,6 +25,7 @@ from snowplow_logging._events import Event, SelfDescribingJson
 from snowplow_logging._exceptions import (
     InvalidEventTypeError,
 )
+from snowplow_logging._json import JsonDefault, JsonEncoding
 from snowplow_logging._protocol import Payload
 from snowplow_logging._subject import Subject
 from snowplow_logging._version import TRACKER_VERSION
@@ -105,7 +106,7 @@ class Tracker:
         subject: Subject | None = None,
         platform: str = "srv",
         encode_base64: bool = True,
-        json_encoder: fmt.JsonDefault | None = None,
+        json_encoder: JsonDefault | None = None,
     ) -> None:
         self._emitters = check_emitters(emitters)
         # A single emitter that builds payloads itself (ours) gets pending events.
@@ -138,7 +139,7 @@ class Tracker:
             self._common.update(subject._fields)
         self._ue = proto.UNSTRUCT_ENCODED if encode_base64 else proto.UNSTRUCT
         self._co = proto.CONTEXT_ENCODED if encode_base64 else proto.CONTEXT
-        self._encoding = fmt.JsonEncoding(json_encoder)
+        self._encoding = JsonEncoding(json_encoder)
         self._lock = threading.Lock()
         self._log = RateLimitedLog()
         self._closed = False

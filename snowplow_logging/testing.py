@@ -19,7 +19,7 @@ import threading
 from typing import cast
 
 from snowplow_logging import _protocol as proto
-from snowplow_logging._format import decode_b64
+from snowplow_logging._json import decode_b64
 
 __all__ = [
     "CapturingEmitter",

@@ -30,8 +30,8 @@ from pathlib import Path
 from types import ModuleType
 from typing import TYPE_CHECKING, Any, Final, TypeAlias, cast
 
-from snowplow_logging import _format as fmt
 from snowplow_logging import _protocol as proto
+from snowplow_logging._json import decode_b64
 from snowplow_logging.micro.fastschema import Check, compile_check
 from snowplow_logging.micro.fields import check_fields, shown
 
@@ -354,7 +354,7 @@ def _decode_envelope(
     name: str, value: str, *, encoded: bool, errors: list[str]
 ) -> dict[str, object] | None:
     try:
-        wrapper = json.loads(fmt.decode_b64(value) if encoded else value)
+        wrapper = json.loads(decode_b64(value) if encoded else value)
     except (ValueError, RecursionError) as exc:
         errors.append(f"{name}: not {'base64 ' if encoded else ''}JSON: {exc}")
         return None
