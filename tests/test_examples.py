@@ -3,23 +3,14 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
-from pathlib import Path
 
 from snowplow_logging.micro import IgluResolver, check_payload
-
-EXAMPLES = Path(__file__).parent.parent / "examples"
+from tests.processes import EXAMPLES, run_script
 
 
 def _run(name: str) -> str:
-    result = subprocess.run(
-        [sys.executable, str(EXAMPLES / name)],
-        capture_output=True,
-        text=True,
-        check=True,
-        timeout=60,
-    )
+    result = run_script(EXAMPLES / name)
+    assert result.returncode == 0, result.stderr
     return result.stdout
 
 

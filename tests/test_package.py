@@ -4,17 +4,16 @@ from __future__ import annotations
 import __future__
 
 import json
-import subprocess
 import sys
 
 import snowplow_logging
 from snowplow_logging import testing
+from tests.processes import run_python
 
 
 def _run(code: str) -> str:
-    result = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, check=True
-    )
+    result = run_python(code)
+    assert result.returncode == 0, result.stderr
     return result.stdout
 
 

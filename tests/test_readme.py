@@ -8,15 +8,13 @@ close pytest's own handlers), with the placeholder collector URL pointed at the
 from __future__ import annotations
 
 import re
-import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 
 from snowplow_logging.pytest_plugin import MicroFixture
+from tests.processes import REPO, run_python
 
-README = Path(__file__).parent.parent / "README.md"
+README = REPO / "README.md"
 TEXT = README.read_text(encoding="utf-8")
 BLOCKS = re.findall(r"^```python\n(.*?)^```", TEXT, re.MULTILINE | re.DOTALL)
 PLACEHOLDER = "https://collector.example.com"
@@ -41,13 +39,7 @@ class TestReadme:
     def test_snippet_runs(self, code: str, snowplow_micro: MicroFixture) -> None:
         """Each snippet exits 0 without writing to stderr; its events arrive valid."""
         expected = code.count('extra={"snowplow"') if PLACEHOLDER in code else 0
-        result = subprocess.run(
-            [sys.executable, "-c", code.replace(PLACEHOLDER, snowplow_micro.endpoint)],
-            capture_output=True,
-            text=True,
-            timeout=60,
-            check=False,
-        )
+        result = run_python(code.replace(PLACEHOLDER, snowplow_micro.endpoint))
 
         assert (result.returncode, result.stderr) == (0, "")
         snowplow_micro.wait_for(expected, timeout=10)

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from collections.abc import Iterator
 
 import pytest
@@ -20,6 +18,7 @@ from snowplow_logging import (
 from snowplow_logging.celery import TASK_NAME, CeleryEmitter
 from snowplow_logging.micro import MicroCollector
 from tests.collector import free_port
+from tests.processes import run_python
 
 
 @pytest.fixture(name="micro")
@@ -124,9 +123,7 @@ class TestCeleryEmitter:
         code = (
             "import sys\nsys.modules['celery'] = None\nimport snowplow_logging.celery"
         )
-        out = subprocess.run(
-            [sys.executable, "-c", code], capture_output=True, text=True, check=False
-        )
+        out = run_python(code)
 
         assert out.returncode == 1
         assert "pip install 'snowplow-logging[celery]'" in out.stderr

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 import time
 from collections import Counter
 from collections.abc import Iterator
@@ -14,19 +12,14 @@ from pathlib import Path
 import pytest
 
 from tests.collector import Collector, blackhole, free_port
+from tests.processes import run_script
 
 SCRIPTS = Path(__file__).parent / "scripts"
 
 
 def _run(script: str, *args: str, timeout: float = 30.0) -> tuple[float, str, str]:
     started = time.monotonic()
-    result = subprocess.run(
-        [sys.executable, str(SCRIPTS / script), *args],
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        check=False,
-    )
+    result = run_script(SCRIPTS / script, *args, timeout=timeout)
     assert result.returncode == 0, result.stderr
     return time.monotonic() - started, result.stdout, result.stderr
 

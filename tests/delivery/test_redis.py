@@ -6,7 +6,6 @@ import json
 import os
 import signal
 import subprocess
-import sys
 import threading
 import time
 from collections import Counter
@@ -29,6 +28,7 @@ from snowplow_logging._cli import main
 from snowplow_logging.micro import MicroCollector
 from snowplow_logging.redis import DEFAULT_KEY, RedisEmitter, RedisWorker
 from tests.collector import free_port
+from tests.processes import run_python, start_python
 
 FAST_RETRY = Retry(initial_delay=0.02, max_delay=0.1, jitter=0.0)
 
@@ -235,7 +235,9 @@ class TestRedisEmitter:
             "for n in range(7):\n"
             "    e.input({'e': 'pv', 'eid': str(n)})\n"
         )
-        subprocess.run([sys.executable, "-c", code], check=True, timeout=30)
+        result = run_python(code, timeout=30)
+
+        assert result.returncode == 0, result.stderr
 
         assert client.llen(DEFAULT_KEY) == 7
 
@@ -298,18 +300,15 @@ class TestImports:
             "import sys, snowplow_logging, snowplow_logging._cli\n"
             "print(sorted(m for m in ('redis', 'celery') if m in sys.modules))"
         )
-        out = subprocess.run(
-            [sys.executable, "-c", code], capture_output=True, text=True, check=True
-        )
+        out = run_python(code)
 
+        assert out.returncode == 0, out.stderr
         assert out.stdout.strip() == "[]"
 
     def test_missing_redis_names_the_extra(self) -> None:
         """Without redis, importing the module says which extra to install."""
         code = "import sys\nsys.modules['redis'] = None\nimport snowplow_logging.redis"
-        out = subprocess.run(
-            [sys.executable, "-c", code], capture_output=True, text=True, check=False
-        )
+        out = run_python(code)
 
         assert out.returncode == 1
         assert "pip install 'snowplow-logging[redis]'" in out.stderr
@@ -321,9 +320,7 @@ class TestImports:
             "from snowplow_logging._cli import main\n"
             "sys.exit(main(['worker', '--redis', 'redis://x', '--endpoint', 'x']))"
         )
-        out = subprocess.run(
-            [sys.executable, "-c", code], capture_output=True, text=True, check=False
-        )
+        out = run_python(code)
 
         assert out.returncode == 2
         assert "snowplow-logging[redis]" in out.stderr
@@ -501,29 +498,26 @@ class TestRedisWorker:
 def _worker_process(
     server: RedisServer, endpoint: str, name: str
 ) -> subprocess.Popen[str]:
-    return subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "snowplow_logging",
-            "worker",
-            "--redis",
-            server.url,
-            "--endpoint",
-            endpoint,
-            "--name",
-            name,
-            "--batch-size",
-            "25",
-            "--max-in-flight",
-            "200",
-            "--flush-interval",
-            "0.05",
-            "--block-timeout",
-            "0.2",
-        ],
+    return start_python(
+        "-m",
+        "snowplow_logging",
+        "worker",
+        "--redis",
+        server.url,
+        "--endpoint",
+        endpoint,
+        "--name",
+        name,
+        "--batch-size",
+        "25",
+        "--max-in-flight",
+        "200",
+        "--flush-interval",
+        "0.05",
+        "--block-timeout",
+        "0.2",
+        stdout=None,
         stderr=subprocess.PIPE,
-        text=True,
     )
 
 

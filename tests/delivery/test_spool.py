@@ -6,7 +6,6 @@ import os
 import signal
 import sqlite3
 import subprocess
-import sys
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
@@ -23,6 +22,7 @@ from snowplow_logging import (
 from snowplow_logging.micro import MicroCollector
 from snowplow_logging.spool import SpoolEmitter
 from tests.collector import free_port
+from tests.processes import run_python, start_python
 
 FAST_RETRY = Retry(initial_delay=0.02, max_delay=0.1, jitter=0.0)
 
@@ -75,11 +75,8 @@ def _eids(micro: MicroCollector) -> Counter[str]:
 
 
 def _child(endpoint: str, path: Path, count: int) -> subprocess.Popen[str]:
-    return subprocess.Popen(
-        [sys.executable, "-c", CHILD, endpoint, str(path), str(count)],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        text=True,
+    return start_python(
+        "-c", CHILD, endpoint, str(path), str(count), stdin=subprocess.PIPE
     )
 
 
@@ -180,10 +177,9 @@ class TestSpoolEmitter:
             "for n in range(9):\n"
             "    e.input({'e': 'pv', 'eid': str(n), 'tv': 't', 'p': 'srv'})\n"
         )
-        subprocess.run(
-            [sys.executable, "-c", code], check=True, timeout=30, capture_output=True
-        )
+        result = run_python(code, timeout=30)
 
+        assert result.returncode == 0, result.stderr
         assert _rows(path) == 9
 
     def test_forked_child_does_not_share_the_file(

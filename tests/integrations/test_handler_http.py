@@ -3,35 +3,24 @@
 from __future__ import annotations
 
 import json
-import os
 import socket
 import subprocess
-import sys
 import textwrap
 import time
-from pathlib import Path
 
 from pytest_httpserver import HTTPServer
 from werkzeug import Request, Response
 
 from snowplow_logging.pytest_plugin import MicroFixture
+from tests.processes import EXAMPLES, run_interpreter
 
-EXAMPLES = Path(__file__).parents[2] / "examples"
 APP_ERROR = "iglu:com.snowplowanalytics.snowplow/application_error/jsonschema/1-0-2"
 
 
 def _run(
     args: list[str], endpoint: str, timeout: float = 60
 ) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "SNOWPLOW_ENDPOINT": endpoint}
-    return subprocess.run(
-        [sys.executable, *args],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=timeout,
-        check=False,
-    )
+    return run_interpreter(*args, env={"SNOWPLOW_ENDPOINT": endpoint}, timeout=timeout)
 
 
 def _closed_port() -> int:

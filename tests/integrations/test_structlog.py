@@ -7,14 +7,12 @@ import io
 import json
 import logging
 import logging.handlers
-import os
 import queue
 import subprocess
 import sys
 import threading
 import time
 from collections.abc import Iterator, Sequence
-from pathlib import Path
 
 import pytest
 from freezegun import freeze_time
@@ -48,11 +46,11 @@ from tests.conftest import (
     raise_,
     sd_event,
 )
+from tests.processes import EXAMPLES, run_python, run_script
 
 CHECKOUT = "iglu:com.acme/checkout/jsonschema/1-0-0"
 CART = "iglu:com.acme/cart/jsonschema/1-0-0"
 APPLICATION = "iglu:com.snowplowanalytics.snowplow/application/jsonschema/1-0-0"
-EXAMPLES = Path(__file__).parents[2] / "examples"
 Processors = Sequence[structlog.typing.Processor]
 
 
@@ -1041,20 +1039,6 @@ class TestConfiguration:
         assert snowplow_structlog.__all__ == ["SnowplowProcessor"]
 
 
-def _python(
-    *args: str, env: dict[str, str] | None = None
-) -> subprocess.CompletedProcess[str]:
-    """Run a fresh interpreter; the caller checks the return code."""
-    return subprocess.run(
-        [sys.executable, *args],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=60,
-        check=False,
-    )
-
-
 class TestMissingExtra:
     """Without structlog, the module says which extra to install."""
 
@@ -1070,7 +1054,7 @@ class TestMissingExtra:
             "    print(type(exc).__name__, exc.name, exc, sep='|')\n"
         )
 
-        result = _python("-c", code)
+        result = run_python(code)
 
         assert result.returncode == 0, result.stderr
         kind, name, message = result.stdout.strip().split("|")
@@ -1086,16 +1070,14 @@ class TestMissingExtra:
             "print('structlog' in sys.modules)\n"
         )
 
-        result = _python("-c", code)
+        result = run_python(code)
 
         assert result.returncode == 0, result.stderr
         assert result.stdout.split() == ["False", "True"]
 
 
 def _run_example(name: str, endpoint: str) -> subprocess.CompletedProcess[str]:
-    return _python(
-        str(EXAMPLES / name), env={**os.environ, "SNOWPLOW_ENDPOINT": endpoint}
-    )
+    return run_script(EXAMPLES / name, env={"SNOWPLOW_ENDPOINT": endpoint})
 
 
 class TestExamples:

@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import signal
 import subprocess
-import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -18,11 +17,11 @@ from pathlib import Path
 
 import pytest
 
+from tests.processes import start_python
 from tests.reliability.conftest import Report, check_identity, size
 from tests.reliability.faults import Fault, FaultCollector, Tally, always
 
 JOB = Path(__file__).parent / "scripts" / "job.py"
-ROOT = Path(__file__).parents[2]
 SLACK = 1.5
 """Seconds allowed beyond a deadline for interpreter teardown on a busy machine."""
 
@@ -30,12 +29,8 @@ SLACK = 1.5
 def _start(
     mode: str, url: str, count: int, exit_timeout: float
 ) -> subprocess.Popen[str]:
-    return subprocess.Popen(
-        [sys.executable, str(JOB), mode, url, str(count), str(exit_timeout)],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        cwd=ROOT,
+    return start_python(
+        str(JOB), mode, url, str(count), str(exit_timeout), stderr=subprocess.PIPE
     )
 
 
