@@ -40,6 +40,8 @@ __all__ = [
 
 _urandom: Final = os.urandom
 _VARIANT: Final = "89ab"
+_NAMESPACE_MAX: Final = proto.max_length(proto.NAMESPACE)
+_APP_ID_MAX: Final = proto.max_length(proto.APP_ID)
 
 
 class PendingEvent(partial[Payload]):
@@ -119,10 +121,10 @@ class Tracker:
         common = {
             proto.TRACKER_VERSION: TRACKER_VERSION,
             proto.NAMESPACE: check_setting(
-                fmt.format_text, "namespace", namespace, max_length=128
+                fmt.format_text, "namespace", namespace, max_length=_NAMESPACE_MAX
             ),
             proto.APP_ID: check_setting(
-                fmt.format_text, "app_id", app_id, max_length=255
+                fmt.format_text, "app_id", app_id, max_length=_APP_ID_MAX
             ),
             proto.PLATFORM: check_setting(fmt.format_platform, "platform", platform),
         }

@@ -23,7 +23,7 @@ __all__ = [
     "CONTENT_TYPES",
     "GET_PATHS",
     "EventSink",
-    "Outcome",
+    "Intake",
     "events_from_get",
     "events_from_post",
 ]
@@ -40,7 +40,7 @@ EventSink = Callable[[GoodEvent | BadEvent], object]
 """Called with each event after it is stored, on the request's thread."""
 
 
-class Outcome(NamedTuple):
+class Intake(NamedTuple):
     """What one request carried, and whether the request was refused whole."""
 
     good: list[GoodEvent]
@@ -49,7 +49,7 @@ class Outcome(NamedTuple):
     """True when a pipeline would reject the whole request (answered 400)."""
 
 
-def events_from_post(info: RequestInfo, body: bytes, resolver: IgluResolver) -> Outcome:
+def events_from_post(info: RequestInfo, body: bytes, resolver: IgluResolver) -> Intake:
     """Validate a POST: its content type, URL, envelope and each event in it.
 
     A request-level fault (content type, query parameters on the URL, invalid
@@ -70,7 +70,7 @@ def events_from_post(info: RequestInfo, body: bytes, resolver: IgluResolver) -> 
     try:
         parsed = json.loads(body.decode("utf-8"))
     except (ValueError, RecursionError) as exc:
-        return Outcome(
+        return Intake(
             [],
             [BadEvent(errors=(*refused, f"body: not JSON: {exc}"), request=info)],
             refused=True,
@@ -78,24 +78,22 @@ def events_from_post(info: RequestInfo, body: bytes, resolver: IgluResolver) -> 
     events, envelope_errors = check_envelope(parsed, resolver)
     refused.extend(envelope_errors)
     if refused and not events:
-        return Outcome(
-            [], [BadEvent(errors=tuple(refused), request=info)], refused=True
-        )
+        return Intake([], [BadEvent(errors=tuple(refused), request=info)], refused=True)
     return _check_events(events, info, resolver, refused)
 
 
-def events_from_get(info: RequestInfo, resolver: IgluResolver) -> Outcome:
+def events_from_get(info: RequestInfo, resolver: IgluResolver) -> Intake:
     """Validate a GET: the query string is one event (``+`` and ``%20`` are spaces)."""
     try:
         pairs = parse_qsl(info.query, keep_blank_values=True, errors="strict")
     except (UnicodeDecodeError, ValueError) as exc:
-        return Outcome(
+        return Intake(
             [],
             [BadEvent(errors=(f"query string: not UTF-8: {exc}",), request=info)],
             refused=True,
         )
     if not pairs:
-        return Outcome(
+        return Intake(
             [],
             [BadEvent(errors=("query string: no event parameters",), request=info)],
             refused=True,
@@ -105,7 +103,7 @@ def events_from_get(info: RequestInfo, resolver: IgluResolver) -> Outcome:
 
 def _check_events(
     events: list[object], info: RequestInfo, resolver: IgluResolver, refused: list[str]
-) -> Outcome:
+) -> Intake:
     good: list[GoodEvent] = []
     bad: list[BadEvent] = []
     for event in events:
@@ -128,4 +126,4 @@ def _check_events(
                     request=info,
                 )
             )
-    return Outcome(good, bad, refused=bool(refused))
+    return Intake(good, bad, refused=bool(refused))

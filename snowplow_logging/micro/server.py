@@ -34,7 +34,7 @@ from snowplow_logging.micro.filters import EventFilter
 from snowplow_logging.micro.intake import (
     GET_PATHS,
     EventSink,
-    Outcome,
+    Intake,
     events_from_get,
     events_from_post,
 )
@@ -109,7 +109,7 @@ class CollectorServer(ThreadingHTTPServer):
             with contextlib.suppress(OSError):  # already closed by the peer
                 connection.shutdown(socket.SHUT_RDWR)
 
-    def record(self, outcome: Outcome) -> None:
+    def record(self, outcome: Intake) -> None:
         """Store the events of one request, then hand each to ``on_event``."""
         good, bad, _ = outcome
         self.store.add(good, bad)
@@ -203,7 +203,7 @@ class _Handler(BaseHTTPRequestHandler):
         body, problem = self._read_body()
         if body is None:
             self._answer(
-                Outcome(
+                Intake(
                     [],
                     [BadEvent(errors=(problem,), request=self._info(query))],
                     refused=True,
@@ -218,7 +218,7 @@ class _Handler(BaseHTTPRequestHandler):
         outcome = events_from_get(self._info(query), self.server.resolver)
         self._answer(outcome, pixel=path != POST_PATH)
 
-    def _answer(self, outcome: Outcome, *, pixel: bool = False) -> None:
+    def _answer(self, outcome: Intake, *, pixel: bool = False) -> None:
         # Like a real collector, a request that could be read as events is
         # accepted (200) whatever the events' validity: Enrich judges them later,
         # and /micro/bad and the console report it. Only a request a pipeline
