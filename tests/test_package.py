@@ -1,10 +1,12 @@
-"""The package's public face: exports pinned, import has no side effects."""
+"""The package's public face: exports pinned, import has no side effects, extras optional."""
 
 from __future__ import annotations
 import __future__
 
 import json
 import sys
+
+import pytest
 
 import snowplow_logging
 from snowplow_logging import testing
@@ -75,3 +77,64 @@ class TestImportSideEffects:
             "lib_level": 0,
             "unchanged": True,
         }
+
+
+HIDDEN_EXTRA = """
+import json, sys
+sys.modules[sys.argv[1]] = None  # as if the extra were not installed
+import snowplow_logging
+try:
+    exec(sys.argv[2])
+except ImportError as exc:
+    cause = getattr(exc.__cause__, "name", None)
+    print(json.dumps({"kind": type(exc).__name__, "name": exc.name, "cause": cause, "message": str(exc)}))
+else:
+    print("null")
+"""
+
+
+class TestMissingExtras:
+    """Each optional part says which pip extra to install when its dependency is missing."""
+
+    @pytest.mark.parametrize(
+        ("module", "statement", "extra", "name"),
+        [
+            pytest.param(
+                "redis", "import snowplow_logging.redis", "redis", None, id="redis"
+            ),
+            pytest.param(
+                "celery", "import snowplow_logging.celery", "celery", None, id="celery"
+            ),
+            pytest.param(
+                "structlog",
+                "import snowplow_logging.structlog",
+                "structlog",
+                "structlog",
+                id="structlog",
+            ),
+            pytest.param(
+                "jsonschema",
+                "from snowplow_logging.micro import IgluResolver\nIgluResolver()",
+                "micro",
+                None,
+                id="micro",
+            ),
+        ],
+    )
+    def test_import_error_names_the_extra(
+        self, module: str, statement: str, extra: str, name: str | None
+    ) -> None:
+        """``module`` hidden: snowplow_logging still imports; ``statement`` raises an
+        ImportError (``.name`` = ``name``) chained from ``module``'s, whose message
+        names the pip extra."""
+        result = run_python(HIDDEN_EXTRA, module, statement)
+
+        assert result.returncode == 0, result.stderr
+        error = json.loads(result.stdout)
+        assert error is not None, f"{statement!r} ran without {module}"
+        assert (error["kind"], error["name"], error["cause"]) == (
+            "ImportError",
+            name,
+            module,
+        )
+        assert f"pip install 'snowplow-logging[{extra}]'" in error["message"]

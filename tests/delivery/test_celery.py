@@ -18,7 +18,6 @@ from snowplow_logging import (
 from snowplow_logging.celery import TASK_NAME, CeleryEmitter
 from snowplow_logging.micro import MicroCollector
 from tests.collector import free_port
-from tests.processes import run_python
 
 
 @pytest.fixture(name="micro")
@@ -117,13 +116,3 @@ class TestCeleryEmitter:
 
         with pytest.raises(error, match=message):
             CeleryEmitter(**arguments)  # type: ignore[arg-type]
-
-    def test_missing_celery_names_the_extra(self) -> None:
-        """Without celery, importing the module says which extra to install."""
-        code = (
-            "import sys\nsys.modules['celery'] = None\nimport snowplow_logging.celery"
-        )
-        out = run_python(code)
-
-        assert out.returncode == 1
-        assert "pip install 'snowplow-logging[celery]'" in out.stderr

@@ -305,14 +305,6 @@ class TestImports:
         assert out.returncode == 0, out.stderr
         assert out.stdout.strip() == "[]"
 
-    def test_missing_redis_names_the_extra(self) -> None:
-        """Without redis, importing the module says which extra to install."""
-        code = "import sys\nsys.modules['redis'] = None\nimport snowplow_logging.redis"
-        out = run_python(code)
-
-        assert out.returncode == 1
-        assert "pip install 'snowplow-logging[redis]'" in out.stderr
-
     def test_worker_command_without_redis_exits_2(self) -> None:
         """snowplow-logging worker without redis says what to install."""
         code = (

@@ -1039,27 +1039,11 @@ class TestConfiguration:
         assert snowplow_structlog.__all__ == ["SnowplowProcessor"]
 
 
-class TestMissingExtra:
-    """Without structlog, the module says which extra to install."""
+class TestOptionalImport:
+    """structlog is imported by snowplow_logging.structlog only.
 
-    def test_import_error_names_the_extra(self) -> None:
-        """structlog hidden: snowplow_logging imports, snowplow_logging.structlog does not."""
-        code = (
-            "import sys\n"
-            "sys.modules['structlog'] = None\n"
-            "import snowplow_logging\n"
-            "try:\n"
-            "    import snowplow_logging.structlog\n"
-            "except ImportError as exc:\n"
-            "    print(type(exc).__name__, exc.name, exc, sep='|')\n"
-        )
-
-        result = run_python(code)
-
-        assert result.returncode == 0, result.stderr
-        kind, name, message = result.stdout.strip().split("|")
-        assert (kind, name) == ("ImportError", "structlog")
-        assert "pip install 'snowplow-logging[structlog]'" in message
+    Without structlog installed, see test_package.py::TestMissingExtras.
+    """
 
     def test_package_import_leaves_structlog_alone(self) -> None:
         """import snowplow_logging does not import structlog; the submodule does."""
