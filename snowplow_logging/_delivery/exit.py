@@ -3,21 +3,48 @@
 Emitters register here when they are built. :func:`close_all` closes every
 one still open, all draining in parallel on their own worker threads, within
 one shared deadline (:func:`set_exit_timeout`, 5 s by default). It runs from
-an ``atexit`` hook registered at import.
+an ``atexit`` hook registered at import, and also where ``atexit`` never runs:
+
+* in a ``multiprocessing`` child (``Process``, ``Pool`` and
+  ``ProcessPoolExecutor`` workers, any start method), which leaves through
+  ``os._exit``: from a ``multiprocessing.util.Finalize`` that the child's
+  ``_exit_function`` runs after the target returns. The finalizer is armed
+  by an after-fork callback (``util.register_after_fork``), which the child's
+  bootstrap runs after it cleared the finalizers inherited from the parent,
+  or directly when an emitter is first built inside a running child;
+* in a ``multiprocessing.Pool`` worker stopped by ``Pool.terminate()`` (what
+  ``with Pool() as pool:`` does on leaving the block): a SIGTERM handler,
+  installed only there and only over the default action, closes first and
+  then lets the signal end the process as before;
+Nothing here imports ``multiprocessing``: it only acts when it is already
+imported, and never in the main process, whose
+exit is ``atexit``'s alone.
 """
 
 from __future__ import annotations
 
 import atexit
 import math
+import os
+import signal
+import sys
 import threading
 import time
 import weakref
+from types import FrameType, ModuleType
 from typing import Final, Protocol
 
 from snowplow_logging._checks import check_seconds
 
-__all__ = ["Closable", "close_all", "exited", "register", "set_exit_timeout"]
+__all__ = [
+    "Closable",
+    "close_all",
+    "close_from_signal",
+    "exited",
+    "flush_all",
+    "register",
+    "set_exit_timeout",
+]
 
 
 class Closable(Protocol):
@@ -31,20 +58,30 @@ class Closable(Protocol):
 
 
 _LIVE: Final[weakref.WeakSet[Closable]] = weakref.WeakSet()
-_LOCK: Final = threading.RLock()
+_LOCK = threading.RLock()  # replaced in a forked child (a parent thread may hold it)
+_CLOSING = threading.Lock()  # one close at a time: each reports what it dropped
 _exit_timeout = 5.0
 _exited = False  # the exit hook has run: later events cannot be sent
+
+_SIGNAL_GRACE: Final = 0.5
+"""Seconds a signal handler waits past the deadline for a close stuck on a lock."""
 
 
 def register(closable: Closable) -> None:
     """Close ``closable`` at exit (held weakly: a collected emitter is skipped)."""
     with _LOCK:
         _LIVE.add(closable)
+    _watch_child_exit(direct=True)
 
 
 def exited() -> bool:
     """Whether the exit flush has run in this process."""
     return _exited
+
+
+def exit_timeout() -> float:
+    """The deadline set by :func:`set_exit_timeout`, in seconds."""
+    return _exit_timeout
 
 
 def set_exit_timeout(timeout: float) -> None:
@@ -54,7 +91,9 @@ def set_exit_timeout(timeout: float) -> None:
     its queue on its own worker thread until ``timeout`` seconds (5 by default)
     have passed in total; what remains is counted in ``stats["dropped_unsent"]``
     and reported in a warning on the ``snowplow_logging`` logger. ``0`` does
-    not wait at all.
+    not wait at all. The same deadline bounds the close when a
+    ``multiprocessing`` or Celery child ends, and the helpers of
+    :mod:`snowplow_logging.shutdown` when given no timeout.
 
     Raises:
         ConfigurationError: ``timeout`` is negative or not finite.
@@ -65,6 +104,16 @@ def set_exit_timeout(timeout: float) -> None:
     _exit_timeout = check_seconds("timeout", timeout)
 
 
+def _deadline(timeout: float | None) -> float:
+    wait = _exit_timeout if timeout is None else timeout
+    return math.inf if math.isinf(wait) else time.monotonic() + wait
+
+
+def _live() -> list[Closable]:
+    with _LOCK:
+        return list(_LIVE)
+
+
 def close_all(timeout: float | None = None, *, final: bool = True) -> bool:
     """Close every live emitter against one deadline; True if all finished in time.
 
@@ -72,19 +121,328 @@ def close_all(timeout: float | None = None, *, final: bool = True) -> bool:
     process is taken to be ending: events tracked afterwards are reported as
     tracked after the exit flush.
     """
-    global _exited  # noqa: PLW0603 - set once, at exit
+    return _close(_live(), _deadline(timeout), final=final)
+
+
+def flush_all(timeout: float | None = None) -> bool:
+    """Flush every live emitter against one deadline, leaving them open.
+
+    The emitters flush in parallel, each waited for on a thread of its own.
+    True if every event queued before the call was resolved in time.
+    """
+    return _flush(_live(), _deadline(timeout))
+
+
+def _close(emitters: list[Closable], deadline: float, *, final: bool) -> bool:
+    global _exited, _main_closing  # noqa: PLW0603 - set once, at exit
     if final:
         _exited = True
-    with _LOCK:
-        emitters = list(_LIVE)
-    wait = _exit_timeout if timeout is None else timeout
-    deadline = math.inf if math.isinf(wait) else time.monotonic() + wait
-    for emitter in emitters:
-        emitter.begin_close(deadline)  # all workers drain in parallel
-    ok = True
-    for emitter in emitters:
-        ok = emitter.finish_close(deadline) and ok
+    remaining = deadline - time.monotonic()
+    if not _CLOSING.acquire(
+        timeout=-1 if math.isinf(remaining) else max(0.0, remaining)
+    ):
+        return False  # another close still runs, and reports, past the deadline
+    on_main = threading.current_thread() is threading.main_thread()
+    if on_main:
+        _main_closing = True  # a SIGTERM now waits for this close
+    try:
+        for emitter in emitters:
+            emitter.begin_close(deadline)  # all workers drain in parallel
+        ok = True
+        for emitter in emitters:
+            ok = emitter.finish_close(deadline) and ok
+    finally:
+        _CLOSING.release()
+        if on_main:
+            _end_deferred_term()
     return ok
 
 
+def _flush(emitters: list[Closable], deadline: float) -> bool:
+    results: list[bool] = []
+
+    def flush(emitter: object) -> None:
+        method = getattr(emitter, "flush", None)
+        if callable(method):
+            remaining = max(0.0, deadline - time.monotonic())
+            results.append(bool(method(None if math.isinf(remaining) else remaining)))
+
+    threads = [
+        threading.Thread(
+            target=flush, args=(e,), name="snowplow_logging.flush", daemon=True
+        )
+        for e in emitters
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        remaining = deadline - time.monotonic()
+        thread.join(None if math.isinf(remaining) else max(0.0, remaining))
+    return len(results) == len(threads) and all(results)
+
+
+def close_from_signal(timeout: float | None = None, *, final: bool = True) -> bool:
+    """:func:`close_all` (or :func:`flush_all` unless ``final``) for a signal handler.
+
+    A signal handler runs on the main thread between two bytecodes, perhaps
+    while that thread holds a lock of this module or of an emitter (in the
+    middle of ``input()``, or of the exit close itself). The emitters are
+    listed here (the module lock is reentrant) and closed on a helper thread
+    waited for until the deadline plus a short grace, so the handler can
+    never deadlock. True if everything finished in time.
+    """
+    emitters = _live()
+    deadline = _deadline(timeout)
+    done: list[bool] = []
+
+    def run() -> None:
+        done.append(
+            _close(emitters, deadline, final=True)
+            if final
+            else _flush(emitters, deadline)
+        )
+
+    helper = threading.Thread(target=run, name="snowplow_logging.exit", daemon=True)
+    try:
+        helper.start()
+    except RuntimeError:  # no new thread at interpreter shutdown: close here
+        run()
+    else:
+        remaining = deadline - time.monotonic()
+        helper.join(None if math.isinf(remaining) else remaining + _SIGNAL_GRACE)
+    return bool(done and done[0])
+
+
+# --- children that leave through os._exit -------------------------------------
+
+_EXIT_PRIORITY: Final = 0
+"""The finalizer's priority: after the positive ones, before children are joined."""
+
+_armed_pid = 0  # the process whose multiprocessing exit runs close_all
+_callback_registered = False  # the after-fork callback (inherited by children)
+
+
+class _Anchor:
+    """What ``register_after_fork`` holds (weakly) for the after-fork callback."""
+
+    __slots__ = ("__weakref__",)
+
+
+_ANCHOR: Final = _Anchor()
+
+
+def _mp_util() -> ModuleType | None:
+    """``multiprocessing.util`` if something imported it (it is never imported here)."""
+    return sys.modules.get("multiprocessing.util")
+
+
+def _in_mp_child() -> bool:
+    """Whether this is a ``multiprocessing`` child past its bootstrap."""
+    process = sys.modules.get("multiprocessing.process")
+    return process is not None and process.parent_process() is not None
+
+
+def _watch_child_exit(*, direct: bool) -> None:
+    """Arrange the close at a ``multiprocessing`` child's exit, if there can be one.
+
+    The after-fork callback runs only in children, from their bootstrap; with
+    ``direct``, a child already running arms its finalizer now.
+    """
+    global _callback_registered  # noqa: PLW0603 - once per process line
+    util = _mp_util()
+    if util is None:
+        return
+    if direct and _in_mp_child():
+        _arm_child_exit(util)
+    elif direct and _is_pool_worker():  # spawned: no after-fork callbacks run
+        _close_on_sigterm()
+    if not _callback_registered:  # children inherit the registry and the flag
+        _callback_registered = True
+        util.register_after_fork(_ANCHOR, _after_mp_bootstrap)
+
+
+def _after_mp_bootstrap(_anchor: object) -> None:
+    util = _mp_util()
+    if util is not None:
+        _arm_child_exit(util)
+
+
+def _arm_child_exit(util: ModuleType) -> None:
+    """Close at this child's exit: a finalizer, and SIGTERM in a Pool worker."""
+    global _armed_pid  # noqa: PLW0603 - once per process
+    pid = os.getpid()
+    if _armed_pid == pid:
+        return
+    _armed_pid = pid
+    util.Finalize(None, _close_at_child_exit, exitpriority=_EXIT_PRIORITY)
+    if _is_pool_worker():
+        _close_on_sigterm()
+
+
+def _close_at_child_exit() -> None:
+    if os.getpid() == _armed_pid:  # not in a plain fork of this child
+        close_all()
+
+
+def _is_pool_worker() -> bool:
+    """Whether this child runs ``multiprocessing.pool.worker``, which terminate kills.
+
+    Past the bootstrap the target tells; in a spawned child still being
+    prepared (its target not yet unpickled) the name the pool gave it does.
+    """
+    process = sys.modules.get("multiprocessing.process")
+    if process is None:
+        return False
+    current = process.current_process()
+    if process.parent_process() is None:
+        return bool(getattr(current, "_inheriting", False)) and (
+            "PoolWorker-" in current.name
+        )
+    pool = sys.modules.get("multiprocessing.pool")
+    target = getattr(current, "_target", None)
+    return pool is not None and target is getattr(pool, "worker", object())
+
+
+# Pool.terminate() sends SIGTERM to workers that may be idle with events still
+# queued. A Python signal handler runs only on the main thread, and only once
+# that thread reaches the next bytecode: an idle worker's main thread blocks in
+# a semaphore, and when the kernel hands the signal to another thread (the
+# emitter's), it may never get there. So the handler does no work itself: the
+# C-level handler also writes the signal number to a wakeup pipe, and a watcher
+# thread reading it closes every emitter, then ends the process. The main
+# thread is never blocked by the close, whatever lock it holds.
+
+_term_lock = threading.RLock()  # reentrant: the handler may interrupt its holder
+_term_started = False
+_main_closing = False  # the main thread is closing (the exit itself, usually)
+_term_deferred = False  # a SIGTERM came during that close
+_wakeup: tuple[int, int] | None = None  # this process's wakeup pipe (read, write)
+
+
+def _close_on_sigterm() -> None:
+    """Close before SIGTERM ends this Pool worker; only over the default action."""
+    global _wakeup  # noqa: PLW0603 - one pipe per worker process
+    if threading.current_thread() is not threading.main_thread():
+        return
+    if signal.getsignal(signal.SIGTERM) is not signal.SIG_DFL:
+        return
+    signal.signal(signal.SIGTERM, _pool_worker_sigterm)
+    read, write = os.pipe()
+    os.set_blocking(write, False)
+    previous = signal.set_wakeup_fd(write, warn_on_full_buffer=False)
+    if previous != -1:  # someone else's wakeup fd: the handler alone will do
+        signal.set_wakeup_fd(previous)
+        os.close(read)
+        os.close(write)
+        return
+    _wakeup = (read, write)
+    watcher = threading.Thread(
+        target=_watch_wakeup, args=(read,), name="snowplow_logging.sigterm"
+    )
+    watcher.daemon = True
+    watcher.start()
+
+
+def _pool_worker_sigterm(signum: int, frame: FrameType | None) -> None:
+    signal.signal(signum, signal.SIG_DFL)  # a second SIGTERM ends it at once
+    _start_term_close(inline=False)
+
+
+def _watch_wakeup(read: int) -> None:
+    _block_signals()
+    while True:
+        try:
+            data = os.read(read, 64)
+        except OSError:
+            return
+        if not data:
+            return
+        if signal.SIGTERM in data and signal.getsignal(signal.SIGTERM) in {
+            _pool_worker_sigterm,
+            signal.SIG_DFL,  # our handler ran first and restored it
+        }:
+            _start_term_close(inline=True)
+            return
+
+
+def _start_term_close(*, inline: bool) -> None:
+    global _term_started, _term_deferred  # noqa: PLW0603 - once per process
+    with _term_lock:
+        if _term_started:
+            return
+        _term_started = True
+        if _main_closing:  # let that close finish; it ends the process after
+            _term_deferred = True
+            return
+    if inline:
+        _term_close()
+        return
+    closer = threading.Thread(target=_term_close, name="snowplow_logging.sigterm")
+    closer.daemon = True
+    try:
+        closer.start()
+    except RuntimeError:  # interpreter shutdown: the exit close is still to come
+        with _term_lock:
+            _term_deferred = True
+
+
+def _term_close() -> None:
+    _block_signals()
+    try:
+        close_all()
+    finally:
+        _end_process()
+
+
+def _end_deferred_term() -> None:
+    """After a close on the main thread: end the process if SIGTERM came meanwhile."""
+    global _main_closing, _term_deferred  # noqa: PLW0603 - reset after the close
+    with _term_lock:
+        _main_closing = False
+        deferred, _term_deferred = _term_deferred, False
+    if deferred:
+        _end_process()
+
+
+def _end_process() -> None:
+    """End this process by signal: SIGTERM once its default action is back."""
+    if signal.getsignal(signal.SIGTERM) is signal.SIG_DFL:
+        os.kill(os.getpid(), signal.SIGTERM)  # delivered to a thread not blocking it
+    else:  # the main thread never ran the handler (stuck in C code)
+        os.kill(os.getpid(), signal.SIGKILL)
+
+
+def _block_signals() -> None:
+    """Keep process-directed SIGTERM and SIGINT off this thread (they go to main)."""
+    signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM, signal.SIGINT})
+
+
+def _forget_sigterm_in_child() -> None:
+    """A fork of a Pool worker is not one: drop its SIGTERM handler and pipe."""
+    global _wakeup, _term_started  # noqa: PLW0603 - reset in the forked child
+    _term_started = False
+    if _wakeup is None:
+        return
+    read, write = _wakeup
+    _wakeup = None
+    current = signal.set_wakeup_fd(-1)
+    if current != write:  # not ours any more: put it back
+        signal.set_wakeup_fd(current)
+    os.close(read)
+    os.close(write)
+    if signal.getsignal(signal.SIGTERM) is _pool_worker_sigterm:
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+
+
+def _after_fork_in_child() -> None:
+    global _LOCK, _CLOSING, _term_lock  # noqa: PLW0603 - a parent thread may hold them
+    _LOCK = threading.RLock()
+    _CLOSING = threading.Lock()
+    _term_lock = threading.RLock()
+    _forget_sigterm_in_child()
+    _watch_child_exit(direct=False)
+
+
 atexit.register(close_all)
+os.register_at_fork(after_in_child=_after_fork_in_child)
+_watch_child_exit(direct=True)
