@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Final
 
+from snowplow_logging._delivery.url import redact
 from snowplow_logging._exceptions import ConfigurationError, ConfigurationTypeError
 
 try:
@@ -37,11 +38,11 @@ def client(value: object) -> _redis.Redis:
     if isinstance(value, str):
         try:
             return _redis.Redis.from_url(value)
-        except ValueError as exc:
-            msg = f"'redis' must be a redis:// URL or a redis.Redis (got {value!r})."
-            raise ConfigurationError(msg) from exc
+        except ValueError:
+            msg = f"'redis' must be a redis:// URL or a redis.Redis (got {redact(value)!r})."
+            raise ConfigurationError(msg) from None
     if not isinstance(value, _redis.Redis):
-        msg = f"'redis' must be a redis:// URL or a redis.Redis (got {value!r})."
+        msg = f"'redis' must be a redis:// URL or a redis.Redis (got {type(value).__name__})."
         raise ConfigurationTypeError(msg)
     return value
 

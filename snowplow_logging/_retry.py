@@ -13,6 +13,7 @@ import dataclasses
 import datetime as dt
 import email.utils
 import enum
+import math
 import random
 import time
 from collections.abc import Set as AbstractSet
@@ -26,6 +27,7 @@ __all__ = ["NO_RETRY_CODES", "Outcome", "Retry", "check_retry", "parse_retry_aft
 NO_RETRY_CODES: Final = frozenset({400, 401, 403, 410, 422})
 """Statuses meaning "this request will never succeed" (docs/protocol.md 1.4)."""
 _MAX_EXPONENT: Final = 60
+_MAX_DIGITS: Final = 15  # more seconds than any max_delay
 _SUCCESS_CLASS: Final = 2
 _SERVER_ERROR_CLASS: Final = 5
 _CLIENT_ERROR_CLASS: Final = 4
@@ -162,11 +164,13 @@ def parse_retry_after(value: str | None, *, now: float | None = None) -> float |
     if not value:
         return None
     text = value.strip()
-    if text.isdigit():
-        return float(int(text))
+    if text.isascii() and text.isdigit():
+        # A header is outside data: an absurd length is a long wait, never an
+        # overflow (every wait is capped by the policy's max_delay anyway).
+        return float(int(text)) if len(text) <= _MAX_DIGITS else math.inf
     try:
         when = email.utils.parsedate_to_datetime(text)
-    except (TypeError, ValueError, IndexError):
+    except (TypeError, ValueError, IndexError, OverflowError):
         return None
     if when.tzinfo is None:  # RFC 9110 dates are GMT; parsedate gives naive for "-0000"
         when = when.replace(tzinfo=dt.UTC)

@@ -287,6 +287,8 @@ class Engine(Generic[Item]):
         thread = buffer.thread
         if thread is threading.current_thread():
             return False  # close() from a callback: the worker stops after it
+        with buffer.cond:  # an earlier close (the exit's) set the deadline that holds
+            deadline = min(deadline, buffer.deadline or math.inf)
         if thread is not None:
             remaining = deadline - time.monotonic()
             thread.join(None if math.isinf(remaining) else max(0.0, remaining))

@@ -24,6 +24,8 @@ from snowplow_logging._exceptions import SnowplowLoggingError
 __all__ = ["CONTENT_TYPE", "RequestsTransport", "Response", "TransportError"]
 
 CONTENT_TYPE: Final = "application/json; charset=utf-8"
+_BODY_KEPT: Final = 65_536
+"""Most bytes of an answer's body read before its connection is given up."""
 
 
 class TransportError(SnowplowLoggingError, OSError):
@@ -106,15 +108,12 @@ class RequestsTransport:
             response = self.session.send(
                 request,
                 allow_redirects=False,
+                stream=True,  # the status is the answer; the body is read below
                 timeout=self._timeout,
                 verify=settings.verify,
                 cert=settings.cert,
                 proxies=settings.proxies,
             )
-            try:
-                _ = response.content  # so that the connection goes back to the pool
-            finally:
-                response.close()
         except (
             requests.RequestException,
             urllib3.exceptions.HTTPError,
@@ -125,7 +124,9 @@ class RequestsTransport:
             shown = _cause(exc)
             msg = f"{type(shown).__name__}: {shown}"
             raise TransportError(msg) from exc
-        return Response(response.status_code, response.headers.get("Retry-After"))
+        result = Response(response.status_code, response.headers.get("Retry-After"))
+        _discard_body(response)
+        return result
 
     def _prepare_one(
         self, body: bytes | None = None, query: str = ""
@@ -168,6 +169,31 @@ class RequestsTransport:
         """Close the session if this transport created it."""
         if self._owns_session:
             self.session.close()
+
+
+def _discard_body(response: requests.Response) -> None:
+    """Read and drop a small body so the connection can be reused; else close it.
+
+    The status line is the collector's answer: a body that is large, broken
+    or cut short changes nothing about it (a 2xx is accepted; resending would
+    duplicate the events), and is never held whole in memory.
+    """
+    raw = response.raw
+    try:
+        raw.read(_BODY_KEPT, decode_content=False)
+        complete = bool(raw.isclosed() or not raw.read(1, decode_content=False))
+    except (
+        requests.RequestException,
+        urllib3.exceptions.HTTPError,
+        OSError,
+        ValueError,
+    ):
+        complete = False
+    if complete:
+        response.close()  # back to the pool
+    else:
+        raw.close()  # the connection is dropped, not reused mid-body
+        response.close()
 
 
 def _cause(exc: BaseException) -> BaseException:

@@ -16,13 +16,16 @@ from urllib.parse import quote, unquote, urlsplit, urlunsplit
 from snowplow_logging._exceptions import ConfigurationError, ConfigurationTypeError
 from snowplow_logging._protocol import GET_PATH, POST_PATH
 
-__all__ = ["CollectorUrl", "collector_url", "encode_path"]
+__all__ = ["CollectorUrl", "collector_url", "encode_path", "redact"]
 
 _PORTS: Final = 65536
 _PATH_SAFE: Final = "/%:@!$&'()*+,;=-._~"
 """RFC 3986 ``pchar`` and ``/``: what a path may hold unescaped, with ``%``
 kept so that escapes already in the endpoint are not escaped twice."""
 _STRAY_PERCENT: Final = re.compile(r"%(?![0-9A-Fa-f]{2})")
+_CREDENTIALS_HINT: Final = (
+    "; percent-encode '/', '?', '#' and '@' in a user name or password"
+)
 
 
 def encode_path(path: str) -> str:
@@ -49,7 +52,7 @@ def _check_endpoint(endpoint: object, protocol: object, port: object) -> None:
         raise ConfigurationError(msg)
 
 
-def _redact(endpoint: str) -> str:
+def redact(endpoint: str) -> str:
     """The endpoint for an error message: anything before its last ``@`` hidden.
 
     A malformed URL cannot be trusted to split where the credentials end, so
@@ -93,18 +96,19 @@ def collector_url(
         parts = urlsplit(text)
         given_port = parts.port
     except ValueError as exc:
-        msg = f"'endpoint' is not a valid URL: {exc} (got {_redact(endpoint)!r})."
+        # urlsplit's own message may quote a piece of the password.
+        why = _CREDENTIALS_HINT if "@" in endpoint else f": {exc}"
+        msg = f"'endpoint' is not a valid URL{why} (got {redact(endpoint)!r})."
         raise ConfigurationError(msg) from None
     if parts.scheme not in {"http", "https"} or not parts.hostname:
-        msg = f"'endpoint' must be a host name or an http(s) URL (got {_redact(endpoint)!r})."
+        msg = f"'endpoint' must be a host name or an http(s) URL (got {redact(endpoint)!r})."
         raise ConfigurationError(msg)
     if protocol is not None and parts.scheme != protocol:
         msg = f"'protocol' is {protocol!r} but 'endpoint' says {parts.scheme!r}."
         raise ConfigurationError(msg)
     if parts.query or parts.fragment:
-        msg = (
-            f"'endpoint' must not have a query or fragment (got {_redact(endpoint)!r})."
-        )
+        hint = _CREDENTIALS_HINT if "@" in endpoint else ""
+        msg = f"'endpoint' must not have a query or fragment{hint} (got {redact(endpoint)!r})."
         raise ConfigurationError(msg)
     if port is not None and given_port is not None and port != given_port:
         msg = f"'port' is {port} but 'endpoint' says {given_port}."

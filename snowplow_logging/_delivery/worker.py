@@ -59,6 +59,7 @@ class Worker(Generic[Item]):
         self._on_success, self._on_failure = on_success, on_failure
         self.notices = notices
         self._ready: deque[Item] = deque()  # prepared, not yet sent
+        self._sending: list[Item] = []  # the batch being sent
         self._failures = 0  # consecutive failed attempts, for back-off
         self._reported_drops = 0
         self._cycle_sent = 0
@@ -81,8 +82,9 @@ class Worker(Generic[Item]):
             try:
                 if not self._drain():
                     break
-            except Exception as exc:  # noqa: BLE001 - the worker must outlive its own bugs
+            except BaseException as exc:  # noqa: BLE001 - the worker must outlive its own bugs
                 self.notices.warning("internal", "Snowplow emitter error: %r", exc)
+                self._fail_stuck()
                 if buffer.closing.is_set():  # no retry loop while closing
                     with buffer.cond:
                         buffer.abandon()
@@ -108,8 +110,22 @@ class Worker(Generic[Item]):
                 batch = sink.pack(ready)
                 if ready:  # cut short: a batch is full at this many events
                     buffer.wake_at = max(1, len(batch))
+                self._sending = batch
                 if not self._send(batch):
                     return False
+                self._sending = []
+
+    def _fail_stuck(self) -> None:
+        """Count what an internal error left prepared or half sent as failed.
+
+        Otherwise the same events would meet the same error at every round,
+        and a flush() waiting for them would never return.
+        """
+        stuck = len(self._sending) + len(self._ready)
+        self._sending = []
+        self._ready.clear()
+        if stuck:
+            self._settle(0, stuck)
 
     def _take(self, ready: int, most: int) -> list[Payload | Pending] | None:
         """Take up to ``most`` queued events if a batch is due (under the lock).
@@ -141,7 +157,7 @@ class Worker(Generic[Item]):
                 return False
             try:
                 out(prepare(item if isinstance(item, dict) else item.build()))
-            except Exception as exc:  # noqa: BLE001 - a bad payload must not stop the others
+            except BaseException as exc:  # noqa: BLE001 - a bad payload (even one raising SystemExit from __str__) must not stop the others
                 self._settle(0, 1)
                 self.notices.warning(
                     "encode", "Dropped a payload that cannot be encoded: %r", exc
