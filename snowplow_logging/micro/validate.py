@@ -75,6 +75,21 @@ _WRAPPER_PREFIX: Final = {
 }
 
 
+def _schema_key(uri: str) -> tuple[str, str, str, str] | None:
+    """The vendor, name, format and version of an Iglu URI, or None if it is not one.
+
+    Iglu's own patterns, matched whole (no trailing newline), and a vendor that is
+    not only dots: ``iglu:../x/jsonschema/1-0-0`` would name a path outside the
+    registry, so it is no schema at all.
+    """
+    if proto.IGLU_URI.fullmatch(uri) is None:
+        return None
+    vendor, name, fmt, version = uri.removeprefix("iglu:").split("/")
+    if not vendor.strip("."):
+        return None
+    return vendor, name, fmt, version
+
+
 @functools.cache
 def _bundled_resolver() -> IgluResolver:
     """The resolver :func:`check_payload` uses when given none, built once."""
@@ -100,7 +115,9 @@ class IgluResolver:
         directories: extra Iglu static-registry roots, each laid out as
             ``schemas/<vendor>/<name>/jsonschema/<M-R-A>`` (the root may be the
             folder holding ``schemas`` or ``schemas`` itself). Earlier directories
-            win over later ones and over the bundled schemas.
+            win over later ones and over the bundled schemas. Only files inside
+            a root are read: an Iglu URI cannot name a path out of it
+            (``iglu:../...`` is no Iglu URI), nor a symbolic link lead out.
         bundled: also use the Iglu Central schemas shipped with the package.
 
     Raises:
@@ -119,6 +136,7 @@ class IgluResolver:
         self._roots = tuple(
             r / "schemas" if (r / "schemas").is_dir() else r for r in roots
         )
+        self._real_roots = tuple(root.resolve() for root in self._roots)
         self._lock = threading.Lock()
         self._cache: dict[str, Validator | None] = {}
         self._quick: dict[str, Check | None] = {}
@@ -131,12 +149,13 @@ class IgluResolver:
         return self._roots
 
     def _path(self, uri: str) -> Path | None:
-        if proto.IGLU_URI.match(uri) is None:
+        parts = _schema_key(uri)
+        if parts is None:
             return None
-        vendor, name, fmt, version = uri.removeprefix("iglu:").split("/")
-        for root in self._roots:
-            candidate = root / vendor / name / fmt / version
-            if candidate.is_file():
+        for root, real_root in zip(self._roots, self._real_roots, strict=True):
+            candidate = root.joinpath(*parts)
+            # The URI cannot step out (_schema_key), nor may a link inside the root.
+            if candidate.is_file() and candidate.resolve().is_relative_to(real_root):
                 return candidate
         return None
 
@@ -191,7 +210,7 @@ class IgluResolver:
         if not isinstance(value, dict) or set(value) != {"schema", "data"}:
             return [f"{where}: must be an object with exactly 'schema' and 'data'"]
         schema = value["schema"]
-        if not isinstance(schema, str) or proto.IGLU_URI.match(schema) is None:
+        if not isinstance(schema, str) or _schema_key(schema) is None:
             return [f"{where}: 'schema' is not an Iglu URI: {schema!r}"]
         return [f"{where}: {e}" for e in self.errors(schema, value["data"])]
 

@@ -1,0 +1,158 @@
+"""Hostile requests to a real collector (issue 14): no file, secret or 500 leaks out.
+
+Every test runs a real :class:`MicroCollector` on 127.0.0.1, port 0, and talks to
+it over real HTTP (``requests``, or ``http.client`` where a client would tidy the
+request, as ``requests`` removes ``..`` from a path).
+"""
+
+from __future__ import annotations
+
+import http.client
+import json
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+
+import pytest
+import requests
+
+from snowplow_logging.micro import IgluResolver, MicroCollector
+
+TP2 = "/com.snowplowanalytics.snowplow/tp2"
+JSON = "application/json; charset=utf-8"
+PAYLOAD_DATA = "iglu:com.snowplowanalytics.snowplow/payload_data/jsonschema/1-0-4"
+UNSTRUCT = "iglu:com.snowplowanalytics.snowplow/unstruct_event/jsonschema/1-0-0"
+GOOD = {
+    "e": "se",
+    "eid": "9a1e2f6c-0c5f-4b8e-9d5a-3c1f1e2d3b4a",
+    "tv": "py-x",
+    "p": "srv",
+    "dtm": "1795420800123",
+    "se_ca": "c",
+    "se_ac": "a",
+}
+SECRET = "PRIVATE-KEY-0123456789"  # noqa: S105 - a test value that must not leak
+"""The content of a file outside every schema directory; must never come out."""
+
+
+def _post(
+    micro: MicroCollector, events: list[Mapping[str, object]]
+) -> requests.Response:
+    body = json.dumps({"schema": PAYLOAD_DATA, "data": events})
+    return requests.post(
+        f"{micro.endpoint}{TP2}",
+        data=body.encode(),
+        headers={"Content-Type": JSON},
+        timeout=10,
+    )
+
+
+def _raw_get(micro: MicroCollector, target: str) -> tuple[int, bytes]:
+    """GET ``target`` exactly as written (no client-side path clean-up)."""
+    connection = http.client.HTTPConnection("127.0.0.1", micro.port, timeout=10)
+    try:
+        connection.request("GET", target)
+        response = connection.getresponse()
+        return response.status, response.read()
+    finally:
+        connection.close()
+
+
+def _ue(schema: str, data: object) -> dict[str, str]:
+    wrapper = {"schema": UNSTRUCT, "data": {"schema": schema, "data": data}}
+    return {**GOOD, "e": "ue", "ue_pr": json.dumps(wrapper)}
+
+
+@pytest.fixture(name="registry")
+def _registry(tmp_path: Path) -> Path:
+    """A --schemas root (``<tmp>/schemas``) with a secret file one level above it.
+
+    ``<tmp>/private/keys/1-0-0`` is valid JSON and, read as a schema, accepts
+    anything: if it is ever used, events naming it come out good.
+    """
+    (tmp_path / "schemas" / "com.acme" / "ok" / "jsonschema").mkdir(parents=True)
+    (tmp_path / "schemas" / "com.acme" / "ok" / "jsonschema" / "1-0-0").write_text(
+        '{"type": "object"}', encoding="utf-8"
+    )
+    keys = tmp_path / "private" / "keys"
+    keys.mkdir(parents=True)
+    (keys / "1-0-0").write_text(json.dumps({"description": SECRET}), encoding="utf-8")
+    return tmp_path
+
+
+@pytest.fixture(name="guarded")
+def _guarded(registry: Path) -> Iterator[MicroCollector]:
+    with MicroCollector(schemas=[registry]) as micro:
+        yield micro
+
+
+class TestSchemaPaths:
+    """Finding 5: an Iglu URI never names a file outside the schema directories."""
+
+    @pytest.mark.parametrize(
+        "target",
+        [
+            "/micro/iglu/../private/keys/1-0-0",
+            "/micro/iglu/./../private/keys/1-0-0",
+            "/micro/iglu/.../private/keys/1-0-0",
+        ],
+    )
+    def test_iglu_endpoint_stays_inside(
+        self, guarded: MicroCollector, target: str
+    ) -> None:
+        """/micro/iglu/<..>/... is a 404, never the file above the root."""
+        status, body = _raw_get(guarded, target)
+
+        assert status == 404
+        assert SECRET.encode() not in body
+
+    def test_iglu_endpoint_still_serves(self, guarded: MicroCollector) -> None:
+        status, body = _raw_get(guarded, "/micro/iglu/com.acme/ok/jsonschema/1-0-0")
+
+        assert status == 200
+        assert json.loads(body) == {"type": "object"}
+
+    def test_validation_stays_inside(self, guarded: MicroCollector) -> None:
+        """An event naming iglu:../private/keys/1-0-0 is bad: not an Iglu URI."""
+        response = _post(guarded, [_ue("iglu:../private/keys/1-0-0", {})])
+
+        assert response.status_code == 200
+        assert guarded.summary() == {"total": 1, "good": 0, "bad": 1}
+        (bad,) = guarded.bad()
+        assert any("not an Iglu URI" in error for error in bad.errors), bad.errors
+
+    def test_entity_stays_inside(self, guarded: MicroCollector) -> None:
+        entity = {"schema": "iglu:../private/keys/1-0-0", "data": {}}
+        contexts = {
+            "schema": "iglu:com.snowplowanalytics.snowplow/contexts/jsonschema/1-0-1",
+            "data": [entity],
+        }
+
+        _post(guarded, [{**GOOD, "co": json.dumps(contexts)}])
+
+        assert guarded.summary()["bad"] == 1
+
+    def test_resolver_stays_inside(self, registry: Path) -> None:
+        resolver = IgluResolver([registry], bundled=False)
+
+        for uri in (
+            "iglu:../private/keys/1-0-0",
+            "iglu:./../private/keys/1-0-0",
+            "iglu:../private/keys/1-0-0\n",
+        ):
+            assert resolver.schema_path(uri) is None, uri
+            assert resolver.validator(uri) is None, uri
+            assert resolver.errors(uri, {}) == [f"schema not found: {uri}"]
+        assert resolver.schema_path("iglu:com.acme/ok/jsonschema/1-0-0") is not None
+
+    def test_symlink_out_of_the_root(self, registry: Path) -> None:
+        """A link inside the root to a file outside it is not followed out."""
+        link = registry / "schemas" / "com.acme" / "link" / "jsonschema"
+        link.mkdir(parents=True)
+        (link / "1-0-0").symlink_to(registry / "private" / "keys" / "1-0-0")
+
+        with MicroCollector(schemas=[registry]) as micro:
+            status, body = _raw_get(micro, "/micro/iglu/com.acme/link/jsonschema/1-0-0")
+            _post(micro, [_ue("iglu:com.acme/link/jsonschema/1-0-0", {})])
+
+            assert (status, SECRET.encode() in body) == (404, False)
+            assert micro.summary()["bad"] == 1
