@@ -10,8 +10,10 @@ handler prints WARNING and above to stderr.
 from __future__ import annotations
 
 import logging
+import os
 import threading
 import time
+import weakref
 from typing import Final
 
 __all__ = ["LOGGER", "RateLimitedLog"]
@@ -27,15 +29,18 @@ class RateLimitedLog:
         interval: the shortest time between two messages with the same key.
     """
 
-    __slots__ = ("_interval", "_lock", "_logger", "_seen")
+    __slots__ = ("__weakref__", "_interval", "_lock", "_logger", "_seen")
 
     def __init__(
         self, logger: logging.Logger = LOGGER, *, interval: float = 30.0
     ) -> None:
         self._logger = logger
         self._interval = interval
-        self._lock = threading.Lock()
+        # Reentrant: a signal handler may log while its thread holds the lock;
+        # renewed in a forked child, where another thread may have held it.
+        self._lock = threading.RLock()
         self._seen: dict[str, tuple[float, int]] = {}
+        _LOGS.add(self)
 
     def log(self, level: int, key: str, msg: str, *args: object) -> bool:
         """Log ``msg % args`` unless ``key`` was logged within the interval.
@@ -64,3 +69,14 @@ class RateLimitedLog:
         """Forget what was logged, so the next message of each key is logged."""
         with self._lock:
             self._seen.clear()
+
+
+_LOGS: Final[weakref.WeakSet[RateLimitedLog]] = weakref.WeakSet()
+
+
+def _after_fork_in_child() -> None:
+    for log in list(_LOGS):
+        log._lock = threading.RLock()  # noqa: SLF001 - the class's own at-fork reset
+
+
+os.register_at_fork(after_in_child=_after_fork_in_child)

@@ -11,6 +11,7 @@ import itertools
 import os
 import threading
 import time
+import weakref
 from collections.abc import Callable, Sequence
 from functools import partial
 from typing import Final, Self
@@ -83,6 +84,7 @@ class Tracker:
     """
 
     __slots__ = (
+        "__weakref__",
         "_closed",
         "_co",
         "_common",
@@ -142,7 +144,8 @@ class Tracker:
         self._ue = proto.UNSTRUCT_ENCODED if encode_base64 else proto.UNSTRUCT
         self._co = proto.CONTEXT_ENCODED if encode_base64 else proto.CONTEXT
         self._encoding = JsonEncoding(json_encoder)
-        self._lock = threading.Lock()
+        self._lock = threading.RLock()  # reentrant: a signal handler may track
+        _TRACKERS.add(self)
         self._log = RateLimitedLog()
         self._closed = False
         self._stats = {"emitter_errors": 0, "encoding_failures": 0}
@@ -433,3 +436,15 @@ def event_id() -> str:
     """A random (version 4) UUID as text, without building a ``uuid.UUID`` object."""
     h = _urandom(16).hex()
     return f"{h[:8]}-{h[8:12]}-4{h[13:16]}-{_VARIANT[int(h[16], 16) & 3]}{h[17:20]}-{h[20:]}"
+
+
+_TRACKERS: Final[weakref.WeakSet[Tracker]] = weakref.WeakSet()
+
+
+def _after_fork_in_child() -> None:
+    # Another thread of the parent may have held a tracker's lock at fork.
+    for tracker in list(_TRACKERS):
+        tracker._lock = threading.RLock()  # noqa: SLF001 - the class's own at-fork reset
+
+
+os.register_at_fork(after_in_child=_after_fork_in_child)

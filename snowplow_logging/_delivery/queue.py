@@ -29,7 +29,8 @@ class Buffer:
     def __init__(self) -> None:
         # Callers take ``lock`` directly (C-level, no Condition wrapper call);
         # the worker waits and notifies through ``cond`` over the same lock.
-        self.lock = threading.Lock()
+        # Reentrant: a signal handler that logs runs on the thread holding it.
+        self.lock = threading.RLock()
         self.cond = threading.Condition(self.lock)
         self.queue: deque[Payload | Pending] = deque()
         self.wake = threading.Event()  # work is due

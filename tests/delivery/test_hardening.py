@@ -161,3 +161,105 @@ class TestSecretsInMessages:
         assert result.returncode == 2, result.stderr
         assert "'redis' must be" in result.stderr
         assert "s3cr" not in result.stderr + result.stdout
+
+
+SIGNAL_SCRIPT = """
+import signal, sys, time
+import snowplow_logging
+from snowplow_logging import Emitter, StructuredEvent, Tracker
+
+snowplow_logging.set_exit_timeout(0)
+emitter = Emitter(sys.argv[1], max_queue=50, flush_interval=0.001)
+tracker = Tracker(emitters=emitter)
+event = StructuredEvent(category="c", action="a")
+handled = 0
+
+def on_alarm(signum, frame):
+    global handled
+    handled += 1
+    tracker.track(event)
+    emitter.stats
+    tracker.stats
+
+signal.signal(signal.SIGALRM, on_alarm)
+signal.setitimer(signal.ITIMER_REAL, 0.0005, 0.0005)
+end = time.monotonic() + float(sys.argv[2])
+while time.monotonic() < end:
+    tracker.track(event)
+    emitter.stats
+    tracker.stats
+signal.setitimer(signal.ITIMER_REAL, 0)
+stats = emitter.stats
+assert stats["inputs"] == stats["sent"] + stats["failed"] + stats["dropped"] + stats["queued"]
+print("done", handled)
+"""
+
+
+def test_a_signal_handler_that_tracks_never_deadlocks() -> None:
+    """SIGALRM every 0.5 ms, its handler tracking and reading stats (#14.3).
+
+    Before: the process hung for good after about 12,000 signals, the main
+    thread holding the buffer's (non-reentrant) lock when the handler ran.
+    """
+    with Collector() as collector:
+        result = run_python(SIGNAL_SCRIPT, collector.url, "8", timeout=60)
+
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith("done ")
+    assert int(result.stdout.split()[1]) > 1000  # the handler really ran often
+
+
+FORK_SCRIPT = """
+import os, signal, sys, threading, time
+import snowplow_logging
+from snowplow_logging import Emitter, StructuredEvent, Tracker
+
+snowplow_logging.set_exit_timeout(0)
+emitter = Emitter("http://127.0.0.1:1", max_queue=10)
+tracker = Tracker(emitters=emitter)
+event = StructuredEvent(category="c", action="a")
+stop = threading.Event()
+
+def hammer():
+    while not stop.is_set():
+        tracker.track(event)
+        emitter.stats
+        tracker.stats
+
+threads = [threading.Thread(target=hammer, daemon=True) for _ in range(2)]
+for thread in threads:
+    thread.start()
+hung = 0
+for _ in range(int(sys.argv[1])):
+    pid = os.fork()
+    if pid == 0:
+        tracker.track(event)
+        emitter.stats
+        tracker.stats
+        snowplow_logging._diagnostics.LOGGER.warning("child %d", os.getpid())
+        os._exit(0)
+    deadline = time.monotonic() + 5
+    while True:
+        done, status = os.waitpid(pid, os.WNOHANG)
+        if done:
+            break
+        if time.monotonic() > deadline:
+            os.kill(pid, signal.SIGKILL)
+            os.waitpid(pid, 0)
+            hung += 1
+            break
+        time.sleep(0.001)
+stop.set()
+print("hung", hung)
+"""
+
+
+def test_children_forked_while_threads_hold_library_locks_do_not_hang() -> None:
+    """Forks while two threads hammer track() and stats (#14.4).
+
+    Before: 2 of 300 children hung on their first stats call or warning.
+    """
+    result = run_python(FORK_SCRIPT, "300", timeout=240)
+
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "hung 0"
