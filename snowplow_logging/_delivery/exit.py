@@ -16,8 +16,11 @@ an ``atexit`` hook registered at import, and also where ``atexit`` never runs:
   ``with Pool() as pool:`` does on leaving the block): a SIGTERM handler,
   installed only there and only over the default action, closes first and
   then lets the signal end the process as before;
-Nothing here imports ``multiprocessing``: it only acts when it is already
-imported, and never in the main process, whose
+* in a Celery prefork child (billiard leaves through ``os._exit`` too): from
+  the ``worker_process_shutdown`` signal.
+
+Nothing here imports ``multiprocessing``, ``billiard`` or ``celery``: it only
+acts when they are already imported, and never in the main process, whose
 exit is ``atexit``'s alone.
 """
 
@@ -72,6 +75,7 @@ def register(closable: Closable) -> None:
     with _LOCK:
         _LIVE.add(closable)
     _watch_child_exit(direct=True)
+    _watch_celery()
 
 
 def exited() -> bool:
@@ -220,6 +224,7 @@ _EXIT_PRIORITY: Final = 0
 
 _armed_pid = 0  # the process whose multiprocessing exit runs close_all
 _callback_registered = False  # the after-fork callback (inherited by children)
+_celery_hooked = False
 
 
 class _Anchor:
@@ -434,6 +439,22 @@ def _forget_sigterm_in_child() -> None:
         signal.signal(signal.SIGTERM, signal.SIG_DFL)
 
 
+def _watch_celery() -> None:
+    """Close when a Celery prefork child ends (it leaves through ``os._exit``)."""
+    global _celery_hooked  # noqa: PLW0603 - once per process line
+    signals = sys.modules.get("celery.signals")
+    if _celery_hooked or signals is None:
+        return
+    _celery_hooked = True
+    signals.worker_process_shutdown.connect(
+        _on_celery_child_exit, weak=False, dispatch_uid="snowplow_logging.exit"
+    )
+
+
+def _on_celery_child_exit(**_: object) -> None:
+    close_all()
+
+
 def _after_fork_in_child() -> None:
     global _LOCK, _CLOSING, _term_lock  # noqa: PLW0603 - a parent thread may hold them
     _LOCK = threading.RLock()
@@ -441,8 +462,10 @@ def _after_fork_in_child() -> None:
     _term_lock = threading.RLock()
     _forget_sigterm_in_child()
     _watch_child_exit(direct=False)
+    _watch_celery()
 
 
 atexit.register(close_all)
 os.register_at_fork(after_in_child=_after_fork_in_child)
 _watch_child_exit(direct=True)
+_watch_celery()

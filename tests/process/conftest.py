@@ -12,12 +12,14 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import threading
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 
 import pytest
 
 from snowplow_logging.micro import MicroCollector
+from tests.collector import free_port
 
 APPS = Path(__file__).parent / "apps"
 REPO = Path(__file__).resolve().parents[2]
@@ -55,3 +57,46 @@ def delivered(micro: MicroCollector) -> tuple[int, int]:
     good = micro.good()
     assert micro.bad() == []
     return len({event.payload["eid"] for event in good}), len(good)
+
+
+class RedisServer:
+    """A throw-away redis-server on 127.0.0.1 (no persistence), for Celery's broker."""
+
+    def __init__(self, directory: Path) -> None:
+        self.port = free_port()
+        self.url = f"redis://127.0.0.1:{self.port}/0"
+        self._process = subprocess.Popen(
+            [
+                "redis-server",
+                *("--port", str(self.port), "--bind", "127.0.0.1"),
+                *("--save", "", "--appendonly", "no", "--dir", str(directory)),
+            ],
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        self._ready = threading.Event()
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
+        if not self._ready.wait(timeout=15):
+            self.stop()
+            pytest.fail("redis-server did not say it was ready within 15 s")
+
+    def _read(self) -> None:
+        assert self._process.stdout is not None
+        for line in self._process.stdout:  # drains it, so the server never blocks
+            if "Ready to accept connections" in line:
+                self._ready.set()
+
+    def stop(self) -> None:
+        self._process.terminate()
+        self._process.wait(timeout=10)
+        self._reader.join(timeout=10)
+        if self._process.stdout is not None:
+            self._process.stdout.close()
+
+
+@pytest.fixture(name="redis_server", scope="module")
+def _redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServer]:
+    server = RedisServer(tmp_path_factory.mktemp("redis"))
+    yield server
+    server.stop()
