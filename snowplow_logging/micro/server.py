@@ -13,15 +13,25 @@ the console say why). A request a pipeline refuses whole (content type, query
 parameters on a POST, size, an invalid envelope, unreadable JSON or query) is
 answered 400 with a JSON body saying why, so an emitter fails it without retrying.
 The server never configures logging and writes nothing to stderr.
+
+The tracker paths answer any origin, with credentials, as a real collector does
+for browser trackers. ``/micro/*`` is local: only pages served from this machine
+(``http://localhost:*``, ``127.0.0.1``, ``[::1]``) may read it, ``/micro/reset``
+from another site is refused (403), and when the server listens on loopback a
+request naming another ``Host`` (DNS rebinding) is refused too. The values of
+``Authorization``, ``Proxy-Authorization`` and ``Cookie`` are never stored.
 """
 
 from __future__ import annotations
 
 import contextlib
+import ipaddress
 import json
+import re
 import socket
 import threading
 import time
+from collections.abc import Iterable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Final
 from urllib.parse import parse_qs, urlsplit
@@ -51,6 +61,18 @@ _PIXEL: Final = bytes.fromhex(
     "47494638396101000100800000000000ffffff21f90401000000002c000000000100010000020144003b"
 )
 """A transparent 1x1 GIF, the answer to a good GET."""
+_SECRET_HEADERS: Final = frozenset({"authorization", "proxy-authorization", "cookie"})
+"""Request headers whose values are never stored: credentials and cookies."""
+_REDACTED: Final = "<redacted>"
+"""What is stored instead of a secret header's value."""
+_AUTH_SCHEME: Final = re.compile(r"[A-Za-z][A-Za-z0-9!#$%&'*+.^_`|~-]{0,31}")
+_FOREIGN_HOST: Final = (
+    "a collector listening on loopback answers /micro/* only for localhost, "
+    "127.0.0.1 or [::1] (Host: {}); listen on another address to be reached by "
+    "another name"
+)
+_LOCAL_SITES: Final = frozenset({"same-origin", "same-site", "none"})
+"""``Sec-Fetch-Site`` values of a request not made by another site's page."""
 
 
 class CollectorServer(ThreadingHTTPServer):
@@ -89,6 +111,8 @@ class CollectorServer(ThreadingHTTPServer):
         self._connections: set[socket.socket] = set()
         self._connections_lock = threading.Lock()
         super().__init__(address, _Handler)
+        # Listening on loopback only: then /micro/* wants a loopback Host.
+        self.loopback = _is_loopback_host(str(self.server_address[0]))
 
     def handle_error(self, request: object, client_address: object) -> None:
         """Drop the connection silently: a client going away is not our error."""
@@ -127,6 +151,8 @@ class _Handler(BaseHTTPRequestHandler):
     """One connection: tracker paths, ``/micro/*``, ``/health``."""
 
     server: CollectorServer
+    _tracker = False
+    """The request is for a tracker path (its CORS answer differs)."""
     protocol_version = "HTTP/1.1"
     server_version = f"snowplow-logging-micro/{__version__}"
     disable_nagle_algorithm = True
@@ -158,9 +184,15 @@ class _Handler(BaseHTTPRequestHandler):
 
     def do_OPTIONS(self) -> None:
         """Answer a CORS preflight, as the collector does for browser trackers."""
+        try:
+            self._tracker = urlsplit(self.path).path in GET_PATHS
+        except ValueError:
+            self._tracker = False
+        self._drain()
         self._respond(200, b"", "text/plain")
 
     def _dispatch(self) -> None:
+        self._tracker = False
         try:
             url = urlsplit(self.path)
         except ValueError:
@@ -168,6 +200,7 @@ class _Handler(BaseHTTPRequestHandler):
             self._respond_json(400, {"error": "the request target is not a URL"})
             return
         path, query = url.path, url.query
+        self._tracker = path in GET_PATHS  # POST_PATH included
         try:
             if path == POST_PATH and self.command == "POST":
                 self._tracker_post(query)
@@ -194,7 +227,7 @@ class _Handler(BaseHTTPRequestHandler):
             query=query,
             content_type=self.headers.get("Content-Type"),
             body=body,
-            headers=tuple(self.headers.items()),
+            headers=_kept_headers(self.headers.items()),
             ip=str(self.client_address[0]),
             received_ms=time.time_ns() // 1_000_000,
         )
@@ -242,6 +275,12 @@ class _Handler(BaseHTTPRequestHandler):
         body, problem = self._read_body()
         if body is None:
             self._respond_json(400, {"error": problem})
+        elif self.server.loopback and not _is_loopback_host(self._host()):
+            self._respond_json(403, {"error": _FOREIGN_HOST.format(self._host())})
+        elif name == "reset" and self._from_other_site():
+            self._respond_json(
+                403, {"error": "/micro/reset is refused to pages of other sites"}
+            )
         elif name in {"all", "reset"}:
             if name == "reset":
                 store.reset()
@@ -268,6 +307,45 @@ class _Handler(BaseHTTPRequestHandler):
             self._respond_json(404, {"error": f"schema not found: {uri}"})
         else:
             self._respond(200, location.read_bytes(), "application/json")
+
+    def _host(self) -> str | None:
+        """The host name the request was sent to; None when no ``Host`` was sent."""
+        host = self.headers.get("Host")
+        if host is None:
+            return None  # not a browser: browsers always send Host
+        try:
+            return urlsplit(f"//{host}").hostname or ""
+        except ValueError:
+            return ""
+
+    def _from_other_site(self) -> bool:
+        """True for a request a page of another site made (a form, fetch, <img>)."""
+        origin = self.headers.get("Origin")
+        if origin is not None:
+            return not _is_loopback_origin(origin)
+        site = self.headers.get("Sec-Fetch-Site")  # sent where Origin is not (<img>)
+        return site is not None and site.strip().lower() not in _LOCAL_SITES
+
+    def _cors(self) -> list[str]:
+        """CORS headers: any origin on the tracker paths, loopback pages elsewhere."""
+        origin = self.headers.get("Origin")
+        if self._tracker:
+            lines = [
+                f"Access-Control-Allow-Origin: {origin or '*'}",
+                "Access-Control-Allow-Headers: Content-Type, SP-Anonymous",
+                "Access-Control-Allow-Methods: POST, GET, OPTIONS",
+            ]
+            if origin:
+                lines.append("Access-Control-Allow-Credentials: true")
+            return lines
+        lines = ["Vary: Origin", "X-Content-Type-Options: nosniff"]
+        if origin is not None and _is_loopback_origin(origin):
+            lines += [
+                f"Access-Control-Allow-Origin: {origin}",
+                "Access-Control-Allow-Headers: Content-Type",
+                "Access-Control-Allow-Methods: POST, GET, OPTIONS",
+            ]
+        return lines
 
     def _read_body(self) -> tuple[bytes | None, str]:
         """Read the body within the size limit; None and the reason when refused."""
@@ -329,23 +407,67 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _respond(self, status: int, body: bytes, content_type: str) -> None:
         """Write the whole response in one ``sendall``: no Nagle stall, one syscall."""
-        origin = self.headers.get("Origin")
         lines = [
             f"{self.protocol_version} {status} {self.responses[status][0]}",
             f"Server: {self.server_version}",
             f"Date: {self.date_time_string()}",
-            f"Access-Control-Allow-Origin: {origin or '*'}",
-            "Access-Control-Allow-Headers: Content-Type, SP-Anonymous",
-            "Access-Control-Allow-Methods: POST, GET, OPTIONS",
+            *self._cors(),
             f"Content-Type: {content_type}",
             f"Content-Length: {len(body)}",
         ]
-        if origin:
-            lines.append("Access-Control-Allow-Credentials: true")
         if self.close_connection:
             lines.append("Connection: close")
         head = "\r\n".join(lines).encode("latin-1", errors="replace")
         self.wfile.write(head + b"\r\n\r\n" + body)
+
+
+def _kept_headers(items: Iterable[tuple[str, str]]) -> tuple[tuple[str, str], ...]:
+    """The request headers stored with an event: secrets replaced by ``<redacted>``.
+
+    ``Authorization`` and ``Proxy-Authorization`` keep their scheme (``Basic``,
+    ``Bearer``...), so one sees what was sent without the credentials.
+    """
+    return tuple((name, _stored_value(name, value)) for name, value in items)
+
+
+def _stored_value(name: str, value: str) -> str:
+    lowered = name.lower()
+    if lowered not in _SECRET_HEADERS:
+        return value
+    scheme, space, _ = value.strip().partition(" ")
+    if lowered != "cookie" and space and _AUTH_SCHEME.fullmatch(scheme):
+        return f"{scheme} {_REDACTED}"
+    return _REDACTED
+
+
+def _is_loopback_host(host: str | None) -> bool:
+    """True for ``localhost`` and loopback addresses (``127.0.0.1``, ``::1``)."""
+    if not host:
+        return host is None
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def _is_loopback_origin(origin: str) -> bool:
+    """True for the origin of a page served from this machine: ``http://localhost:3000``."""
+    if not origin.isascii() or not origin.isprintable() or " " in origin:
+        return False
+    try:
+        url = urlsplit(origin)
+        _ = url.port  # raises on a malformed port
+    except ValueError:
+        return False
+    return (
+        url.scheme in {"http", "https"}
+        and origin == f"{url.scheme}://{url.netloc}"
+        and "@" not in url.netloc
+        and url.hostname is not None
+        and _is_loopback_host(url.hostname)
+    )
 
 
 def _filters(query: str, body: bytes) -> EventFilter:

@@ -7,6 +7,7 @@ request, as ``requests`` removes ``..`` from a path).
 
 from __future__ import annotations
 
+import base64
 import http.client
 import json
 from collections.abc import Iterator, Mapping
@@ -15,6 +16,7 @@ from pathlib import Path
 import pytest
 import requests
 
+from snowplow_logging import Emitter, StructuredEvent, Tracker
 from snowplow_logging.micro import IgluResolver, MicroCollector
 
 TP2 = "/com.snowplowanalytics.snowplow/tp2"
@@ -156,3 +158,191 @@ class TestSchemaPaths:
 
             assert (status, SECRET.encode() in body) == (404, False)
             assert micro.summary()["bad"] == 1
+
+
+FOREIGN_ORIGINS = [
+    "https://evil.test",
+    "null",
+    "http://localhost.evil.test:9090",
+    "http://127.0.0.1.evil.test",
+    "http://evil.test@127.0.0.1:9090",
+]
+LOOPBACK_ORIGINS = [
+    "http://localhost:3000",
+    "http://127.0.0.1:8080",
+    "http://[::1]:5173",
+]
+
+
+@pytest.fixture(name="micro")
+def _micro(resolver: IgluResolver) -> Iterator[MicroCollector]:
+    with MicroCollector(resolver=resolver) as micro:
+        yield micro
+
+
+class TestCredentialsAndOrigins:
+    """Finding 6: no stored credentials, and no web page reads or resets the store."""
+
+    def test_basic_credentials_are_not_stored(self, micro: MicroCollector) -> None:
+        """An endpoint with user:password@ sends Basic auth; it is kept redacted."""
+        with Emitter(micro.endpoint.replace("://", "://alice:pw-s3cret@")) as emitter:
+            Tracker(emitters=emitter).track(StructuredEvent(category="c", action="a"))
+            assert emitter.flush(timeout=10)
+        micro.wait_for(1, timeout=10)
+
+        served = requests.get(f"{micro.endpoint}/micro/good", timeout=10)
+        (event,) = served.json()
+        token = base64.b64encode(b"alice:pw-s3cret").decode()
+        assert token not in served.text
+        assert "pw-s3cret" not in served.text
+        assert (
+            "Authorization: Basic <redacted>" in event["rawEvent"]["context"]["headers"]
+        )
+        assert token not in json.dumps(micro.good()[0].to_json())
+
+    @pytest.mark.parametrize("path", [TP2, "/i"])
+    def test_secret_headers_are_redacted(
+        self, micro: MicroCollector, path: str
+    ) -> None:
+        """Authorization, Proxy-Authorization and Cookie: name kept, value not."""
+        secrets = {
+            "Authorization": "Bearer tok-123",
+            "Proxy-Authorization": "Basic cHJveHk6cHc=",
+            "Cookie": "sp=c6a3bbb0; session=sess-456",
+        }
+        if path == TP2:
+            body = json.dumps({"schema": PAYLOAD_DATA, "data": [GOOD]})
+            headers = {**secrets, "Content-Type": JSON}
+            requests.post(micro.endpoint + path, data=body, headers=headers, timeout=10)
+        else:
+            requests.get(
+                micro.endpoint + path, params=GOOD, headers=secrets, timeout=10
+            )
+
+        served = requests.get(f"{micro.endpoint}/micro/good", timeout=10).text
+        (event,) = micro.good()
+        kept = event["rawEvent"]["context"]["headers"]
+        for secret in ("tok-123", "cHJveHk6cHc=", "c6a3bbb0", "sess-456"):
+            assert secret not in served
+            assert secret not in json.dumps(kept)
+        assert "Authorization: Bearer <redacted>" in kept
+        assert "Proxy-Authorization: Basic <redacted>" in kept
+        assert "Cookie: <redacted>" in kept
+
+    @pytest.mark.parametrize("origin", FOREIGN_ORIGINS)
+    @pytest.mark.parametrize("method", ["GET", "POST", "OPTIONS"])
+    def test_micro_api_is_not_shared_with_other_origins(
+        self, micro: MicroCollector, origin: str, method: str
+    ) -> None:
+        """/micro/* never names a foreign origin nor allows credentials for it."""
+        response = requests.request(
+            method,
+            f"{micro.endpoint}/micro/good",
+            headers={"Origin": origin},
+            timeout=10,
+        )
+
+        assert response.headers.get("Access-Control-Allow-Origin") is None
+        assert response.headers.get("Access-Control-Allow-Credentials") is None
+
+    @pytest.mark.parametrize("origin", LOOPBACK_ORIGINS)
+    def test_micro_api_is_shared_with_loopback_pages(
+        self, micro: MicroCollector, origin: str
+    ) -> None:
+        """A page served from this machine (a local dashboard) may read /micro/*."""
+        response = requests.get(
+            f"{micro.endpoint}/micro/all", headers={"Origin": origin}, timeout=10
+        )
+
+        assert response.status_code == 200
+        assert response.headers["Access-Control-Allow-Origin"] == origin
+        assert response.headers.get("Access-Control-Allow-Credentials") is None
+        assert "Origin" in response.headers["Vary"]
+
+    @pytest.mark.parametrize(
+        "headers",
+        [
+            *({"Origin": origin} for origin in FOREIGN_ORIGINS),
+            {"Sec-Fetch-Site": "cross-site"},
+            {"Host": "evil.test"},
+        ],
+    )
+    @pytest.mark.parametrize("method", ["GET", "POST"])
+    def test_reset_refuses_other_sites(
+        self, micro: MicroCollector, headers: dict[str, str], method: str
+    ) -> None:
+        """A cross-site /micro/reset (a form, an <img>, DNS rebinding) is a 403."""
+        _post(micro, [GOOD])
+
+        response = requests.request(
+            method, f"{micro.endpoint}/micro/reset", headers=headers, timeout=10
+        )
+
+        assert response.status_code == 403
+        assert "error" in response.json()
+        assert micro.summary()["total"] == 1
+
+    @pytest.mark.parametrize(
+        "headers",
+        [
+            {},
+            *({"Origin": origin} for origin in LOOPBACK_ORIGINS),
+            {"Sec-Fetch-Site": "same-origin"},
+            {"Sec-Fetch-Site": "none"},
+            {"Host": "localhost"},
+        ],
+    )
+    def test_reset_from_this_machine(
+        self, micro: MicroCollector, headers: dict[str, str]
+    ) -> None:
+        _post(micro, [GOOD])
+
+        response = requests.post(
+            f"{micro.endpoint}/micro/reset", headers=headers, timeout=10
+        )
+
+        assert response.status_code == 200
+        assert micro.summary()["total"] == 0
+
+    def test_rebound_host_cannot_read(self, micro: MicroCollector) -> None:
+        """A page on evil.test re-resolved to 127.0.0.1 is same-origin: Host tells."""
+        _post(micro, [GOOD])
+
+        response = requests.get(
+            f"{micro.endpoint}/micro/good",
+            headers={"Host": f"evil.test:{micro.port}"},
+            timeout=10,
+        )
+
+        assert response.status_code == 403
+        assert GOOD["eid"] not in response.text
+
+    @pytest.mark.parametrize(
+        ("method", "path"),
+        [
+            ("POST", TP2),
+            ("GET", TP2),
+            ("GET", "/i"),
+            ("OPTIONS", TP2),
+            ("OPTIONS", "/i"),
+        ],
+    )
+    def test_tracker_paths_keep_their_cors(
+        self, micro: MicroCollector, method: str, path: str
+    ) -> None:
+        """Browser trackers on any site still send, with cookies: origin echoed."""
+        body = json.dumps({"schema": PAYLOAD_DATA, "data": [GOOD]})
+        response = requests.request(
+            method,
+            f"{micro.endpoint}{path}",
+            params=GOOD if method == "GET" else None,
+            data=body if method == "POST" else None,
+            headers={"Origin": "https://shop.test", "Content-Type": JSON},
+            timeout=10,
+        )
+
+        assert response.status_code == 200
+        assert response.headers["Access-Control-Allow-Origin"] == "https://shop.test"
+        assert response.headers["Access-Control-Allow-Credentials"] == "true"
+        without = requests.get(f"{micro.endpoint}/i", params=GOOD, timeout=10)
+        assert without.headers["Access-Control-Allow-Origin"] == "*"
