@@ -24,11 +24,12 @@ from __future__ import annotations
 import functools
 import json
 import threading
-from collections.abc import Iterable, Mapping
+from collections import OrderedDict
+from collections.abc import Hashable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType
-from typing import TYPE_CHECKING, Any, Final, TypeAlias, cast
+from typing import TYPE_CHECKING, Any, Final, Generic, TypeAlias, TypeVar, cast
 
 from snowplow_logging import _protocol as proto
 from snowplow_logging._json import decode_b64
@@ -65,7 +66,16 @@ _PAYLOAD_DATA_PREFIX: Final = (
     "iglu:com.snowplowanalytics.snowplow/payload_data/jsonschema/1-0-"
 )
 _DECODED_CACHE_SIZE: Final = 4096
-"""How many decoded ``ue_*``/``co``/``cx`` values a resolver remembers."""
+"""How many decoded ``ue_*``/``co``/``cx`` values a resolver remembers, at most."""
+_DECODED_CACHE_CHARS: Final = 2 * 1024 * 1024
+"""How many characters of those values (and of their errors) it remembers, at most."""
+_DECODED_ITEM_CHARS: Final = 16 * 1024
+"""A longer value (with its errors) is decoded each time, never remembered: the
+cache is for the small entities sent again and again."""
+_SCHEMA_CACHE_SIZE: Final = 512
+"""How many schema lookups (compiled validators, and URIs found missing) it keeps."""
+_SCHEMA_CACHE_CHARS: Final = 128 * 1024
+"""How many characters of those URIs it keeps; a URI over 512 is not remembered."""
 
 _Decoded: TypeAlias = tuple[tuple[str, ...], object]
 """A decoded JSON field: its errors, and its ``data`` (None when unusable)."""
@@ -90,6 +100,57 @@ def _schema_key(uri: str) -> tuple[str, str, str, str] | None:
     return vendor, name, fmt, version
 
 
+_Key = TypeVar("_Key", bound=Hashable)
+_Value = TypeVar("_Value")
+
+
+class _Lru(Generic[_Key, _Value]):
+    """A thread-safe cache forgetting its least recently used entries.
+
+    It keeps at most ``entries`` entries and ``weight`` in total of the weights
+    they were put with; an entry heavier than ``item_weight`` is not kept at all.
+    """
+
+    def __init__(self, *, entries: int, weight: int, item_weight: int) -> None:
+        self._items: OrderedDict[_Key, tuple[_Value, int]] = OrderedDict()
+        self._lock = threading.Lock()
+        self._entries = entries
+        self._max_weight = weight
+        self._item_weight = item_weight
+        self.weight = 0
+        """The total weight of the entries kept."""
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    def __iter__(self) -> Iterator[_Key]:
+        with self._lock:
+            return iter(list(self._items))
+
+    def get(self, key: _Key) -> _Value | None:
+        """The value kept for ``key`` (now the most recently used), or None."""
+        with self._lock:
+            item = self._items.get(key)
+            if item is None:
+                return None
+            self._items.move_to_end(key)
+            return item[0]
+
+    def put(self, key: _Key, value: _Value, weight: int) -> None:
+        """Keep ``value`` for ``key``, forgetting the least recently used past a bound."""
+        if weight > self._item_weight:
+            return
+        with self._lock:
+            old = self._items.pop(key, None)
+            if old is not None:
+                self.weight -= old[1]
+            self._items[key] = (value, weight)
+            self.weight += weight
+            while len(self._items) > self._entries or self.weight > self._max_weight:
+                _, (_, dropped) = self._items.popitem(last=False)
+                self.weight -= dropped
+
+
 @functools.cache
 def _bundled_resolver() -> IgluResolver:
     """The resolver :func:`check_payload` uses when given none, built once."""
@@ -109,7 +170,9 @@ class IgluResolver:
 
     Thread-safe; compiled validators and decoded entities are cached, so share
     one resolver between collectors and checks (the pytest fixture keeps one per
-    session).
+    session). Both caches are bounded (least recently used entries forgotten):
+    512 schema lookups, and 4,096 decoded values of at most 16 KiB each, 2 MiB in
+    all.
 
     Args:
         directories: extra Iglu static-registry roots, each laid out as
@@ -137,10 +200,14 @@ class IgluResolver:
             r / "schemas" if (r / "schemas").is_dir() else r for r in roots
         )
         self._real_roots = tuple(root.resolve() for root in self._roots)
-        self._lock = threading.Lock()
-        self._cache: dict[str, Validator | None] = {}
-        self._quick: dict[str, Check | None] = {}
-        self._decoded: dict[tuple[str, str], _Decoded] = {}
+        self._cache: _Lru[str, tuple[Validator | None, Check | None]] = _Lru(
+            entries=_SCHEMA_CACHE_SIZE, weight=_SCHEMA_CACHE_CHARS, item_weight=512
+        )
+        self._decoded: _Lru[tuple[str, str], _Decoded] = _Lru(
+            entries=_DECODED_CACHE_SIZE,
+            weight=_DECODED_CACHE_CHARS,
+            item_weight=_DECODED_ITEM_CHARS,
+        )
         self._format_checker = self._jsonschema.FormatChecker()
 
     @property
@@ -165,39 +232,38 @@ class IgluResolver:
 
     def validator(self, uri: str) -> Validator | None:
         """The compiled validator of ``uri``, or None if no such schema is known."""
-        try:
-            return self._cache[uri]
-        except KeyError:
-            pass
+        return self._compiled(uri)[0]
+
+    def _compiled(self, uri: str) -> tuple[Validator | None, Check | None]:
+        """The validator and quick test of ``uri`` (both None when unknown), cached."""
+        cached = self._cache.get(uri)
+        if cached is not None:
+            return cached
         path = self._path(uri)
-        compiled = None
+        compiled: tuple[Validator | None, Check | None] = (None, None)
         if path is not None:
             schema = json.loads(path.read_text(encoding="utf-8"))
             schema.pop("$schema", None)
             schema.pop("self", None)
-            compiled = self._jsonschema.Draft4Validator(
-                schema, format_checker=self._format_checker
+            compiled = (
+                self._jsonschema.Draft4Validator(
+                    schema, format_checker=self._format_checker
+                ),
+                compile_check(schema, self._format_checker.conforms),
             )
-            quick = compile_check(schema, self._format_checker.conforms)
-        with self._lock:
-            if compiled is not None:
-                self._quick[uri] = quick
-            self._cache[uri] = compiled
+        self._cache.put(uri, compiled, len(uri))
         return compiled
 
     def _remember(self, key: tuple[str, str], decoded: _Decoded) -> None:
-        """Keep a decoded ``ue_*``/``co``/``cx`` value; forget the oldest when full."""
-        with self._lock:
-            if len(self._decoded) >= _DECODED_CACHE_SIZE:
-                del self._decoded[next(iter(self._decoded))]
-            self._decoded[key] = decoded
+        """Keep a decoded ``ue_*``/``co``/``cx`` value, within the cache's bounds."""
+        errors, _ = decoded
+        self._decoded.put(key, decoded, len(key[1]) + sum(map(len, errors)))
 
     def errors(self, uri: str, data: object) -> list[str]:
         """Validate ``data`` against the schema ``uri``; return readable errors."""
-        validator = self.validator(uri)
+        validator, quick = self._compiled(uri)
         if validator is None:
             return [f"schema not found: {uri}"]
-        quick = self._quick.get(uri)
         if quick is not None and quick(data):
             return []  # certainly valid: skip the slow validator (issue 5)
         return [

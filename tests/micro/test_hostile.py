@@ -346,3 +346,62 @@ class TestCredentialsAndOrigins:
         assert response.headers["Access-Control-Allow-Credentials"] == "true"
         without = requests.get(f"{micro.endpoint}/i", params=GOOD, timeout=10)
         assert without.headers["Access-Control-Allow-Origin"] == "*"
+
+
+CONTEXTS = "iglu:com.snowplowanalytics.snowplow/contexts/jsonschema/1-0-1"
+MAX_CACHED_SCHEMAS = 1024
+"""The most schema lookups (found or not) a resolver may remember."""
+MAX_CACHED_CHARS = 4 * 1024 * 1024
+"""The most characters of ``ue_*``/``co``/``cx`` values a resolver may remember."""
+
+
+class TestBoundedCaches:
+    """Finding 11: with history=0, what the resolver remembers stays bounded."""
+
+    def test_distinct_large_entities_and_missing_schemas(self) -> None:
+        """200 requests, each with new 60 KB entities and 6 unknown schemas."""
+        resolver = IgluResolver()
+        with MicroCollector(resolver=resolver, history=0) as micro:
+            with requests.Session() as session:
+                for request in range(200):
+                    entities = [
+                        {
+                            "schema": f"iglu:com.acme/missing_{request}_{i}/jsonschema/1-0-0",
+                            "data": {"blob": f"{request}-{i}-" + "x" * 10_000},
+                        }
+                        for i in range(6)
+                    ]
+                    co = json.dumps({"schema": CONTEXTS, "data": entities})
+                    body = json.dumps(
+                        {"schema": PAYLOAD_DATA, "data": [{**GOOD, "co": co}]}
+                    )
+                    response = session.post(
+                        f"{micro.endpoint}{TP2}",
+                        data=body,
+                        headers={"Content-Type": JSON},
+                        timeout=10,
+                    )
+                    assert response.status_code == 200
+            assert micro.summary() == {"total": 200, "good": 0, "bad": 200}
+
+        sizes = {
+            "schemas": len(resolver._cache),
+            "chars": sum(len(value) for _, value in resolver._decoded),
+        }
+        within = (
+            sizes["chars"] <= MAX_CACHED_CHARS,
+            sizes["schemas"] <= MAX_CACHED_SCHEMAS,
+        )
+        assert within == (True, True), sizes
+        assert micro.bad() == []  # history=0 keeps none
+
+    def test_repeated_entities_still_decoded_once(self, resolver: IgluResolver) -> None:
+        """The cache still serves what it is for: the same small entity on every event."""
+        entity = {"schema": "iglu:com.acme/cart/jsonschema/1-0-0", "data": {"n": 1}}
+        co = json.dumps({"schema": CONTEXTS, "data": [entity]})
+        with MicroCollector(resolver=resolver, history=0) as micro:
+            for _ in range(3):
+                assert _post(micro, [{**GOOD, "co": co}]).status_code == 200
+            assert micro.summary()["good"] == 3
+
+        assert ("co", co) in set(resolver._decoded)
