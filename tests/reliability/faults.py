@@ -1,13 +1,14 @@
 """A fault-injecting Snowplow collector for the reliability scenarios.
 
-Real HTTP/1.1 on 127.0.0.1, a free port, served by a thread. Every request is
-read whole, then a :data:`Plan` decides what happens to it (:class:`Fault`):
-an answer with a status and headers, a connection reset, a close without an
-answer after the events were recorded (*accept then drop*: the client sees an
-error, retries, and the collector gets duplicates), or an answer slower than the
-client's timeout (recorded, then too late: duplicates again). The collector may
-also start *bound but not listening*, so connections are refused until
-:meth:`FaultCollector.listen`.
+A :class:`FaultCollector` is a policy over :class:`tests.collector.Collector`
+(real HTTP/1.1 on 127.0.0.1, a free port, served by a thread). Every request is
+read whole and validated, then a :data:`Plan` decides what happens to it
+(:class:`Fault`): an answer with a status and headers, a connection reset, a
+close without an answer after the events were recorded (*accept then drop*: the
+client sees an error, retries, and the collector gets duplicates), or an answer
+slower than the client's timeout (recorded, then too late: duplicates again).
+The collector may also start *bound but not listening*, so connections are
+refused until :meth:`FaultCollector.listen`.
 
 Each event is recorded once per copy received by its ``eid``: :meth:`tally`
 gives the unique events delivered and the duplicates. Tests wait on the
@@ -17,21 +18,17 @@ collector's condition variable, never by sleeping.
 from __future__ import annotations
 
 import random
-import socket
 import ssl
-import struct
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
-from enum import Enum
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Self, TypeAlias
 from urllib.parse import parse_qsl
 
-from tests.collector import check_post_body
+from tests.collector import Collector, Kind, Reply, Request, check_post_body
 
 TLS_CERT = Path(__file__).parent / "tls" / "cert.pem"
 """A self-signed certificate for 127.0.0.1 and localhost, valid until 2126."""
@@ -46,26 +43,28 @@ def tls_context() -> ssl.SSLContext:
     return context
 
 
-class Kind(Enum):
-    """What the collector does with a request once it has read it."""
+__all__ = [
+    "OK",
+    "TLS_CERT",
+    "TLS_KEY",
+    "Fault",
+    "FaultCollector",
+    "Kind",
+    "Outage",
+    "Plan",
+    "Tally",
+    "always",
+    "random_faults",
+    "tls_context",
+    "wait_until",
+]
 
-    ANSWER = "answer"  # answer with status and headers; 2xx records the events
-    RESET = "reset"  # reset the connection (RST); nothing recorded
-    DROP = "drop"  # record the events, close without answering
-    SLOW = "slow"  # record the events, answer after ``delay`` seconds
-
-
-@dataclass(frozen=True, slots=True)
-class Fault:
-    """One decision of a plan."""
-
-    kind: Kind = Kind.ANSWER
-    status: int = 200
-    headers: Mapping[str, str] = field(default_factory=dict)
-    delay: float = 0.0
-
+Fault: TypeAlias = Reply
+"""One decision of a plan: a :class:`tests.collector.Reply` (kind, status,
+headers, delay), always given by keyword here."""
 
 OK = Fault()
+_UNAVAILABLE = Fault(status=503)
 Plan: TypeAlias = Callable[["FaultCollector", list[dict[str, str]]], Fault]
 """``plan(collector, events)``: the fault for a request carrying ``events``;
 called on the connection's thread, under no lock."""
@@ -98,7 +97,7 @@ class Outage:
     """
 
     def __init__(
-        self, *, after: int, seconds: float, fault: Fault = Fault(status=503)
+        self, *, after: int, seconds: float, fault: Fault = _UNAVAILABLE
     ) -> None:
         self.after, self.seconds, self.fault = after, seconds, fault
         self.started: float | None = None
@@ -131,67 +130,12 @@ class Tally:
     unanswered_copies: int  # events recorded from requests the client saw fail
 
 
-class _Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-    server: _Server
-
-    def do_POST(self) -> None:
-        self._handle()
-
-    def do_GET(self) -> None:
-        self._handle()
-
-    def log_message(self, format: str, *args: object) -> None:  # noqa: A002
-        pass
-
-    def _handle(self) -> None:
-        collector = self.server.collector
-        length = int(self.headers.get("Content-Length") or 0)
-        body = self.rfile.read(length) if length else b""
-        events = _events(self.command, self.path, body)
-        fault = collector.plan(collector, events)
-        collector.count_request(fault)
-        if fault.kind is Kind.RESET:
-            self.close_connection = True
-            self.connection.setsockopt(
-                socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0)
-            )
-            return
-        if fault.kind is Kind.DROP:
-            collector.record(events, answered=False)
-            self.close_connection = True
-            self.connection.shutdown(socket.SHUT_RDWR)
-            return
-        if fault.kind is Kind.SLOW:
-            collector.record(events, answered=False)
-            collector.stopping.wait(fault.delay)
-        elif 200 <= fault.status < 300:
-            collector.record(events)
-        try:
-            self.send_response(fault.status)
-            for name, value in fault.headers.items():
-                self.send_header(name, value)
-            self.send_header("Content-Length", "0")
-            self.end_headers()
-        except OSError:  # the client gave up on a slow answer
-            self.close_connection = True
-
-
-def _events(method: str, path: str, body: bytes) -> list[dict[str, str]]:
-    if method == "POST":
-        return check_post_body(body)
-    query = path.partition("?")[2]
-    return [dict(parse_qsl(query, keep_blank_values=True))]
-
-
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
-    block_on_close = False
-    collector: FaultCollector
-
-
 class FaultCollector:
     """A collector that fails on purpose and counts what it received.
+
+    The :class:`~tests.collector.Collector` it runs (:attr:`server`) does the
+    HTTP, the faults, TLS and the late listening; this class validates each
+    body, asks the plan and keeps the tally by ``eid``.
 
     Args:
         plan: decides the fault for each request; :data:`OK` answers 200.
@@ -208,20 +152,19 @@ class FaultCollector:
         tls: ssl.SSLContext | None = None,
     ) -> None:
         self.plan = always(OK) if plan is None else plan
-        self._server = _Server(("127.0.0.1", 0), _Handler, bind_and_activate=False)
-        self._server.collector = self
-        self._server.server_bind()  # bound, not listening: connections are refused
-        if tls is not None:
-            self._server.socket = tls.wrap_socket(self._server.socket, server_side=True)
-        self.port = int(self._server.server_address[1])
-        self.url = f"{'https' if tls else 'http'}://127.0.0.1:{self.port}"
-        self.stopping = threading.Event()
         self._cond = threading.Condition()
         self._copies: Counter[str] = Counter()
         self._requests = self._refused = self._unanswered = 0
-        self._thread: threading.Thread | None = None
-        if listening:
-            self.listen()
+        self.server = Collector(
+            policy=self,
+            listening=listening,
+            tls=tls,
+            timeout=None,
+            keep_requests=False,
+        )
+        self.port = self.server.port
+        self.url = self.server.url
+        self.stopping = self.server.stopping
 
     def __enter__(self) -> Self:
         return self
@@ -231,19 +174,23 @@ class FaultCollector:
 
     def listen(self) -> None:
         """Start accepting connections (a no-op when already listening)."""
-        if self._thread is None:
-            self._server.server_activate()
-            self._thread = threading.Thread(
-                target=self._server.serve_forever,
-                kwargs={"poll_interval": 0.05},
-                name=f"fault-collector:{self.port}",
-                daemon=True,
-            )
-            self._thread.start()
+        self.server.listen()
+
+    def events(self, request: Request) -> list[dict[str, str]]:
+        """The events of ``request``, a POST body checked against the schema."""
+        if request.method == "POST":
+            return check_post_body(request.body)
+        return [dict(parse_qsl(request.query, keep_blank_values=True))]
+
+    def reply(self, events: list[dict[str, str]]) -> Fault:
+        """The plan's fault for a request carrying ``events``, counted."""
+        fault = self.plan(self, events)
+        self.count_request(fault)
+        return fault
 
     def count_request(self, fault: Fault) -> None:
         """Count one request and whether the client will see it fail."""
-        failed = fault.kind is not Kind.ANSWER or not (200 <= fault.status < 300)
+        failed = not fault.ok
         with self._cond:
             self._requests += 1
             self._refused += failed
@@ -293,10 +240,7 @@ class FaultCollector:
 
     def close(self) -> None:
         """Stop serving; slow answers in progress return at once."""
-        self.stopping.set()
-        if self._thread is not None:
-            self._server.shutdown()
-        self._server.server_close()
+        self.server.close()
 
 
 def wait_until(predicate: Callable[[], bool], *, timeout: float = 30.0) -> bool:
