@@ -19,7 +19,9 @@ for browser trackers. ``/micro/*`` is local: only pages served from this machine
 (``http://localhost:*``, ``127.0.0.1``, ``[::1]``) may read it, ``/micro/reset``
 from another site is refused (403), and when the server listens on loopback a
 request naming another ``Host`` (DNS rebinding) is refused too. The values of
-``Authorization``, ``Proxy-Authorization`` and ``Cookie`` are never stored.
+``Authorization``, ``Proxy-Authorization`` and ``Cookie`` are never stored, and
+what is kept of a request's headers is bounded (64 headers, 1,024 characters a
+value, 16 KiB in all), whatever the history.
 """
 
 from __future__ import annotations
@@ -71,6 +73,15 @@ _FOREIGN_HOST: Final = (
     "127.0.0.1 or [::1] (Host: {}); listen on another address to be reached by "
     "another name"
 )
+_MAX_HEADERS: Final = 64
+"""At most this many request headers are kept with an event (then a marker)."""
+_MAX_HEADER_VALUE: Final = 1024
+"""A header value (marker included) is kept to this many characters."""
+_MAX_HEADER_NAME: Final = 256
+_MAX_HEADERS_CHARS: Final = 16 * 1024
+"""All the names and values kept for one request, marker included."""
+_CUT_NAME: Final = "(cut)"
+"""The name of the marker ending a cut header list: never a real header's name."""
 _LOCAL_SITES: Final = frozenset({"same-origin", "same-site", "none"})
 """``Sec-Fetch-Site`` values of a request not made by another site's page."""
 
@@ -221,11 +232,14 @@ class _Handler(BaseHTTPRequestHandler):
                 self._respond_json(500, {"error": f"{type(exc).__name__}: {exc}"})
 
     def _info(self, query: str, body: str | None = None) -> RequestInfo:
+        content_type = self.headers.get("Content-Type")
         return RequestInfo(
             method=self.command,
             path=self.path.partition("?")[0],
             query=query,
-            content_type=self.headers.get("Content-Type"),
+            content_type=(
+                None if content_type is None else _cut(content_type, _MAX_HEADER_VALUE)
+            ),
             body=body,
             headers=_kept_headers(self.headers.items()),
             ip=str(self.client_address[0]),
@@ -422,12 +436,41 @@ class _Handler(BaseHTTPRequestHandler):
 
 
 def _kept_headers(items: Iterable[tuple[str, str]]) -> tuple[tuple[str, str], ...]:
-    """The request headers stored with an event: secrets replaced by ``<redacted>``.
+    """The request headers stored with an event: secrets redacted, size bounded.
 
     ``Authorization`` and ``Proxy-Authorization`` keep their scheme (``Basic``,
-    ``Bearer``...), so one sees what was sent without the credentials.
+    ``Bearer``...), so one sees what was sent without the credentials; ``Cookie``
+    is ``<redacted>``. At most 64 headers, each value cut to 1,024 characters
+    (ending ``[cut from N characters]``), 16 KiB in all; when some are left out a
+    last ``(cut)`` entry says how many.
     """
-    return tuple((name, _stored_value(name, value)) for name, value in items)
+    kept: list[tuple[str, str]] = []
+    room = _MAX_HEADERS_CHARS - _MAX_HEADER_VALUE  # the marker's place
+    left_out = 0
+    for name, value in items:
+        shown_name = _cut(name, _MAX_HEADER_NAME)
+        shown_value = _cut(_stored_value(name, value), _MAX_HEADER_VALUE)
+        size = len(shown_name) + len(shown_value)
+        if left_out or len(kept) == _MAX_HEADERS or size > room:
+            left_out += 1
+            continue
+        kept.append((shown_name, shown_value))
+        room -= size
+    if left_out:
+        note = (
+            f"{left_out} more headers not kept ({_MAX_HEADERS} at most, "
+            f"{_MAX_HEADERS_CHARS // 1024} KiB in all)"
+        )
+        kept.append((_CUT_NAME, note))
+    return tuple(kept)
+
+
+def _cut(text: str, limit: int) -> str:
+    """``text`` if short enough, else its start and a marker, ``limit`` characters in all."""
+    if len(text) <= limit:
+        return text
+    marker = f" [cut from {len(text)} characters]"
+    return text[: limit - len(marker)] + marker
 
 
 def _stored_value(name: str, value: str) -> str:

@@ -405,3 +405,103 @@ class TestBoundedCaches:
             assert micro.summary()["good"] == 3
 
         assert ("co", co) in set(resolver._decoded)
+
+
+MAX_HEADERS = 64
+MAX_HEADER_VALUE = 1024
+MAX_HEADERS_CHARS = 16 * 1024
+
+
+def _send_with_headers(
+    micro: MicroCollector, headers: list[tuple[str, str]], path: str = TP2
+) -> int:
+    """POST one good event with these headers, in this order; return the status."""
+    body = json.dumps({"schema": PAYLOAD_DATA, "data": [GOOD]}).encode()
+    connection = http.client.HTTPConnection("127.0.0.1", micro.port, timeout=10)
+    try:
+        connection.putrequest("POST", path, skip_host=True, skip_accept_encoding=True)
+        host = ("Host", f"127.0.0.1:{micro.port}")
+        for name, value in [*headers, host, ("Content-Type", JSON)]:
+            connection.putheader(name, value)
+        connection.putheader("Content-Length", str(len(body)))
+        connection.endheaders(body)
+        response = connection.getresponse()
+        response.read()
+        return response.status
+    finally:
+        connection.close()
+
+
+def _kept(micro: MicroCollector) -> list[str]:
+    (event,) = micro.good()
+    headers: list[str] = event["rawEvent"]["context"]["headers"]
+    return headers
+
+
+class TestBoundedHeaders:
+    """Finding 12: what is kept of a request's headers is bounded, and says it was cut."""
+
+    def test_many_large_headers(self, micro: MicroCollector) -> None:
+        """95 headers of 60,000 characters (5.7 MB) keep at most 16 KiB per event."""
+        headers = [(f"X-Big-{i}", f"{i}-" + "v" * 60_000) for i in range(95)]
+
+        assert _send_with_headers(micro, headers) == 200
+
+        kept = _kept(micro)
+        stored = micro.good()[0].request.headers
+        assert len(stored) <= MAX_HEADERS + 1
+        assert all(len(value) <= MAX_HEADER_VALUE for _, value in stored)
+        assert (
+            sum(len(name) + len(value) for name, value in stored) <= MAX_HEADERS_CHARS
+        )
+        assert "cut" in kept[0]
+        assert "cut" in kept[-1]  # the marker: how many were left out
+
+    def test_many_small_headers(self, micro: MicroCollector) -> None:
+        """More than 64 headers: the first 64 kept whole, then one marker."""
+        headers = [(f"X-H-{i}", str(i)) for i in range(90)]
+
+        _send_with_headers(micro, headers)
+
+        kept = _kept(micro)
+        assert kept[:MAX_HEADERS] == [f"X-H-{i}: {i}" for i in range(MAX_HEADERS)]
+        assert len(kept) == MAX_HEADERS + 1
+        assert "cut" in kept[-1]
+        assert "29 more" in kept[-1]  # 26 X-H-*, Host, Content-Type, Content-Length
+
+    def test_one_long_value_is_cut(self, micro: MicroCollector) -> None:
+        """A long User-Agent is cut with a marker; useragent reads the cut value."""
+        _send_with_headers(micro, [("User-Agent", "agent/" + "a" * 5000)])
+
+        (event,) = micro.good()
+        useragent = event["rawEvent"]["context"]["useragent"]
+        assert useragent.startswith("agent/aaa")
+        assert len(useragent) <= MAX_HEADER_VALUE
+        assert "5006" in useragent  # the marker tells the length sent
+
+    def test_long_name_and_content_type(self, micro: MicroCollector) -> None:
+        """A huge header name and Content-Type are bounded too (the event is bad)."""
+        body = json.dumps({"schema": PAYLOAD_DATA, "data": [GOOD]}).encode()
+        connection = http.client.HTTPConnection("127.0.0.1", micro.port, timeout=10)
+        connection.putrequest("POST", TP2, skip_accept_encoding=True)
+        connection.putheader("X-" + "n" * 60_000, "v")
+        connection.putheader("Content-Type", "application/json" + " " * 60_000 + "x")
+        connection.putheader("Content-Length", str(len(body)))
+        connection.endheaders(body)
+        assert connection.getresponse().status == 400
+        connection.close()
+
+        (bad,) = micro.bad()
+        stored = bad.request.headers
+        assert (
+            sum(len(name) + len(value) for name, value in stored) <= MAX_HEADERS_CHARS
+        )
+        assert len(bad.request.content_type or "") <= MAX_HEADER_VALUE
+        assert sum(map(len, bad.errors)) < 4 * MAX_HEADER_VALUE
+
+    def test_ordinary_headers_untouched(self, micro: MicroCollector) -> None:
+        _send_with_headers(micro, [("User-Agent", "app/1.0"), ("X-Trace", "abc")])
+
+        kept = _kept(micro)
+        assert kept[:2] == ["User-Agent: app/1.0", "X-Trace: abc"]
+        assert not any("cut" in header for header in kept)
