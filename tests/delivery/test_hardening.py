@@ -177,13 +177,15 @@ handled = 0
 def on_alarm(signum, frame):
     global handled
     handled += 1
+    if time.monotonic() > end:  # a loaded machine may run only handlers: stop them
+        signal.setitimer(signal.ITIMER_REAL, 0)
     tracker.track(event)
     emitter.stats
     tracker.stats
 
+end = time.monotonic() + float(sys.argv[2])
 signal.signal(signal.SIGALRM, on_alarm)
 signal.setitimer(signal.ITIMER_REAL, 0.0005, 0.0005)
-end = time.monotonic() + float(sys.argv[2])
 while time.monotonic() < end:
     tracker.track(event)
     emitter.stats
