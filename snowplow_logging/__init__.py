@@ -31,6 +31,11 @@ from snowplow_logging._retry import Retry
 from snowplow_logging._subject import Subject
 from snowplow_logging._tracker import EmitterLike, Payload, Tracker
 from snowplow_logging._version import __version__
+from snowplow_logging.shutdown import (
+    SnowplowLifespan,
+    close_all,
+    install_sigterm_handler,
+)
 
 __all__ = [
     "ClosedError",
@@ -51,10 +56,13 @@ __all__ = [
     "SelfDescribing",
     "SelfDescribingJson",
     "SnowplowHandler",
+    "SnowplowLifespan",
     "SnowplowLoggingError",
     "StructuredEvent",
     "Subject",
     "Tracker",
     "__version__",
+    "close_all",
+    "install_sigterm_handler",
     "set_exit_timeout",
 ]

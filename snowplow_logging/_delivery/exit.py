@@ -27,6 +27,7 @@ exit is ``atexit``'s alone.
 from __future__ import annotations
 
 import atexit
+import logging
 import math
 import os
 import signal
@@ -34,6 +35,7 @@ import sys
 import threading
 import time
 import weakref
+from collections.abc import Callable
 from types import FrameType, ModuleType
 from typing import Final, Protocol
 
@@ -43,8 +45,11 @@ __all__ = [
     "Closable",
     "close_all",
     "close_from_signal",
+    "defer_while_closing",
+    "exit_timeout",
     "exited",
     "flush_all",
+    "note_ending_handler",
     "register",
     "set_exit_timeout",
 ]
@@ -68,6 +73,7 @@ _exited = False  # the exit hook has run: later events cannot be sent
 
 _SIGNAL_GRACE: Final = 0.5
 """Seconds a signal handler waits past the deadline for a close stuck on a lock."""
+_LOGGER: Final = logging.getLogger("snowplow_logging")
 
 
 def register(closable: Closable) -> None:
@@ -166,23 +172,27 @@ def _flush(emitters: list[Closable], deadline: float) -> bool:
     results: list[bool] = []
 
     def flush(emitter: object) -> None:
+        _block_signals()
         method = getattr(emitter, "flush", None)
         if callable(method):
             remaining = max(0.0, deadline - time.monotonic())
             results.append(bool(method(None if math.isinf(remaining) else remaining)))
 
-    threads = [
-        threading.Thread(
-            target=flush, args=(e,), name="snowplow_logging.flush", daemon=True
+    threads = []
+    for emitter in emitters:
+        thread = threading.Thread(
+            target=flush, args=(emitter,), name="snowplow_logging.flush", daemon=True
         )
-        for e in emitters
-    ]
-    for thread in threads:
-        thread.start()
+        try:
+            thread.start()
+        except RuntimeError:  # interpreter shutdown: no new threads
+            results.append(False)
+        else:
+            threads.append(thread)
     for thread in threads:
         remaining = deadline - time.monotonic()
         thread.join(None if math.isinf(remaining) else max(0.0, remaining))
-    return len(results) == len(threads) and all(results)
+    return len(results) == len(emitters) and all(results)
 
 
 def close_from_signal(timeout: float | None = None, *, final: bool = True) -> bool:
@@ -200,6 +210,7 @@ def close_from_signal(timeout: float | None = None, *, final: bool = True) -> bo
     done: list[bool] = []
 
     def run() -> None:
+        _block_signals()
         done.append(
             _close(emitters, deadline, final=True)
             if final
@@ -211,10 +222,46 @@ def close_from_signal(timeout: float | None = None, *, final: bool = True) -> bo
         helper.start()
     except RuntimeError:  # no new thread at interpreter shutdown: close here
         run()
-    else:
-        remaining = deadline - time.monotonic()
-        helper.join(None if math.isinf(remaining) else remaining + _SIGNAL_GRACE)
+        return done[0]
+    remaining = deadline - time.monotonic()
+    helper.join(None if math.isinf(remaining) else remaining + _SIGNAL_GRACE)
+    if helper.is_alive() and final:  # stuck: nobody else will say so
+        _LOGGER.warning(
+            "Snowplow: the close on a signal did not finish by its deadline (the "
+            "interrupted code held an emitter's lock?); %d emitters may have "
+            "dropped what they still held.",
+            len(emitters),
+        )
     return bool(done and done[0])
+
+
+def defer_while_closing(action: Callable[[], None]) -> bool:
+    """Run ``action`` after the close the main thread is in, if it is in one.
+
+    For a signal handler that interrupted that close (usually the exit close
+    itself): ending the process now would drop what it is sending. Returns
+    True if ``action`` was deferred; the first deferred action wins.
+    """
+    global _deferred  # noqa: PLW0603 - one pending action
+    with _term_lock:
+        if not _main_closing:
+            return False
+        if _deferred is None:
+            _deferred = action
+        return True
+
+
+_ENDING_HANDLERS: Final[weakref.WeakSet[object]] = weakref.WeakSet()
+
+
+def note_ending_handler(handler: object) -> None:
+    """Mark a SIGTERM handler that closes and then ends the process like SIG_DFL.
+
+    A ``multiprocessing.Pool`` worker that inherits one by fork takes it as
+    the default action and installs its own close instead (see
+    :func:`_close_on_sigterm`).
+    """
+    _ENDING_HANDLERS.add(handler)
 
 
 # --- children that leave through os._exit -------------------------------------
@@ -319,8 +366,8 @@ def _is_pool_worker() -> bool:
 
 _term_lock = threading.RLock()  # reentrant: the handler may interrupt its holder
 _term_started = False
-_main_closing = False  # the main thread is closing (the exit itself, usually)
-_term_deferred = False  # a SIGTERM came during that close
+_main_closing = False  # the main thread is closing (the exit close, usually)
+_deferred: Callable[[], None] | None = None  # what a signal left for after that close
 _wakeup: tuple[int, int] | None = None  # this process's wakeup pipe (read, write)
 
 
@@ -329,7 +376,8 @@ def _close_on_sigterm() -> None:
     global _wakeup  # noqa: PLW0603 - one pipe per worker process
     if threading.current_thread() is not threading.main_thread():
         return
-    if signal.getsignal(signal.SIGTERM) is not signal.SIG_DFL:
+    current = signal.getsignal(signal.SIGTERM)
+    if current is not signal.SIG_DFL and current not in _ENDING_HANDLERS:
         return
     signal.signal(signal.SIGTERM, _pool_worker_sigterm)
     read, write = os.pipe()
@@ -371,13 +419,12 @@ def _watch_wakeup(read: int) -> None:
 
 
 def _start_term_close(*, inline: bool) -> None:
-    global _term_started, _term_deferred  # noqa: PLW0603 - once per process
+    global _term_started, _deferred  # noqa: PLW0603 - once per process
     with _term_lock:
         if _term_started:
             return
         _term_started = True
-        if _main_closing:  # let that close finish; it ends the process after
-            _term_deferred = True
+        if defer_while_closing(_end_process):  # that close ends the process after
             return
     if inline:
         _term_close()
@@ -388,7 +435,7 @@ def _start_term_close(*, inline: bool) -> None:
         closer.start()
     except RuntimeError:  # interpreter shutdown: the exit close is still to come
         with _term_lock:
-            _term_deferred = True
+            _deferred = _deferred or _end_process
 
 
 def _term_close() -> None:
@@ -400,13 +447,13 @@ def _term_close() -> None:
 
 
 def _end_deferred_term() -> None:
-    """After a close on the main thread: end the process if SIGTERM came meanwhile."""
-    global _main_closing, _term_deferred  # noqa: PLW0603 - reset after the close
+    """After a close on the main thread: run what a signal left for after it."""
+    global _main_closing, _deferred  # noqa: PLW0603 - reset after the close
     with _term_lock:
         _main_closing = False
-        deferred, _term_deferred = _term_deferred, False
-    if deferred:
-        _end_process()
+        action, _deferred = _deferred, None
+    if action is not None:
+        action()
 
 
 def _end_process() -> None:

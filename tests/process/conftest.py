@@ -13,16 +13,24 @@ import os
 import subprocess
 import sys
 import threading
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
+from typing import IO
 
 import pytest
 
 from snowplow_logging.micro import MicroCollector
-from tests.collector import free_port
+from tests.collector import blackhole, free_port
 
 APPS = Path(__file__).parent / "apps"
 REPO = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(name="blackhole_url")
+def _blackhole_url() -> Iterator[str]:
+    """A collector URL whose socket listens but never accepts: requests hang."""
+    with blackhole() as url:
+        yield url
 
 
 @pytest.fixture(name="micro")
@@ -50,6 +58,100 @@ def run_app(
         cwd=REPO,
         check=False,
     )
+
+
+class Running:
+    """A process started in the background, its stdout and stderr read on threads.
+
+    Lines are kept (stderr also written to ``log`` for failure messages) and
+    waited for on a condition, with a bound.
+    """
+
+    def __init__(
+        self, args: Sequence[str], *, env: Mapping[str, str], cwd: Path, log: Path
+    ) -> None:
+        self._log = log.open("w")
+        self.process = subprocess.Popen(
+            list(args),
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=dict(env),
+            cwd=cwd,
+        )
+        self._cond = threading.Condition()
+        self._lines: dict[str, list[str]] = {"stdout": [], "stderr": []}
+        self._open = 2
+        self._readers = [
+            threading.Thread(target=self._read, args=(name, pipe), daemon=True)
+            for name, pipe in (
+                ("stdout", self.process.stdout),
+                ("stderr", self.process.stderr),
+            )
+        ]
+        for reader in self._readers:
+            reader.start()
+
+    def _read(self, name: str, pipe: IO[str] | None) -> None:
+        assert pipe is not None
+        for line in pipe:
+            with self._cond:
+                self._lines[name].append(line.rstrip("\n"))
+                if name == "stderr":
+                    self._log.write(line)
+                    self._log.flush()
+                self._cond.notify_all()
+        with self._cond:
+            self._open -= 1
+            self._cond.notify_all()
+
+    def wait_line(
+        self, expected: str, *, stream: str = "stdout", timeout: float = 30.0
+    ) -> None:
+        """Block until a line of ``stream`` contains ``expected`` (fail at EOF)."""
+        lines = self._lines[stream]
+        with self._cond:
+            found = self._cond.wait_for(
+                lambda: any(expected in line for line in lines) or self._open == 0,
+                timeout,
+            )
+            seen = any(expected in line for line in lines)
+        if not seen:
+            why = "exited" if found else f"not within {timeout} s"
+            pytest.fail(f"{expected!r} never printed ({why}):\n{self.stderr()}")
+
+    def wait(self, *, timeout: float = 30.0) -> int:
+        """The exit code (negative: killed by that signal), waiting at most ``timeout``."""
+        try:
+            code = self.process.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait(timeout=10)
+            pytest.fail(f"still running after {timeout} s:\n{self.stderr()}")
+        for reader in self._readers:
+            reader.join(timeout=10)
+        return code
+
+    def close_stdin(self) -> None:
+        assert self.process.stdin is not None
+        self.process.stdin.close()
+
+    def stop(self) -> None:
+        """Kill it if it still runs and release its pipes (for finally blocks)."""
+        if self.process.poll() is None:
+            self.process.kill()
+        self.process.wait(timeout=10)
+        for reader in self._readers:
+            reader.join(timeout=10)
+        for pipe in (self.process.stdin, self.process.stdout, self.process.stderr):
+            if pipe is not None:
+                pipe.close()
+        self._log.close()
+
+    def stderr(self) -> str:
+        with self._cond:
+            return "\n".join(self._lines["stderr"])
 
 
 def delivered(micro: MicroCollector) -> tuple[int, int]:
