@@ -14,6 +14,7 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Final
 
 from snowplow_logging import _protocol as proto
+from snowplow_logging.micro.fields import whole_number
 
 if TYPE_CHECKING:
     from snowplow_logging.micro.events import GoodEvent
@@ -95,15 +96,15 @@ def enriched(good: GoodEvent) -> dict[str, object]:
         if name in _TEXT_COLUMNS:
             event[_TEXT_COLUMNS[name]] = value
         elif name in _INT_COLUMNS:
-            event[_INT_COLUMNS[name]] = int(value)
+            event[_INT_COLUMNS[name]] = whole_number(value)
         elif name in _DECIMAL_COLUMNS:
             event[_DECIMAL_COLUMNS[name]] = float(value)
         elif name in _TIME_COLUMNS:
-            event[_TIME_COLUMNS[name]] = iso_time(int(value))
+            event[_TIME_COLUMNS[name]] = _iso_ms(value)
         elif name in _SIZE_COLUMNS:
-            width, height = value.split("x")
-            event[_SIZE_COLUMNS[name][0]] = int(width)
-            event[_SIZE_COLUMNS[name][1]] = int(height)
+            width, _, height = value.partition("x")
+            event[_SIZE_COLUMNS[name][0]] = whole_number(width)
+            event[_SIZE_COLUMNS[name][1]] = whole_number(height)
     if (
         proto.TRACKER_NETWORK_USER_ID in payload
     ):  # tnuid beats nuid (docs/protocol.md 2.2)
@@ -122,11 +123,20 @@ def enriched(good: GoodEvent) -> dict[str, object]:
     return event
 
 
+def _iso_ms(value: str) -> str | None:
+    """A millisecond field (validated) in ISO 8601; None if it is not one."""
+    ms = whole_number(value)
+    return None if ms is None else iso_time(ms)
+
+
 def _derived_ms(payload: Mapping[str, str], received_ms: int) -> int:
     """``derived_tstamp`` as docs/protocol.md section 3 describes Enrich's rule."""
-    if proto.TRUE_TSTAMP in payload:
-        return int(payload[proto.TRUE_TSTAMP])
-    created, sent = payload.get(proto.CREATED_TSTAMP), payload.get(proto.SENT_TSTAMP)
-    if created is not None and sent is not None and int(created) < int(sent):
-        return received_ms - (int(sent) - int(created))
+    true, created, sent = (
+        whole_number(payload.get(name, ""))
+        for name in (proto.TRUE_TSTAMP, proto.CREATED_TSTAMP, proto.SENT_TSTAMP)
+    )
+    if true is not None:
+        return true
+    if created is not None and sent is not None and created < sent:
+        return received_ms - (sent - created)
     return received_ms

@@ -11,17 +11,20 @@ construction reads too. :func:`check_fields` applies them;
 from __future__ import annotations
 
 import json
+import math
 import re
 from collections.abc import Callable, Mapping
 from typing import Final
 
 from snowplow_logging import _protocol as proto
 
-__all__ = ["check_fields", "shown"]
+__all__ = ["check_fields", "shown", "whole_number"]
 
-_INT_TEXT: Final = re.compile(r"^-?[0-9]+$")
-_DEC_TEXT: Final = re.compile(r"^-?[0-9]+(\.[0-9]+)?([eE][+-]?[0-9]+)?$")
-_SIZE_TEXT: Final = re.compile(r"^([0-9]+)x([0-9]+)$")
+_WHOLE_TEXT: Final = re.compile(r"(-?)0*([0-9]{1,18})")
+"""ASCII digits, an optional minus and leading zeros; 18 significant digits at most,
+far below Python's int-string limit (4,300), above every range checked here."""
+_DEC_TEXT: Final = re.compile(r"-?[0-9]+(\.[0-9]+)?([eE][+-]?[0-9]+)?")
+_SIZE_TEXT: Final = re.compile(r"([0-9]+)x([0-9]+)")
 
 
 def shown(value: object) -> str:
@@ -32,29 +35,53 @@ def shown(value: object) -> str:
         return repr(value)[:40]
 
 
+def whole_number(value: str) -> int | None:
+    """The integer ``value`` writes in ASCII digits, or None (also past 18 digits).
+
+    Never raises: ``int()`` would accept other digits (``'\u0661'``), refuse some
+    ``isdigit()`` text (``'\u00b2'``) and raise past 4,300 digits. The whole value
+    must match: no sign but ``-``, no spaces, no trailing newline.
+    """
+    match = _WHOLE_TEXT.fullmatch(value)
+    if match is None:
+        return None
+    number = int(match[2])
+    return -number if match[1] else number
+
+
 def _is_int(value: str) -> bool:
-    return (
-        _INT_TEXT.match(value) is not None
-        and proto.INT_MIN <= int(value) <= proto.INT_MAX
-    )
+    number = whole_number(value)
+    return number is not None and proto.INT_MIN <= number <= proto.INT_MAX
 
 
 def _is_ms(value: str) -> bool:
-    return value.isdigit() and proto.MS_MIN <= int(value) <= proto.MS_MAX
+    number = whole_number(value)
+    return number is not None and proto.MS_MIN <= number <= proto.MS_MAX
 
 
 def _is_size(value: str) -> bool:
-    match = _SIZE_TEXT.match(value)
+    match = _SIZE_TEXT.fullmatch(value)
     return match is not None and all(_is_int(g) for g in match.groups())
+
+
+def _is_decimal(value: str) -> bool:
+    # A double holds the atomic column: 1e999 or 400 digits would be infinite.
+    return _DEC_TEXT.fullmatch(value) is not None and math.isfinite(float(value))
 
 
 _RULES: Final[Mapping[proto.Kind, tuple[Callable[[str], bool], str]]] = {
     "event": (proto.EVENT_TYPES.__contains__, "must be an event type"),
     "platform": (proto.PLATFORMS.__contains__, "must be a platform code"),
-    "uuid": (lambda v: bool(proto.UUID_PATTERN.match(v)), "must be a UUID"),
-    "ms": (_is_ms, "must be milliseconds since the epoch"),
-    "int": (_is_int, "must be an integer"),
-    "decimal": (lambda v: bool(_DEC_TEXT.match(v)), "must be a decimal number"),
+    "uuid": (lambda v: bool(proto.UUID_PATTERN.fullmatch(v)), "must be a UUID"),
+    "ms": (
+        _is_ms,
+        f"must be milliseconds since the epoch ({proto.MS_MIN} to {proto.MS_MAX})",
+    ),
+    "int": (
+        _is_int,
+        f"must be an integer in range ({proto.INT_MIN} to {proto.INT_MAX})",
+    ),
+    "decimal": (_is_decimal, "must be a decimal number within a double's range"),
     "size": (_is_size, "must be WIDTHxHEIGHT integers"),
 }
 """The value rule of each kind of field: the test, and what the error says.

@@ -15,6 +15,7 @@ from typing import Final
 from snowplow_logging import _protocol as proto
 from snowplow_logging._exceptions import ConfigurationError, ConfigurationTypeError
 from snowplow_logging.micro.events import BadEvent, GoodEvent, api, payload_text
+from snowplow_logging.micro.fields import whole_number
 
 __all__ = ["EventFilter"]
 
@@ -75,10 +76,11 @@ class EventFilter:
         contexts = value.get("contexts") or ()
         limit = value.get("limit")
         if isinstance(limit, str):
-            if not limit.isdigit():
-                msg = f"'limit' must be a non-negative integer (got {limit!r})."
+            number = whole_number(limit)
+            if number is None or number < 0 or limit.startswith("-"):
+                msg = f"'limit' must be a non-negative integer (got {limit[:40]!r})."
                 raise ConfigurationError(msg)
-            limit = int(limit)
+            limit = number
         return cls(
             event_type=value.get("event_type"),
             schema=value.get("schema"),

@@ -42,6 +42,7 @@ from snowplow_logging._exceptions import ConfigurationError, ConfigurationTypeEr
 from snowplow_logging._protocol import POST_PATH
 from snowplow_logging._version import __version__
 from snowplow_logging.micro.events import BadEvent, GoodEvent, RequestInfo
+from snowplow_logging.micro.fields import whole_number
 from snowplow_logging.micro.filters import EventFilter
 from snowplow_logging.micro.intake import (
     GET_PATHS,
@@ -367,10 +368,12 @@ class _Handler(BaseHTTPRequestHandler):
         if "chunked" in self.headers.get("Transfer-Encoding", "").lower():
             return self._read_chunked(limit)
         text = self.headers.get("Content-Length", "0").strip() or "0"
-        if not text.isdigit():
+        length = None if text.startswith("-") else whole_number(text)
+        if length is None:
             self.close_connection = True
+            if text.isascii() and text.isdigit():  # past 18 digits
+                return None, f"body: {len(text)} digits of bytes is more than the limit"
             return None, f"Content-Length: not a number of bytes ({text[:40]!r})"
-        length = int(text)
         if length > limit:
             if length <= _DRAIN_LIMIT:
                 self._discard(length)

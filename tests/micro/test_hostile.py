@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import http.client
 import json
+import socket
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 
@@ -505,3 +506,129 @@ class TestBoundedHeaders:
         kept = _kept(micro)
         assert kept[:2] == ["User-Agent: app/1.0", "X-Trace: abc"]
         assert not any("cut" in header for header in kept)
+
+
+BIG = "1" * 5000
+"""An integer over Python's int-string limit (4,300 digits)."""
+NUMBER_FIELDS = [
+    ("vid", BIG, {}),
+    ("pp_mix", BIG, {"e": "pp", "url": "u"}),
+    ("pp_may", "-" + BIG, {"e": "pp", "url": "u"}),
+    ("ti_qu", BIG, {"e": "ti", "ti_id": "o", "ti_sk": "s", "ti_pr": "1"}),
+    ("dtm", BIG, {}),
+    ("stm", "9" * 5000, {}),
+    ("ttm", BIG, {}),
+    ("res", f"{BIG}x1", {}),
+    ("vp", f"1x{BIG}", {}),
+    ("tr_tt", BIG, {"e": "tr", "tr_id": "o"}),
+    ("se_va", BIG, {}),
+    ("ti_pr", "9" * 400 + ".5", {"e": "ti", "ti_id": "o", "ti_sk": "s"}),
+    ("se_va", "1e999", {}),
+]
+
+
+def _raw(micro: MicroCollector, request: bytes) -> bytes:
+    """Send raw bytes, half-close, read the whole answer."""
+    with socket.create_connection(("127.0.0.1", micro.port), timeout=10) as sock:
+        sock.sendall(request)
+        sock.shutdown(socket.SHUT_WR)
+        chunks = []
+        while chunk := sock.recv(65536):
+            chunks.append(chunk)
+    return b"".join(chunks)
+
+
+class TestHugeNumbers:
+    """Finding 16: numbers past Python's int-string limit are bad events, never a 500."""
+
+    @pytest.mark.parametrize(("name", "value", "extra"), NUMBER_FIELDS)
+    @pytest.mark.parametrize("method", ["POST", "GET"])
+    def test_number_fields(
+        self,
+        micro: MicroCollector,
+        method: str,
+        name: str,
+        value: str,
+        extra: dict[str, str],
+    ) -> None:
+        payload = {**GOOD, **extra, name: value}
+        if method == "POST":
+            response = _post(micro, [payload])
+        else:
+            response = requests.get(f"{micro.endpoint}/i", params=payload, timeout=10)
+
+        assert response.status_code == 200, response.text[:200]
+        assert micro.summary() == {"total": 1, "good": 0, "bad": 1}
+        (bad,) = micro.bad()
+        (error,) = [e for e in bad.errors if e.startswith(f"{name}:")]
+        assert error.startswith(f"{name}: must be "), error
+        assert len(error) < 200
+        served = requests.get(f"{micro.endpoint}/micro/bad", timeout=10)
+        assert served.status_code == 200
+
+    @pytest.mark.parametrize(
+        ("name", "value"),
+        [
+            ("vid", "12\n"),
+            ("vid", "\u0661\u0662"),  # Arabic-Indic digits: int() reads them
+            (
+                "dtm",
+                "\u0661\u0667\u0669\u0665\u0664\u0662\u0660\u0668\u0660\u0660\u0661\u0662\u0663",
+            ),
+            ("dtm", "\u00b2"),  # a superscript 2: isdigit() but not int()
+            ("stm", "1795420800123\n"),
+            ("res", "1920x1080\n"),
+            ("se_va", "1.5\n"),
+            ("eid", GOOD["eid"] + "\n"),
+        ],
+    )
+    def test_only_ascii_digits_matched_whole(
+        self, micro: MicroCollector, name: str, value: str
+    ) -> None:
+        """Enrich reads ASCII digits, the whole value: anything else is bad."""
+        response = requests.get(
+            f"{micro.endpoint}/i", params={**GOOD, name: value}, timeout=10
+        )
+
+        assert response.status_code == 200, response.text[:200]
+        assert micro.summary()["bad"] == 1
+
+    def test_in_range_values_still_good(self, micro: MicroCollector) -> None:
+        payload = {
+            **GOOD,
+            "vid": "0007",
+            "se_va": "-1.5e3",
+            "dtm": "0" * 5000 + GOOD["dtm"],
+        }
+
+        _post(micro, [payload])
+
+        (good,) = micro.good()
+        assert (good.event["domain_sessionidx"], good.event["se_value"]) == (7, -1500.0)
+        assert good.event["dvce_created_tstamp"] == "2026-11-23T08:00:00.123Z"
+
+    @pytest.mark.parametrize("length", ["9" * 5000, "\u00b2", "0" * 5000 + "5"])
+    def test_content_length(self, micro: MicroCollector, length: str) -> None:
+        """A Content-Length no int() reads is a 400, and the collector goes on."""
+        answer = _raw(
+            micro,
+            f"POST {TP2} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: {JSON}\r\n"
+            f"Content-Length: {length}\r\n\r\n".encode("latin-1"),
+        )
+
+        assert answer.startswith(b"HTTP/1.1 400 "), answer[:80]
+        assert requests.get(f"{micro.endpoint}/health", timeout=10).text == "OK"
+
+    @pytest.mark.parametrize("limit", ["9" * 5000, "\u00b2"])
+    def test_filter_limit(self, micro: MicroCollector, limit: str) -> None:
+        by_query = requests.get(
+            f"{micro.endpoint}/micro/good", params={"limit": limit}, timeout=10
+        )
+        by_body = requests.post(
+            f"{micro.endpoint}/micro/good", json={"limit": limit}, timeout=10
+        )
+
+        for response in (by_query, by_body):
+            assert response.status_code == 400
+            assert "'limit' must be a non-negative integer" in response.json()["error"]
+            assert len(response.text) < 200
