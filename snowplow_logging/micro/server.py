@@ -519,7 +519,12 @@ def _is_loopback_origin(origin: str) -> bool:
 def _filters(query: str, body: bytes) -> EventFilter:
     """Filters from the query string, or from a JSON object POSTed (Micro's way)."""
     if body.strip():
-        return EventFilter.from_json(json.loads(body.decode("utf-8")))
+        try:
+            value = json.loads(body.decode("utf-8"))
+        except RecursionError:
+            msg = "filters: the JSON is nested too deeply"
+            raise ValueError(msg) from None
+        return EventFilter.from_json(value)
     values: dict[str, object] = {}
     for key, items in parse_qs(query, keep_blank_values=True).items():
         values[key] = items if key == "contexts" else items[-1]

@@ -632,3 +632,17 @@ class TestHugeNumbers:
             assert response.status_code == 400
             assert "'limit' must be a non-negative integer" in response.json()["error"]
             assert len(response.text) < 200
+
+
+class TestFuzzedRequests:
+    """Other hostile requests found by fuzzing: a clear 4xx or a bad event, never a 500."""
+
+    @pytest.mark.parametrize("depth", [990, 5000, 100_000])
+    def test_deeply_nested_filter_body(self, micro: MicroCollector, depth: int) -> None:
+        """A /micro/good filter POSTed as JSON nested past the parser's depth: 400."""
+        body = "[" * depth + "]" * depth
+
+        response = requests.post(f"{micro.endpoint}/micro/good", data=body, timeout=10)
+
+        assert response.status_code == 400
+        assert "filters" in response.json()["error"]
