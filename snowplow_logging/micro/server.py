@@ -419,8 +419,11 @@ class _Handler(BaseHTTPRequestHandler):
             length -= len(chunk)
 
     def _respond_json(self, status: int, value: object) -> None:
-        body = json.dumps(value, separators=(",", ":"), ensure_ascii=False)
-        self._respond(status, body.encode(), "application/json; charset=utf-8")
+        text = json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+        # A lone surrogate (from a JSON escape such as \ud800 in an event) has no
+        # UTF-8 form; it can only appear inside a string, where \ud800 is its escape.
+        body = text.encode("utf-8", errors="backslashreplace")
+        self._respond(status, body, "application/json; charset=utf-8")
 
     def _respond(self, status: int, body: bytes, content_type: str) -> None:
         """Write the whole response in one ``sendall``: no Nagle stall, one syscall."""

@@ -646,3 +646,36 @@ class TestFuzzedRequests:
 
         assert response.status_code == 400
         assert "filters" in response.json()["error"]
+
+    def test_lone_surrogates_are_served(self, micro: MicroCollector) -> None:
+        """A JSON escape of half a UTF-16 pair (\\ud800) must not break /micro/*.
+
+        Stored, it made every later /micro/good or /micro/bad a 500 until a reset.
+        """
+        event = json.dumps({**GOOD, "se_la": "\ud800"})
+        broken = json.dumps({**GOOD, "eid": "x", "se_la": "a\udfffb"})
+        body = f'{{"schema": "{PAYLOAD_DATA}", "data": [{event}, {broken}]}}'
+        entity = {
+            "schema": "iglu:com.acme/cart/jsonschema/1-0-0",
+            "data": {"k": "\udbff"},
+        }
+        contexts = json.dumps({"schema": CONTEXTS, "data": [entity]})
+        cx = base64.urlsafe_b64encode(contexts.encode()).decode()
+
+        posted = requests.post(
+            f"{micro.endpoint}{TP2}",
+            data=body,
+            headers={"Content-Type": JSON},
+            timeout=10,
+        )
+        got = requests.get(f"{micro.endpoint}/i", params={**GOOD, "cx": cx}, timeout=10)
+
+        assert (posted.status_code, got.status_code) == (200, 200)
+        assert micro.summary() == {"total": 3, "good": 2, "bad": 1}
+        good = requests.get(f"{micro.endpoint}/micro/good", timeout=10)
+        bad = requests.get(f"{micro.endpoint}/micro/bad", timeout=10)
+        assert (good.status_code, bad.status_code) == (200, 200)
+        first, second = good.json()
+        assert first["rawEvent"]["parameters"]["se_la"] == "\ud800"
+        assert second["event"]["contexts"]["data"][0]["data"] == {"k": "\udbff"}
+        assert bad.json()[0]["rawEvent"]["parameters"]["se_la"] == "a\udfffb"
