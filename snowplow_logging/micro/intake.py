@@ -10,14 +10,18 @@ request bad and the request refused whole. No I/O: the server feeds these.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Mapping
 from typing import Final, NamedTuple
 from urllib.parse import parse_qsl
 
 from snowplow_logging._protocol import GET_PATH, POST_PATH
 from snowplow_logging.micro.events import BadEvent, GoodEvent, RequestInfo
-from snowplow_logging.micro.validate import IgluResolver, check_envelope, check_payload
+from snowplow_logging.micro.validate import (
+    IgluResolver,
+    check_envelope,
+    check_payload,
+    read_json,
+)
 
 __all__ = [
     "CONTENT_TYPES",
@@ -68,7 +72,7 @@ def events_from_post(info: RequestInfo, body: bytes, resolver: IgluResolver) -> 
             f"every event of the body (got ?{info.query[:80]})"
         )
     try:
-        parsed = json.loads(body.decode("utf-8"))
+        parsed = read_json(body.decode("utf-8"))
     except (ValueError, RecursionError) as exc:
         return Intake(
             [],

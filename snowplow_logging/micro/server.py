@@ -52,7 +52,7 @@ from snowplow_logging.micro.intake import (
     events_from_post,
 )
 from snowplow_logging.micro.store import EventStore
-from snowplow_logging.micro.validate import IgluResolver
+from snowplow_logging.micro.validate import IgluResolver, read_json
 
 __all__ = ["CollectorServer"]
 
@@ -523,7 +523,7 @@ def _filters(query: str, body: bytes) -> EventFilter:
     """Filters from the query string, or from a JSON object POSTed (Micro's way)."""
     if body.strip():
         try:
-            value = json.loads(body.decode("utf-8"))
+            value = read_json(body.decode("utf-8"))
         except RecursionError:
             msg = "filters: the JSON is nested too deeply"
             raise ValueError(msg) from None

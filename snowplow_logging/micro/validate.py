@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import functools
 import json
+import math
 import threading
 from collections import OrderedDict
 from collections.abc import Hashable, Iterable, Iterator, Mapping
@@ -45,6 +46,7 @@ __all__ = [
     "IgluResolver",
     "check_envelope",
     "check_payload",
+    "read_json",
 ]
 
 _PACKAGE: Final = Path(__file__).parent.parent
@@ -83,6 +85,33 @@ _WRAPPER_PREFIX: Final = {
     "ue": "iglu:com.snowplowanalytics.snowplow/unstruct_event/jsonschema/1-0-",
     "co": "iglu:com.snowplowanalytics.snowplow/contexts/jsonschema/1-0-",
 }
+
+
+def read_json(text: str) -> object:
+    """``json.loads`` as a pipeline reads JSON: only what JSON can write.
+
+    Python's decoder also reads ``NaN``, ``Infinity`` and numbers past a double
+    (``1e999`` as ``inf``), which it would then write back as ``NaN``/``Infinity``,
+    invalid JSON; here they are errors.
+
+    Raises:
+        ValueError: ``text`` is not JSON (also past Python's int-string limit).
+        RecursionError: it is nested deeper than the parser goes.
+    """
+    return json.loads(text, parse_constant=_not_a_number, parse_float=_finite)
+
+
+def _not_a_number(name: str) -> object:
+    msg = f"{name} is not a JSON number"
+    raise ValueError(msg)
+
+
+def _finite(text: str) -> float:
+    number = float(text)
+    if not math.isfinite(number):
+        msg = f"{text[:40]} is past a double's range"
+        raise ValueError(msg)
+    return number
 
 
 def _schema_key(uri: str) -> tuple[str, str, str, str] | None:
@@ -439,7 +468,7 @@ def _decode_envelope(
     name: str, value: str, *, encoded: bool, errors: list[str]
 ) -> dict[str, object] | None:
     try:
-        wrapper = json.loads(decode_b64(value) if encoded else value)
+        wrapper = read_json(decode_b64(value) if encoded else value)
     except (ValueError, RecursionError) as exc:
         errors.append(f"{name}: not {'base64 ' if encoded else ''}JSON: {exc}")
         return None

@@ -679,3 +679,43 @@ class TestFuzzedRequests:
         assert first["rawEvent"]["parameters"]["se_la"] == "\ud800"
         assert second["event"]["contexts"]["data"][0]["data"] == {"k": "\udbff"}
         assert bad.json()[0]["rawEvent"]["parameters"]["se_la"] == "a\udfffb"
+
+    @pytest.mark.parametrize(
+        "number", ["NaN", "Infinity", "-Infinity", "1e999", "-2e400"]
+    )
+    def test_numbers_json_has_not(self, micro: MicroCollector, number: str) -> None:
+        """NaN, Infinity and numbers past a double are not JSON: never served as such.
+
+        Python's decoder reads them (as nan and inf), then /micro/* wrote them out
+        as NaN/Infinity, which no strict JSON reader accepts.
+        """
+        wrapper = f'{{"schema": "{UNSTRUCT}", "data": {{"schema": "iglu:com.acme/cart/jsonschema/1-0-0", "data": {{"x": {number}}}}}}}'
+        entity = f'{{"schema": "iglu:com.acme/cart/jsonschema/1-0-0", "data": {{"y": [{number}]}}}}'
+        contexts = f'{{"schema": "{CONTEXTS}", "data": [{entity}]}}'
+        cx = base64.urlsafe_b64encode(contexts.encode()).decode()
+        body = f'{{"schema": "{PAYLOAD_DATA}", "data": [{{"e": {number}}}]}}'
+
+        _post(micro, [{**GOOD, "e": "ue", "ue_pr": wrapper}])
+        requests.get(f"{micro.endpoint}/i", params={**GOOD, "cx": cx}, timeout=10)
+        refused = requests.post(
+            f"{micro.endpoint}{TP2}",
+            data=body,
+            headers={"Content-Type": JSON},
+            timeout=10,
+        )
+
+        assert refused.status_code == 400
+        assert micro.summary() == {"total": 3, "good": 0, "bad": 3}
+        errors = [error for event in micro.bad() for error in event.errors]
+        assert any(error.startswith("ue_pr: not JSON") for error in errors), errors
+        assert any(error.startswith("cx: not base64 JSON") for error in errors), errors
+        for path in ("good", "bad"):
+            served = requests.get(f"{micro.endpoint}/micro/{path}", timeout=10)
+            assert served.status_code == 200
+            json.loads(served.text, parse_constant=_refuse)
+
+
+def _refuse(name: str) -> object:
+    """A strict JSON reader: NaN and Infinity are errors."""
+    msg = f"{name} is not JSON"
+    raise ValueError(msg)
