@@ -250,9 +250,14 @@ class IgluResolver:
             return None
         for root, real_root in zip(self._roots, self._real_roots, strict=True):
             candidate = root.joinpath(*parts)
-            # The URI cannot step out (_schema_key), nor may a link inside the root.
-            if candidate.is_file() and candidate.resolve().is_relative_to(real_root):
-                return candidate
+            try:
+                # The URI cannot step out (_schema_key), nor may a link inside the root.
+                if candidate.is_file() and candidate.resolve().is_relative_to(
+                    real_root
+                ):
+                    return candidate
+            except (OSError, RuntimeError):  # a name too long for a file, a link loop
+                continue
         return None
 
     def schema_path(self, uri: str) -> Path | None:

@@ -634,6 +634,12 @@ class TestHugeNumbers:
             assert len(response.text) < 200
 
 
+def _refuse(name: str) -> object:
+    """A strict JSON reader: NaN and Infinity are errors."""
+    msg = f"{name} is not JSON"
+    raise ValueError(msg)
+
+
 class TestFuzzedRequests:
     """Other hostile requests found by fuzzing: a clear 4xx or a bad event, never a 500."""
 
@@ -714,8 +720,30 @@ class TestFuzzedRequests:
             assert served.status_code == 200
             json.loads(served.text, parse_constant=_refuse)
 
+    @pytest.mark.parametrize("part", ["vendor", "name", "version"])
+    def test_schema_names_too_long_for_a_file(
+        self, micro: MicroCollector, part: str
+    ) -> None:
+        """A URI part over the file-name limit (255 bytes) is an unknown schema.
 
-def _refuse(name: str) -> object:
-    """A strict JSON reader: NaN and Infinity are errors."""
-    msg = f"{name} is not JSON"
-    raise ValueError(msg)
+        It raised OSError (File name too long) out of the lookup: a 500 naming the
+        package's install path.
+        """
+        long = "n" * 300
+        vendor, name, version = "com.acme", "cart", "1-0-0"
+        if part == "vendor":
+            vendor = f"com.{long}"
+        elif part == "name":
+            name = long
+        else:
+            version = f"1-0-{'0' * 300}"
+        uri = f"iglu:{vendor}/{name}/jsonschema/{version}"
+
+        response = _post(micro, [_ue(uri, {})])
+        status, body = _raw_get(micro, f"/micro/iglu/{uri.removeprefix('iglu:')}")
+
+        assert response.status_code == 200, response.text[:200]
+        (bad,) = micro.bad()
+        assert any("schema not found" in error for error in bad.errors), bad.errors
+        assert status == 404
+        assert b"snowplow_logging" not in body
