@@ -5,12 +5,13 @@ from __future__ import annotations
 import json
 import socket
 import threading
+import uuid
+from collections import Counter
 from collections.abc import Callable, Mapping
-from functools import partial
 from typing import Final, cast
 
 from snowplow_logging._checks import check_count, check_seconds
-from snowplow_logging._diagnostics import RateLimitedLog
+from snowplow_logging._diagnostics import LOGGER, RateLimitedLog
 from snowplow_logging._emitter import Emitter
 from snowplow_logging._exceptions import (
     ClosedError,
@@ -33,12 +34,22 @@ _MOST_PER_CALL: Final = 1000  # Lua's unpack() has a stack limit near 8000
 
 # Moves up to ARGV[1] items from the head of KEYS[1] to the tail of KEYS[2], as
 # one atomic step (a script runs alone): a batch in one round trip, where
-# pipelined LMOVEs cost a command per event.
+# pipelined LMOVEs cost a command per event. ARGV[2] names this move: KEYS[3]
+# keeps the name and size of the last move that moved something, and a call
+# under that name again (the reply was lost and the client or the worker
+# repeats it) returns that batch, which is still the tail of KEYS[2] (only
+# this worker appends there and it removes only items it was given), instead
+# of moving another one and stranding the first.
 _TAKE_LUA: Final = """
+local last = redis.call('HMGET', KEYS[3], 'move', 'count')
+if last[1] == ARGV[2] then
+  return redis.call('LRANGE', KEYS[2], -tonumber(last[2]), -1)
+end
 local items = redis.call('LRANGE', KEYS[1], 0, tonumber(ARGV[1]) - 1)
 if #items > 0 then
   redis.call('LTRIM', KEYS[1], #items, -1)
   redis.call('RPUSH', KEYS[2], unpack(items))
+  redis.call('HSET', KEYS[3], 'move', ARGV[2], 'count', #items)
 end
 return items
 """
@@ -80,15 +91,22 @@ class RedisWorker:
     :meth:`run` (blocking, on the calling thread) first re-sends what its
     processing list ``<key>:processing:<name>`` still holds from an earlier run,
     then moves events into that list, up to ``batch_size`` at once with one
-    atomic script (``LRANGE``, ``LTRIM``, ``RPUSH``), or one with ``BLMOVE``
-    while the list is empty and gives them to an
-    :class:`~snowplow_logging.Emitter`. Its callbacks, on the emitter's thread,
-    remove (``LPOP``, or ``LREM`` when out of order) each event the collector accepted, and move those it
-    refused for good to ``dead_letter_key``. At most ``max_in_flight`` events
-    are held at once, so several workers on one list share the load.
-    :meth:`stop` (thread- and signal-safe) ends the loop; the emitter then
-    drains for at most ``drain_timeout`` seconds and what it could not deliver
-    stays in the processing list for the next run.
+    atomic script (``LRANGE``, ``LTRIM``, ``RPUSH``), and gives them to an
+    :class:`~snowplow_logging.Emitter`. While the list is empty it waits with a
+    ``BLMOVE`` of the list onto itself (the same end: nothing changes), then
+    moves with the script. Its callbacks, on the emitter's thread, remove
+    (``LPOP``, or ``LREM`` when out of order) each event the collector
+    accepted, and move those it refused for good to ``dead_letter_key``. At
+    most ``max_in_flight`` events are held at once, so several workers on one
+    list share the load. :meth:`stop` (thread- and signal-safe) ends the loop;
+    the emitter then drains for at most ``drain_timeout`` seconds and what it
+    could not deliver stays in the processing list for the next run.
+
+    A move whose reply is lost (the connection reset or timed out after the
+    script ran) strands nothing: each move has a name of its own, kept with its
+    size in ``<key>:takes:<name>``, and the same move asked again, by redis-py's
+    own retry or by the worker after the error, returns the batch it moved
+    instead of moving another.
 
     Give every worker a ``name`` of its own that it keeps across restarts: a
     worker recovers only its own processing list.
@@ -139,6 +157,7 @@ class RedisWorker:
         self.key = check_key("key", key)
         self.name = check_key("name", socket.gethostname() if name is None else name)
         self.processing_key = f"{self.key}:processing:{self.name}"
+        self.takes_key = f"{self.key}:takes:{self.name}"
         self.dead_letter_key = (
             f"{self.key}:failed"
             if dead_letter_key == ""
@@ -170,6 +189,9 @@ class RedisWorker:
         self._cond = threading.Condition(threading.Lock())
         self._raws: dict[str, list[_Raw]] = {}  # eid -> list items in flight
         self._in_flight = 0
+        self._move: tuple[str, int] | None = None  # (name, most items) unanswered
+        self._recovered = False
+        self._unsettled: Counter[_Raw] = Counter()  # resolved, removal failed
         self._stop = threading.Event()
         self._ran = False
         self._notices = RateLimitedLog()
@@ -206,7 +228,10 @@ class RedisWorker:
         Blocks the calling thread. Redis outages are retried with back-off.
 
         Returns:
-            True if every event taken was resolved within ``drain_timeout``.
+            True if every event taken was resolved within ``drain_timeout``
+            and the processing list holds none that this run could still
+            send (a batch whose move went unanswered, or items it never
+            read); those stay there for the next run.
 
         Raises:
             ClosedError: ``run()`` was called before; its emitter is closed.
@@ -216,17 +241,26 @@ class RedisWorker:
                 msg = "RedisWorker.run() runs once; create a new RedisWorker."
                 raise ClosedError(msg)
             self._ran = True
+        finished = False
         try:
-            recovered = False
             while not self._stop.is_set():
-                if not recovered:
-                    recovered = self._guarded(self._recover)
+                if not self._recovered:
+                    self._recovered = self._guarded(self._recover)
                     continue
-                room = self._wait_for_room()
-                if room:
-                    self._guarded(partial(self._take, room))
+                if self._move is None:
+                    room = self._wait_for_room()
+                    if not room:
+                        continue
+                    count = min(room, self._batch_size, _MOST_PER_CALL)
+                    self._move = (uuid.uuid4().hex, count)
+                self._guarded(self._take)  # an error leaves the move to ask again
+            if self._move is not None:  # stopped before the move was answered
+                self._guarded(self._move_batch)
+            finished = True
         finally:
             drained = self.emitter.close(self._drain_timeout)
+            if drained and finished:
+                drained = self._left_nothing()
             if self._owns_client:
                 self._redis.close()
         return drained
@@ -264,22 +298,67 @@ class RedisWorker:
                 self._cond.wait(self._block_timeout)
             return 0 if self._stop.is_set() else self._max_in_flight - self._in_flight
 
-    def _take(self, room: int) -> None:
-        """Move a batch to the processing list; block up to block_timeout if empty."""
-        keys = [self.key, self.processing_key]
-        count = min(room, self._batch_size, _MOST_PER_CALL)
-        raws: list[_Raw] = self._take_script(keys=keys, args=[count])
-        if not raws:
-            # redis-py annotates the timeout as int; Redis >= 6 takes fractions.
-            wait = cast("int", self._block_timeout)
-            first = self._redis.blmove(self.key, self.processing_key, wait)
-            if first is None:
-                return
-            raws = [first]
+    def _take(self) -> None:
+        """Make the pending move; if it found nothing, wait up to block_timeout."""
+        if self._move_batch():
+            return
+        # redis-py annotates the timeout as int; Redis >= 6 takes fractions.
+        wait = cast("int", self._block_timeout)
+        # A rotation of the list onto itself at the same end changes nothing, so
+        # its reply may be lost; the next move takes what came.
+        self._redis.blmove(self.key, self.key, wait, "RIGHT", "RIGHT")
+
+    def _move_batch(self) -> int:
+        """Ask the pending move and feed what it moved; the number of items."""
+        if self._move is None:
+            return 0
+        name, count = self._move
+        keys = [self.key, self.processing_key, self.takes_key]
+        raws: list[_Raw] = self._take_script(keys=keys, args=[count, name])
+        self._move = None  # answered: what it moved is in raws
         with self._cond:
             self._counts["taken"] += len(raws)
         for raw in raws:
             self._feed(raw)
+        return len(raws)
+
+    def _left_nothing(self) -> bool:
+        """Whether the processing list holds only what this run failed to remove."""
+        if self._move is not None:
+            LOGGER.warning(
+                "Snowplow worker %s: a batch moved to %r went unanswered; it "
+                "stays there for the next run.",
+                self.name,
+                self.processing_key,
+            )
+            return False
+        try:
+            raws: list[_Raw] = (
+                self._redis.lrange(self.processing_key, 0, -1)
+                if self._redis.llen(self.processing_key)
+                else []
+            )
+        except _redis.RedisError as exc:
+            with self._cond:
+                self._counts["redis_errors"] += 1
+            LOGGER.warning(
+                "Snowplow worker %s: could not read %r at the end (%r).",
+                self.name,
+                self.processing_key,
+                exc,
+            )
+            return self._recovered  # every batch moved was answered and resolved
+        with self._cond:
+            left = sum((Counter(raws) - self._unsettled).values())
+        if left:
+            LOGGER.warning(
+                "Snowplow worker %s: %d events this run did not send stay in %r "
+                "for the next run.",
+                self.name,
+                left,
+                self.processing_key,
+            )
+        return not left
 
     def _feed(self, raw: _Raw) -> None:
         text = raw.decode("utf-8", "replace") if isinstance(raw, bytes) else raw
@@ -344,6 +423,7 @@ class RedisWorker:
             # They stay in the processing list: the next run sends them again.
             with self._cond:
                 self._counts["redis_errors"] += 1
+                self._unsettled.update(raws)
             self._notices.warning(
                 "settle",
                 "Snowplow worker %s: could not remove %d delivered events from "
