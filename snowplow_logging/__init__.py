@@ -6,10 +6,9 @@ snowplow_logging`` never imports structlog and never configures logging.
 
 from __future__ import annotations
 
+from snowplow_logging._ecommerce import EcommerceTransaction, EcommerceTransactionItem
 from snowplow_logging._emitter import Emitter, set_exit_timeout
 from snowplow_logging._events import (
-    EcommerceTransaction,
-    EcommerceTransactionItem,
     Event,
     PagePing,
     PageView,

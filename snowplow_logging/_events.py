@@ -15,7 +15,7 @@ import decimal
 import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Final, NamedTuple, TypeAlias, cast
+from typing import Final, NamedTuple, TypeAlias
 
 from snowplow_logging import _format as fmt
 from snowplow_logging import _protocol as proto
@@ -34,27 +34,19 @@ _SE_CATEGORY_MAX: Final = proto.max_length(proto.SE_CATEGORY)
 _SE_ACTION_MAX: Final = proto.max_length(proto.SE_ACTION)
 _SE_LABEL_MAX: Final = proto.max_length(proto.SE_LABEL)
 _SE_PROPERTY_MAX: Final = proto.max_length(proto.SE_PROPERTY)
-_TR_ORDER_ID_MAX: Final = proto.max_length(proto.TR_ORDER_ID)
-_TR_AFFILIATION_MAX: Final = proto.max_length(proto.TR_AFFILIATION)
-_TR_CITY_MAX: Final = proto.max_length(proto.TR_CITY)
-_TR_STATE_MAX: Final = proto.max_length(proto.TR_STATE)
-_TR_COUNTRY_MAX: Final = proto.max_length(proto.TR_COUNTRY)
-_CURRENCY_MAX: Final = proto.shortest(proto.TR_CURRENCY, proto.TI_CURRENCY)
 """The transaction's currency is sent as ``tr_cu`` and as each item's ``ti_cu``."""
-_TI_SKU_MAX: Final = proto.max_length(proto.TI_SKU)
-_TI_NAME_MAX: Final = proto.max_length(proto.TI_NAME)
-_TI_CATEGORY_MAX: Final = proto.max_length(proto.TI_CATEGORY)
 
 __all__ = [
-    "EcommerceTransaction",
-    "EcommerceTransactionItem",
     "Event",
+    "Number",
     "PagePing",
     "PageView",
+    "Part",
     "ScreenView",
     "SelfDescribing",
     "SelfDescribingJson",
     "StructuredEvent",
+    "compact_fields",
 ]
 
 
@@ -84,7 +76,7 @@ class SelfDescribingJson:
         return {"schema": self.schema, "data": self.data}
 
 
-class _Part(NamedTuple):
+class Part(NamedTuple):
     """One protocol event: its type, its formatted fields and its ``ue`` payload."""
 
     event_type: str
@@ -108,7 +100,7 @@ class Event:
     context: Sequence[SelfDescribingJson] = ()
     event_subject: Subject | None = None
     true_timestamp: int | dt.datetime | None = None
-    _parts: tuple[_Part, ...] = field(init=False, repr=False, compare=False)
+    _parts: tuple[Part, ...] = field(init=False, repr=False, compare=False)
     _ttm: str | None = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -132,11 +124,11 @@ class Event:
         )
         setattr_(self, "_parts", self._build())
 
-    def _build(self) -> tuple[_Part, ...]:
+    def _build(self) -> tuple[Part, ...]:
         raise NotImplementedError
 
 
-def _compact(fields: Mapping[str, str | None]) -> dict[str, str]:
+def compact_fields(fields: Mapping[str, str | None]) -> dict[str, str]:
     return {k: v for k, v in fields.items() if v is not None}
 
 
@@ -145,9 +137,9 @@ _new_tuple = tuple.__new__
 
 def _part(
     event_type: str, fields: dict[str, str], unstruct: SelfDescribingJson | None = None
-) -> tuple[_Part]:
+) -> tuple[Part]:
     """A one-part event, built without the NamedTuple's Python-level ``__new__``."""
-    return (_new_tuple(_Part, (event_type, fields, unstruct)),)
+    return (_new_tuple(Part, (event_type, fields, unstruct)),)
 
 
 def _page_fields(event: PageView | PagePing) -> dict[str, str | None]:
@@ -179,8 +171,8 @@ class PageView(Event):
     page_title: str | None = None
     referrer: str | None = None
 
-    def _build(self) -> tuple[_Part, ...]:
-        return _part(proto.PAGE_VIEW, _compact(_page_fields(self)))
+    def _build(self) -> tuple[Part, ...]:
+        return _part(proto.PAGE_VIEW, compact_fields(_page_fields(self)))
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -207,7 +199,7 @@ class PagePing(Event):
     min_y: int | None = None
     max_y: int | None = None
 
-    def _build(self) -> tuple[_Part, ...]:
+    def _build(self) -> tuple[Part, ...]:
         fields = {
             **_page_fields(self),
             proto.PING_X_MIN: fmt.format_int("min_x", self.min_x),
@@ -215,7 +207,7 @@ class PagePing(Event):
             proto.PING_Y_MIN: fmt.format_int("min_y", self.min_y),
             proto.PING_Y_MAX: fmt.format_int("max_y", self.max_y),
         }
-        return _part(proto.PAGE_PING, _compact(fields))
+        return _part(proto.PAGE_PING, compact_fields(fields))
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -242,7 +234,7 @@ class ScreenView(Event):
     previous_type: str | None = None
     transition_type: str | None = None
 
-    def _build(self) -> tuple[_Part, ...]:
+    def _build(self) -> tuple[Part, ...]:
         data = {
             "name": fmt.format_text("name", self.name, required=True),
             "id": fmt.format_uuid("id_", self.id_),
@@ -252,7 +244,9 @@ class ScreenView(Event):
             "previousType": fmt.format_text("previous_type", self.previous_type),
             "transitionType": fmt.format_text("transition_type", self.transition_type),
         }
-        event = SelfDescribingJson(schema=proto.SCREEN_VIEW_SCHEMA, data=_compact(data))
+        event = SelfDescribingJson(
+            schema=proto.SCREEN_VIEW_SCHEMA, data=compact_fields(data)
+        )
         return _part(proto.UNSTRUCT_EVENT, {}, event)
 
 
@@ -275,7 +269,7 @@ class StructuredEvent(Event):
     property_: str | None = None
     value: Number | None = None
 
-    def _build(self) -> tuple[_Part, ...]:
+    def _build(self) -> tuple[Part, ...]:
         # The most common event from logging: optional fields are added one by
         # one rather than filtered afterwards, to keep the call site cheap.
         fields: dict[str, str] = {
@@ -313,109 +307,6 @@ class SelfDescribing(Event):
 
     event_json: SelfDescribingJson
 
-    def _build(self) -> tuple[_Part, ...]:
+    def _build(self) -> tuple[Part, ...]:
         fmt.check_instance("event_json", self.event_json, SelfDescribingJson)
         return _part(proto.UNSTRUCT_EVENT, {}, self.event_json)
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class EcommerceTransactionItem:
-    """One line of an :class:`EcommerceTransaction`, sent as a ``ti`` event.
-
-    Args:
-        sku: the item's SKU (``ti_sk``), required.
-        price: the unit price (``ti_pr``), required, a number.
-        quantity: the quantity (``ti_qu``), required, an integer.
-        name: the item's name (``ti_nm``).
-        category: the item's category (``ti_ca``).
-    """
-
-    sku: str
-    price: Number
-    quantity: int
-    name: str | None = None
-    category: str | None = None
-    _fields: dict[str, str] = field(init=False, repr=False, compare=False)
-
-    def __post_init__(self) -> None:
-        fields = {
-            proto.TI_SKU: fmt.format_text(
-                "sku", self.sku, required=True, max_length=_TI_SKU_MAX
-            ),
-            proto.TI_NAME: fmt.format_text("name", self.name, max_length=_TI_NAME_MAX),
-            proto.TI_CATEGORY: fmt.format_text(
-                "category", self.category, max_length=_TI_CATEGORY_MAX
-            ),
-            proto.TI_PRICE: fmt.format_decimal("price", self.price, required=True),
-            proto.TI_QUANTITY: fmt.format_int("quantity", self.quantity, required=True),
-        }
-        object.__setattr__(self, "_fields", _compact(fields))
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class EcommerceTransaction(Event):
-    """An ecommerce transaction: one ``tr`` event plus one ``ti`` event per item.
-
-    The items share the transaction's order id, currency, creation time, true
-    timestamp, subject and entities; each has its own event id.
-
-    Args:
-        order_id: the order id (``tr_id``), required.
-        total_value: the order total (``tr_tt``), required, a number.
-        affiliation: the affiliation (``tr_af``).
-        tax_value: the tax (``tr_tx``), a number.
-        shipping: the shipping cost (``tr_sh``), a number.
-        city: the city (``tr_ci``).
-        state: the state (``tr_st``).
-        country: the country (``tr_co``).
-        currency: an ISO 4217 currency code such as ``"EUR"`` (``tr_cu``).
-        items: the :class:`EcommerceTransactionItem` lines.
-    """
-
-    order_id: str
-    total_value: Number
-    affiliation: str | None = None
-    tax_value: Number | None = None
-    shipping: Number | None = None
-    city: str | None = None
-    state: str | None = None
-    country: str | None = None
-    currency: str | None = None
-    items: Sequence[EcommerceTransactionItem] = ()
-
-    def _build(self) -> tuple[_Part, ...]:
-        order_id = fmt.format_text(
-            "order_id", self.order_id, required=True, max_length=_TR_ORDER_ID_MAX
-        )
-        currency = fmt.format_text("currency", self.currency, max_length=_CURRENCY_MAX)
-        fields = {
-            proto.TR_ORDER_ID: order_id,
-            proto.TR_TOTAL: fmt.format_decimal(
-                "total_value", self.total_value, required=True
-            ),
-            proto.TR_AFFILIATION: fmt.format_text(
-                "affiliation", self.affiliation, max_length=_TR_AFFILIATION_MAX
-            ),
-            proto.TR_TAX: fmt.format_decimal("tax_value", self.tax_value),
-            proto.TR_SHIPPING: fmt.format_decimal("shipping", self.shipping),
-            proto.TR_CITY: fmt.format_text("city", self.city, max_length=_TR_CITY_MAX),
-            proto.TR_STATE: fmt.format_text(
-                "state", self.state, max_length=_TR_STATE_MAX
-            ),
-            proto.TR_COUNTRY: fmt.format_text(
-                "country", self.country, max_length=_TR_COUNTRY_MAX
-            ),
-            proto.TR_CURRENCY: currency,
-        }
-        items = cast(
-            "tuple[EcommerceTransactionItem, ...]",
-            fmt.check_sequence("items", self.items, EcommerceTransactionItem),
-        )
-        object.__setattr__(self, "items", items)
-        parts = [_Part(proto.TRANSACTION, _compact(fields))]
-        for item in items:
-            item_fields = {proto.TI_ORDER_ID: order_id, **item._fields}
-            if currency is not None:
-                item_fields[proto.TI_CURRENCY] = currency
-            parts.append(_Part(proto.TRANSACTION_ITEM, _compact(item_fields)))
-        return tuple(parts)
