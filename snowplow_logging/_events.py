@@ -20,6 +20,7 @@ from typing import Final, NamedTuple, TypeAlias
 from snowplow_logging import _format as fmt
 from snowplow_logging import _protocol as proto
 from snowplow_logging._exceptions import InvalidEventTypeError
+from snowplow_logging._snapshot import check_json_data
 from snowplow_logging._subject import Subject
 
 Number: TypeAlias = int | float | decimal.Decimal | str
@@ -69,7 +70,7 @@ class SelfDescribingJson:
 
     def __post_init__(self) -> None:
         fmt.check_iglu_uri("schema", self.schema)
-        object.__setattr__(self, "data", fmt.check_json_data("data", self.data))
+        object.__setattr__(self, "data", check_json_data("data", self.data))
 
     def to_dict(self) -> dict[str, object]:
         """Return ``{"schema": ..., "data": ...}``."""

@@ -14,7 +14,7 @@ import decimal
 import math
 import re
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from typing import Final
 
 from snowplow_logging._exceptions import InvalidEventError, InvalidEventTypeError
@@ -33,8 +33,8 @@ from snowplow_logging._protocol import (
 __all__ = [
     "check_iglu_uri",
     "check_instance",
-    "check_json_data",
     "check_sequence",
+    "check_unicode",
     "format_color_depth",
     "format_decimal",
     "format_int",
@@ -44,10 +44,10 @@ __all__ = [
     "format_timestamp",
     "format_uuid",
     "iso_ms",
+    "shown",
 ]
 
 _DECIMAL_TEXT: Final = re.compile(r"^-?[0-9]+(\.[0-9]+)?$")
-_MAX_JSON_DEPTH: Final = 64
 _COLOR_DEPTH_MAX: Final = max_length(COLOR_DEPTH)
 _MAX_DECIMAL_EXPONENT: Final = 400
 """Beyond a double's range (about 1e308) Enrich cannot store the value anyway."""
@@ -55,13 +55,14 @@ _MAX_DECIMAL_EXPONENT: Final = 400
 _MAX_SHOWN: Final = 80
 
 
-def _got(value: object) -> str:
+def shown(value: object) -> str:
     """Render a rejected value for an error message, bounded in length."""
     text = repr(value)
     return text if len(text) <= _MAX_SHOWN else f"{text[: _MAX_SHOWN - 3]}..."
 
 
-def _check_unicode(field: str, value: str) -> None:
+def check_unicode(field: str, value: str) -> None:
+    """Raise if ``value`` cannot be sent as UTF-8 (a lone surrogate)."""
     if not value.isascii():
         try:
             value.encode("utf-8")
@@ -130,11 +131,11 @@ def format_text(
         return value
     if value is None or value == "":
         if required:
-            msg = f"{field!r} is required and must be a non-empty string (got {_got(value)})."
+            msg = f"{field!r} is required and must be a non-empty string (got {shown(value)})."
             raise InvalidEventError(msg)
         return None
     if not isinstance(value, str):
-        msg = f"{field!r} must be a string (got {type(value).__name__} {_got(value)})."
+        msg = f"{field!r} must be a string (got {type(value).__name__} {shown(value)})."
         raise InvalidEventTypeError(msg)
     if max_length is not None and len(value) > max_length:
         msg = (
@@ -142,7 +143,7 @@ def format_text(
             f"(got {len(value)})."
         )
         raise InvalidEventError(msg)
-    _check_unicode(field, value)
+    check_unicode(field, value)
     return value
 
 
@@ -165,12 +166,12 @@ def format_int(
         return None
     if isinstance(value, bool) or not isinstance(value, int | float):
         msg = (
-            f"{field!r} must be an integer (got {type(value).__name__} {_got(value)})."
+            f"{field!r} must be an integer (got {type(value).__name__} {shown(value)})."
         )
         raise InvalidEventTypeError(msg)
     if isinstance(value, float):
         if not value.is_integer():
-            msg = f"{field!r} must be a whole number (got {_got(value)})."
+            msg = f"{field!r} must be a whole number (got {shown(value)})."
             raise InvalidEventError(msg)
         value = int(value)
     if not minimum <= value <= maximum:
@@ -187,7 +188,7 @@ def format_decimal(field: str, value: object, *, required: bool = False) -> str 
     """
     if value is None or value == "":
         if required:
-            msg = f"{field!r} is required and must be a number (got {_got(value)})."
+            msg = f"{field!r} is required and must be a number (got {shown(value)})."
             raise InvalidEventError(msg)
         return None
     if isinstance(value, bool):
@@ -197,7 +198,7 @@ def format_decimal(field: str, value: object, *, required: bool = False) -> str 
         return str(value)
     if isinstance(value, str):
         if _DECIMAL_TEXT.match(value) is None:
-            msg = f"{field!r} must be a decimal number such as '12.50' (got {_got(value)})."
+            msg = f"{field!r} must be a decimal number such as '12.50' (got {shown(value)})."
             raise InvalidEventError(msg)
         return value
     if isinstance(value, float):
@@ -208,7 +209,7 @@ def format_decimal(field: str, value: object, *, required: bool = False) -> str 
         return text if "e" not in text else _plain_decimal(field, decimal.Decimal(text))
     if isinstance(value, decimal.Decimal):
         return _plain_decimal(field, value)
-    msg = f"{field!r} must be a number (got {type(value).__name__} {_got(value)})."
+    msg = f"{field!r} must be a number (got {type(value).__name__} {shown(value)})."
     raise InvalidEventTypeError(msg)
 
 
@@ -219,7 +220,7 @@ def _plain_decimal(field: str, value: decimal.Decimal) -> str:
     if abs(value.adjusted()) > _MAX_DECIMAL_EXPONENT:
         msg = (
             f"{field!r} must be within 1e-{_MAX_DECIMAL_EXPONENT} and "
-            f"1e{_MAX_DECIMAL_EXPONENT} in size (got {_got(value)})."
+            f"1e{_MAX_DECIMAL_EXPONENT} in size (got {shown(value)})."
         )
         raise InvalidEventError(msg)
     return format(value, "f")
@@ -232,12 +233,12 @@ def format_uuid(field: str, value: object) -> str | None:
     if isinstance(value, uuid.UUID):
         return str(value)
     if not isinstance(value, str):
-        msg = f"{field!r} must be a UUID string (got {type(value).__name__} {_got(value)})."
+        msg = f"{field!r} must be a UUID string (got {type(value).__name__} {shown(value)})."
         raise InvalidEventTypeError(msg)
     if UUID_PATTERN.match(value) is None:
         msg = (
             f"{field!r} must be a UUID like '123e4567-e89b-12d3-a456-426614174000' "
-            f"(got {_got(value)})."
+            f"(got {shown(value)})."
         )
         raise InvalidEventError(msg)
     return value
@@ -246,7 +247,7 @@ def format_uuid(field: str, value: object) -> str | None:
 def format_platform(field: str, value: object) -> str:
     """Check a platform code against the protocol's list."""
     if not isinstance(value, str) or value not in PLATFORMS:
-        msg = f"{field!r} must be one of {', '.join(sorted(PLATFORMS))} (got {_got(value)})."
+        msg = f"{field!r} must be one of {', '.join(sorted(PLATFORMS))} (got {shown(value)})."
         raise InvalidEventError(msg)
     return value
 
@@ -282,7 +283,7 @@ def format_timestamp(field: str, value: object) -> str | None:
     elif isinstance(value, bool) or not isinstance(value, int):
         msg = (
             f"{field!r} must be milliseconds since the epoch (int) or an aware datetime "
-            f"(got {type(value).__name__} {_got(value)})."
+            f"(got {type(value).__name__} {shown(value)})."
         )
         raise InvalidEventTypeError(msg)
     assert isinstance(value, int)  # noqa: S101 - narrowed by the branches above
@@ -328,90 +329,14 @@ def check_iglu_uri(field: str, value: object) -> str:
     if isinstance(value, str) and value in _VALID_URIS:
         return value
     if not isinstance(value, str):
-        msg = f"{field!r} must be a string (got {type(value).__name__} {_got(value)})."
+        msg = f"{field!r} must be a string (got {type(value).__name__} {shown(value)})."
         raise InvalidEventTypeError(msg)
     if IGLU_URI.match(value) is None:
         msg = (
             f"{field!r} must be an Iglu URI like "
-            f"'iglu:com.acme/checkout/jsonschema/1-0-0' (got {_got(value)})."
+            f"'iglu:com.acme/checkout/jsonschema/1-0-0' (got {shown(value)})."
         )
         raise InvalidEventError(msg)
     if len(_VALID_URIS) < _VALID_URIS_MAX:
         _VALID_URIS.add(value)
-    return value
-
-
-def check_json_data(field: str, value: object) -> dict[str, object]:
-    """Check and snapshot the ``data`` of a self-describing JSON.
-
-    Returns a copy (mappings become ``dict``, lists and tuples ``list``) so later
-    changes to the caller's objects do not change the event. Keys must be text,
-    text must be UTF-8 encodable, floats finite; other objects are kept for the
-    tracker's JSON encoder.
-    """
-    if not isinstance(value, Mapping):
-        msg = f"{field!r} must be a mapping (got {type(value).__name__} {_got(value)})."
-        raise InvalidEventTypeError(msg)
-    return _snapshot_mapping(field, value, 0)
-
-
-def _too_deep(path: str) -> InvalidEventError:
-    return InvalidEventError(
-        f"{path!r} is nested deeper than {_MAX_JSON_DEPTH} levels (or is circular)."
-    )
-
-
-def _snapshot_mapping(
-    path: str, value: Mapping[object, object], depth: int
-) -> dict[str, object]:
-    if depth > _MAX_JSON_DEPTH:
-        raise _too_deep(path)
-    out: dict[str, object] = {}
-    # Plain values are checked inline and paths are built only for errors and
-    # nested containers: this runs at the call site for every entity.
-    for key, item in value.items():
-        if key.__class__ is not str:
-            if not isinstance(key, str):
-                msg = f"keys of {path!r} must be strings (got {type(key).__name__} {_got(key)})."
-                raise InvalidEventTypeError(msg)
-            key = str(key)  # noqa: PLW2901 - a str subclass becomes plain text
-        if not key.isascii():
-            _check_unicode(f"{path} key", key)
-        kind = item.__class__
-        if kind is str:
-            if not item.isascii():  # type: ignore[attr-defined]
-                _check_unicode(f"{path}.{key}", item)  # type: ignore[arg-type]
-            out[key] = item
-        elif kind is int or kind is bool or item is None:
-            out[key] = item
-        else:
-            out[key] = _snapshot(f"{path}.{key}", item, depth + 1)
-    return out
-
-
-def _snapshot(path: str, value: object, depth: int) -> object:
-    if value is None or isinstance(value, bool | int):
-        return value
-    if isinstance(value, str):
-        _check_unicode(path, value)
-        return value
-    if isinstance(value, float):
-        if not math.isfinite(value):
-            msg = f"{path!r} must be a finite number; JSON has no {value!r}."
-            raise InvalidEventError(msg)
-        return value
-    if isinstance(value, Mapping):
-        return _snapshot_mapping(path, value, depth)
-    if isinstance(value, list | tuple):
-        if depth > _MAX_JSON_DEPTH:
-            raise _too_deep(path)
-        return [
-            v
-            if v.__class__ is int
-            or v.__class__ is bool
-            or v is None
-            or (v.__class__ is str and v.isascii())
-            else _snapshot(f"{path}[{i}]", v, depth + 1)
-            for i, v in enumerate(value)
-        ]
     return value

@@ -163,6 +163,14 @@ class TestValues:
 
         assert sdj.data == {"orderId": "A", "items": ["x"]}
 
+    def test_a_set_is_snapshot_too(self) -> None:
+        """A set in the data is taken as it is when the event is built (#14.18)."""
+        tags = {"a"}
+        sdj = SelfDescribingJson(schema=SCHEMA, data={"tags": tags, "n": [{"s": tags}]})
+        tags.add("b")
+
+        assert sdj.data == {"tags": {"a"}, "n": [{"s": {"a"}}]}
+
     def test_context_and_items_become_tuples(self) -> None:
         """Sequences given as lists are stored as tuples."""
         item = EcommerceTransactionItem(sku="s", price=1, quantity=1)
