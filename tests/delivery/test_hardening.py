@@ -10,7 +10,14 @@ from collections.abc import Iterator
 
 import pytest
 
-from snowplow_logging import ConfigurationError, Emitter, Retry
+from snowplow_logging import (
+    ConfigurationError,
+    Emitter,
+    Retry,
+    SelfDescribing,
+    SelfDescribingJson,
+    Tracker,
+)
 from snowplow_logging._retry import parse_retry_after
 from snowplow_logging.redis import RedisEmitter, RedisWorker
 from tests.collector import Collector, Reply
@@ -265,3 +272,38 @@ def test_children_forked_while_threads_hold_library_locks_do_not_hang() -> None:
 
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "hung 0"
+
+
+class _Hostile:
+    """A value the JSON encoder falls back to ``str()`` for, which raises."""
+
+    def __init__(self, error: BaseException) -> None:
+        self.error = error
+
+    def __str__(self) -> str:
+        raise self.error
+
+
+@pytest.mark.parametrize("error", [KeyboardInterrupt(), SystemExit(3)])
+def test_a_value_raising_a_base_exception_fails_alone(error: BaseException) -> None:
+    """The worker survives a value whose ``__str__`` raises KeyboardInterrupt (#14.18).
+
+    Before: the exception ended the worker thread; later events were never sent.
+    """
+    with Collector() as collector:
+        emitter = Emitter(collector.url)
+        tracker = Tracker(emitters=emitter)
+        schema = "iglu:com.acme/x/jsonschema/1-0-0"
+        bad = SelfDescribingJson(schema=schema, data={"v": _Hostile(error)})
+        tracker.track(SelfDescribing(event_json=bad))
+        eid = tracker.track(
+            SelfDescribing(event_json=SelfDescribingJson(schema=schema, data={"v": 1}))
+        )
+
+        assert emitter.flush(timeout=10)
+        emitter.close()
+        delivered = [event["eid"] for event in collector.accepted_events()]
+
+    stats = emitter.stats
+    assert (stats["sent"], stats["failed"]) == (1, 1)
+    assert delivered == [eid]
