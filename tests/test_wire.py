@@ -375,8 +375,7 @@ class TestTransportOnTheWire:
                 id="short-body",
             ),
             pytest.param(
-                b"HTTP/1.1 200 OK\r\nContent-Length: 200000\r\n\r\n"
-                + b"x" * 200_000,
+                b"HTTP/1.1 200 OK\r\nContent-Length: 200000\r\n\r\n" + b"x" * 200_000,
                 id="large-body",
             ),
         ],
