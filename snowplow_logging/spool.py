@@ -24,7 +24,7 @@ import threading
 import time
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Final, Self
+from typing import Final, Self, cast
 
 from snowplow_logging._checks import check_count, check_seconds
 from snowplow_logging._delivery.engine import Engine, Settings
@@ -43,6 +43,33 @@ _SCHEMA: Final = (
     "CREATE TABLE IF NOT EXISTS events "
     "(id INTEGER PRIMARY KEY AUTOINCREMENT, body TEXT NOT NULL)"
 )
+# Rows of ``events`` that hold no payload, moved aside with the reason; created
+# the first time one is found. ``body`` has no type, so it keeps what was there.
+_QUARANTINE: Final = (
+    "CREATE TABLE IF NOT EXISTS quarantine "
+    "(id INTEGER PRIMARY KEY AUTOINCREMENT, event_id INTEGER NOT NULL, body, "
+    "reason TEXT NOT NULL, quarantined_at TEXT NOT NULL)"
+)
+
+
+def _read(body: object) -> Payload | str:
+    """The payload a row's body holds, or why it holds none."""
+    if isinstance(body, bytes):
+        try:
+            body = body.decode("utf-8")
+        except UnicodeDecodeError:
+            return "not UTF-8 text"
+    if not isinstance(body, str):
+        return f"not text ({type(body).__name__})"
+    try:
+        value = json.loads(body)
+    except (ValueError, RecursionError) as exc:  # RecursionError: nested too deep
+        return f"not JSON: {exc}"[:200]
+    if not isinstance(value, dict):
+        return f"JSON {type(value).__name__}, not an object"
+    if not all(isinstance(item, str) for item in value.values()):
+        return "a JSON object with values that are not strings"
+    return cast("Payload", value)
 
 
 def _path(value: object) -> Path:
@@ -74,6 +101,13 @@ class SpoolEmitter:
     left of the timeout, and leaves the rest in the file for the next start.
     One process per file: after ``os.fork()`` the child's emitter is closed
     (its events count in ``dropped_closed``); give the child its own.
+
+    A row that holds no payload (its body is not JSON, or not a JSON object of
+    strings: written by something else, or damaged) never stops the emitter:
+    when it is reached it moves, with the reason, to a ``quarantine`` table in
+    the same file (created then), counts in ``stats["quarantined"]`` and in
+    ``failed``, and the first one is reported once on the ``snowplow_logging``
+    logger; the other rows are sent.
 
     Args:
         endpoint: the collector, as for :class:`~snowplow_logging.Emitter`.
@@ -134,6 +168,8 @@ class SpoolEmitter:
         self._feeding = 0
         self._max_in_flight = max_queue
         self._spool_full = self._delivered_count = self._refused_count = 0
+        self._quarantined = 0
+        self._quarantine_reported = False
         self._notices = RateLimitedLog()
         self._describe = f"spool {str(self.path)!r}"
         sink = PushSink(
@@ -223,21 +259,66 @@ class SpoolEmitter:
         return 0
 
     def _feed_locked(self) -> None:
-        """Give the sender rows it does not hold yet, up to ``max_queue``."""
-        room = self._max_in_flight - self._feeding
+        """Give the sender rows it does not hold yet, up to ``max_queue``.
+
+        Rows that hold no payload go to quarantine and leave room for more.
+        """
         db = self._db
-        if room <= 0 or db is None:
-            return
-        rows = db.execute(
-            "SELECT id, body FROM events WHERE id > ? ORDER BY id LIMIT ?",
-            (self._fed_upto, room),
-        ).fetchall()
-        for row_id, body in rows:
-            self._fed_upto = row_id
-            payload = json.loads(body)
-            self._ids.setdefault(str(payload.get("eid")), []).append(row_id)
-            self._feeding += 1
-            self._sender.input(payload)
+        while db is not None and (room := self._max_in_flight - self._feeding) > 0:
+            rows = db.execute(
+                "SELECT id, body FROM events WHERE id > ? ORDER BY id LIMIT ?",
+                (self._fed_upto, room),
+            ).fetchall()
+            unreadable: list[tuple[int, object, str]] = []
+            for row_id, body in rows:
+                self._fed_upto = row_id
+                payload = _read(body)
+                if isinstance(payload, str):
+                    unreadable.append((row_id, body, payload))
+                    continue
+                self._ids.setdefault(str(payload.get("eid")), []).append(row_id)
+                self._feeding += 1
+                self._sender.input(payload)
+            if not unreadable:
+                return  # the room is used, or the file has no more rows
+            self._quarantine_locked(db, unreadable)
+            if len(rows) < room:
+                return
+
+    def _quarantine_locked(
+        self, db: sqlite3.Connection, rows: list[tuple[int, object, str]]
+    ) -> None:
+        """Move rows that hold no payload to the quarantine table; never raises."""
+        now = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+        try:
+            with db:
+                db.execute("BEGIN")
+                db.execute(_QUARANTINE)
+                db.executemany(
+                    "INSERT INTO quarantine (event_id, body, reason, quarantined_at) "
+                    "VALUES (?, ?, ?, ?)",
+                    [(row_id, body, reason, now) for row_id, body, reason in rows],
+                )
+                db.executemany(
+                    "DELETE FROM events WHERE id = ?", [(row[0],) for row in rows]
+                )
+            where = "moved to its 'quarantine' table"
+        except sqlite3.Error as exc:  # they stay; the next start tries again
+            where = f"skipped, left in the file ({exc})"
+        self._rows -= len(rows)
+        self._quarantined += len(rows)
+        if not self._quarantine_reported:
+            self._quarantine_reported = True
+            row_id, _, reason = rows[0]
+            LOGGER.warning(
+                "Snowplow %s: %d rows hold no Snowplow payload and were %s, not "
+                "sent (row %d: %s); later ones count in stats['quarantined'] only.",
+                self._describe,
+                len(rows),
+                where,
+                row_id,
+                reason,
+            )
 
     def _resolved(self, payloads: list[Payload], *, sent: bool) -> None:
         """Delete delivered or refused rows; runs on the sender's thread."""
@@ -277,7 +358,8 @@ class SpoolEmitter:
         ``recovered`` events were in the file when it was opened; ``queued``
         counts events in memory and in the file (``spooled`` of them);
         ``sent`` and ``failed`` count the collector's answers (``failed`` also
-        counts events that could not be written); ``dropped`` adds
+        counts events that could not be written, and the ``quarantined`` rows
+        that held no payload); ``dropped`` adds
         ``dropped_spool_full`` to :class:`~snowplow_logging.Emitter`'s three
         reasons. ``requests`` and ``retried`` are HTTP attempts.
         """
@@ -286,13 +368,15 @@ class SpoolEmitter:
         with self._db_lock:
             spooled, full = self._rows, self._spool_full
             sent, refused = self._delivered_count, self._refused_count
+            quarantined = self._quarantined
         return {
             "inputs": relay["inputs"],
             "recovered": self._recovered,
             "queued": relay["queued"] + spooled,
             "spooled": spooled,
             "sent": sent,
-            "failed": refused + relay["failed"],
+            "failed": refused + relay["failed"] + quarantined,
+            "quarantined": quarantined,
             "dropped": relay["dropped"] + full,
             "dropped_queue_full": relay["dropped_queue_full"],
             "dropped_closed": relay["dropped_closed"],
