@@ -37,6 +37,21 @@ def test_every_event_logged_in_a_child_arrives(
     assert result.stderr == ""
 
 
+@pytest.mark.parametrize("method", METHODS)
+def test_terminate_does_not_wait_for_a_busy_worker(
+    micro: MicroCollector, method: str
+) -> None:
+    """``with Pool()`` left while a task computes for a minute: its worker closes
+    (on a thread of its own) and ends at once; both tasks' events arrive."""
+    result = run_app("mp_app.py", "pool_busy", method, env=app_env(micro.endpoint))
+
+    assert result.returncode == 0, result.stderr
+    lines = [json.loads(line) for line in result.stdout.splitlines()]
+    assert lines[-1] == {"logged": 2}
+    assert lines[0]["left_after"] < 20.0  # not the task's 60 s
+    assert delivered(micro) == (2, 2), result.stderr
+
+
 @pytest.mark.parametrize("model", ["pool", "pool_with", "process"])
 def test_collector_down_in_children_is_bounded_and_counted(model: str) -> None:
     """Nothing can be sent: each child gives up at the exit deadline and says how
