@@ -486,6 +486,9 @@ def _forget_sigterm_in_child() -> None:
         signal.signal(signal.SIGTERM, signal.SIG_DFL)
 
 
+_CELERY_UID: Final = "snowplow_logging.exit"
+
+
 def _watch_celery() -> None:
     """Close when a Celery prefork child ends (it leaves through ``os._exit``)."""
     global _celery_hooked  # noqa: PLW0603 - once per process line
@@ -494,8 +497,26 @@ def _watch_celery() -> None:
         return
     _celery_hooked = True
     signals.worker_process_shutdown.connect(
-        _on_celery_child_exit, weak=False, dispatch_uid="snowplow_logging.exit"
+        _on_celery_child_exit, weak=False, dispatch_uid=_CELERY_UID
     )
+    signals.worker_process_init.connect(
+        _on_celery_child_start, weak=False, dispatch_uid=_CELERY_UID
+    )
+
+
+def _on_celery_child_start(**_: object) -> None:
+    """In a new prefork child: close after the application's own shutdown receivers.
+
+    Receivers run in the order they were connected, and ours was connected
+    when the library was imported, before the application's: connected again
+    now, it runs last, so what they log is sent too.
+    """
+    signals = sys.modules.get("celery.signals")
+    if signals is None:
+        return
+    shutdown = signals.worker_process_shutdown
+    shutdown.disconnect(_on_celery_child_exit, dispatch_uid=_CELERY_UID)
+    shutdown.connect(_on_celery_child_exit, weak=False, dispatch_uid=_CELERY_UID)
 
 
 def _on_celery_child_exit(**_: object) -> None:

@@ -2,7 +2,9 @@
 
 The broker and result backend are $REDIS_URL, the collector $SNOWPLOW_URL.
 Logging is set up at import, in the worker's main process, so its prefork
-children (billiard, leaving through ``os._exit``) inherit the handler.
+children (billiard, leaving through ``os._exit``) inherit the handler. Each
+task logs one event, and so does each child as it ends, from the app's own
+``worker_process_shutdown`` receiver.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ import logging
 import os
 
 from celery import Celery
+from celery.signals import worker_process_shutdown
 
 from snowplow_logging import SnowplowHandler, StructuredEvent
 
@@ -31,3 +34,10 @@ def work(n: int) -> int:
     event = StructuredEvent(category="task", action=f"task-{n}", value=os.getpid())
     log.info("task %d", n, extra={"snowplow": event})
     return os.getpid()
+
+
+@worker_process_shutdown.connect
+def say_goodbye(**_: object) -> None:
+    """The app's own shutdown receiver, connected after the library's import."""
+    event = StructuredEvent(category="child", action="exit", value=os.getpid())
+    log.info("child exit", extra={"snowplow": event})
