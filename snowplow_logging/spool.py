@@ -16,10 +16,12 @@ its event, so a process killed between the two sends it again at the next start.
 
 from __future__ import annotations
 
+import errno
 import json
 import math
 import os
 import sqlite3
+import sys
 import threading
 import time
 from collections.abc import Mapping
@@ -36,6 +38,11 @@ from snowplow_logging._exceptions import ConfigurationError, ConfigurationTypeEr
 from snowplow_logging._json import dumps_compact
 from snowplow_logging._protocol import Payload
 from snowplow_logging._retry import Retry
+
+if sys.platform == "win32":  # pragma: no cover - the tests run on POSIX
+    import msvcrt
+else:
+    import fcntl
 
 __all__ = ["SpoolEmitter"]
 
@@ -72,6 +79,39 @@ def _read(body: object) -> Payload | str:
     return cast("Payload", value)
 
 
+def _lock(path: Path) -> int:
+    """Hold ``<path>.lock`` exclusively, without waiting; its descriptor.
+
+    Raises:
+        ConfigurationError: another process (or emitter) holds it, or it
+            cannot be taken.
+    """
+    lock = path.with_name(f"{path.name}.lock")
+    try:  # not inherited by exec'd children (PEP 446)
+        fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o644)
+    except OSError as exc:
+        msg = f"'path' {str(path)!r}: its lock file {str(lock)!r} cannot be opened ({exc})."
+        raise ConfigurationError(msg) from exc
+    try:
+        if sys.platform == "win32":  # pragma: no cover
+            msvcrt.locking(fd, msvcrt.LK_NBLCK, 1)
+        else:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError as exc:
+        os.close(fd)
+        if exc.errno in {errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES, errno.EDEADLK}:
+            msg = (
+                f"'path' {str(path)!r} is in use: another process (or another "
+                f"SpoolEmitter) holds its lock {str(lock)!r}; one spool per file."
+            )
+        else:
+            msg = (
+                f"'path' {str(path)!r}: its lock {str(lock)!r} cannot be taken ({exc})."
+            )
+        raise ConfigurationError(msg) from exc
+    return fd
+
+
 def _path(value: object) -> Path:
     if not isinstance(value, str | os.PathLike) or not str(value):
         msg = f"'path' must be a file path (got {value!r})."
@@ -99,8 +139,13 @@ class SpoolEmitter:
     dropped and counted in ``stats["dropped_spool_full"]``. :meth:`close` (and
     interpreter exit) writes what is in memory, gives the collector what is
     left of the timeout, and leaves the rest in the file for the next start.
-    One process per file: after ``os.fork()`` the child's emitter is closed
-    (its events count in ``dropped_closed``); give the child its own.
+    One process per file: the emitter holds an exclusive lock on
+    ``<path>.lock`` (``flock``, beside the file) from construction to
+    :meth:`close`, and a second opener, in another process or this one, fails
+    at construction with :class:`~snowplow_logging.ConfigurationError`, before
+    the file is read. After ``os.fork()`` the child's emitter is closed (its
+    events count in ``dropped_closed``) and drops its copy of the lock, which
+    stays the parent's; give the child its own file.
 
     A row that holds no payload (its body is not JSON, or not a JSON object of
     strings: written by something else, or damaged) never stops the emitter:
@@ -112,7 +157,7 @@ class SpoolEmitter:
     Args:
         endpoint: the collector, as for :class:`~snowplow_logging.Emitter`.
         path: the spool file, created if missing (with ``-wal``/``-shm``
-            files beside it).
+            files and the ``.lock`` file beside it).
         max_spool: most events kept in the file.
         spool_interval: seconds an event may wait in memory before it is written.
         max_queue: most events held in memory, and most read from the file
@@ -121,8 +166,8 @@ class SpoolEmitter:
             headers: the :class:`~snowplow_logging.Emitter`'s options.
 
     Raises:
-        ConfigurationError: a setting has a value that cannot work, or the
-            file is not a spool.
+        ConfigurationError: a setting has a value that cannot work, the
+            file is not a spool, or another process (or emitter) has it open.
         ConfigurationTypeError: a setting has the wrong type.
 
     .. versionadded:: 0.2.0
@@ -146,6 +191,7 @@ class SpoolEmitter:
     ) -> None:
         self.path = _path(path)
         self._max_spool = check_count("max_spool", max_spool)
+        interval = check_seconds("spool_interval", spool_interval, positive=True)
         self._sender = Emitter(
             endpoint,
             method=method,
@@ -160,8 +206,19 @@ class SpoolEmitter:
             on_failure=self._refused,
         )
         self._db_lock = threading.Lock()
-        self._db: sqlite3.Connection | None = self._open()
-        (rows,) = self._db.execute("SELECT COUNT(*) FROM events").fetchone()
+        self._db: sqlite3.Connection | None = None
+        self._lock_fd: int | None = None
+        self._lock_pid = os.getpid()
+        try:
+            self._lock_fd = _lock(self.path)
+            self._db = self._open()
+            (rows,) = self._db.execute("SELECT COUNT(*) FROM events").fetchone()
+        except BaseException:
+            self._sender.close(timeout=0)
+            if self._db is not None:
+                self._db.close()
+            self._unlock()
+            raise
         self._rows = self._recovered = int(rows)
         self._fed_upto = 0  # the last row id given to the sender
         self._ids: dict[str, list[int]] = {}  # eid -> row ids in flight
@@ -185,9 +242,7 @@ class SpoolEmitter:
             sink,
             name="SpoolEmitter",
             settings=Settings(
-                max_queue,
-                check_seconds("spool_interval", spool_interval, positive=True),
-                Retry(initial_delay=0.05, max_delay=1.0),
+                max_queue, interval, Retry(initial_delay=0.05, max_delay=1.0)
             ),
         )
         if self._rows:
@@ -226,7 +281,10 @@ class SpoolEmitter:
         self._writer.put(pending)
 
     def _forked(self) -> bool:
-        # Two processes sending one file's rows would send them twice.
+        # Two processes sending one file's rows would send them twice. The
+        # child drops its copy of the lock's descriptor (the lock stays the
+        # parent's), so that it never holds the file once the parent closes.
+        self._unlock()
         LOGGER.warning(
             "Snowplow %s: closed in the forked child %d; give it its own spool.",
             self._describe,
@@ -443,7 +501,18 @@ class SpoolEmitter:
             if self._db is not None:
                 self._db.close()
                 self._db = None
+            self._unlock()
         return sent and delivered
+
+    def _unlock(self) -> None:
+        """Release the file's lock; in a forked child, only close the descriptor."""
+        fd, self._lock_fd = self._lock_fd, None
+        if fd is None:
+            return
+        if self._lock_pid == os.getpid() and sys.platform != "win32":
+            # A child forked without the at-fork hooks may hold a copy: unlock.
+            fcntl.flock(fd, fcntl.LOCK_UN)
+        os.close(fd)
 
 
 def _row(payload: Payload) -> tuple[str]:

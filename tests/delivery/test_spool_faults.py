@@ -1,25 +1,28 @@
 """SpoolEmitter and a spool file it cannot trust (issue #14, findings 14 and 15).
 
 A real SQLite file and a real collector: rows that are not payloads are put in
-quarantine at start (or when they are reached) and the rest is sent; a second
-process opening a file that another holds is refused.
+quarantine when they are reached and the rest is sent; a second process (real
+ones, started with subprocess) opening a file that another holds is refused.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import os
 import sqlite3
+import subprocess
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from snowplow_logging import Retry
+from snowplow_logging import ConfigurationError, Retry
 from snowplow_logging.micro import MicroCollector
 from snowplow_logging.spool import SpoolEmitter
 from tests.collector import free_port
+from tests.processes import run_python, start_python
 
 FAST_RETRY = Retry(initial_delay=0.02, max_delay=0.1, jitter=0.0)
 
@@ -163,3 +166,128 @@ class TestUnreadableRows:
         ]
         assert (stats["recovered"], stats["quarantined"]) == (1, 1)
         assert len(_eids(micro)) == 1
+
+
+HOLDER = """
+import sys
+from snowplow_logging.spool import SpoolEmitter
+
+spool = SpoolEmitter(sys.argv[1], path=sys.argv[2])
+print("open", flush=True)
+sys.stdin.readline()
+print("closed" if spool.close(timeout=5) else "not closed", flush=True)
+sys.stdin.read()  # stay alive, the file closed, until told to end
+"""
+
+OPENER = """
+import sys
+from snowplow_logging import ConfigurationError
+from snowplow_logging.spool import SpoolEmitter
+
+try:
+    spool = SpoolEmitter(sys.argv[1], path=sys.argv[2])
+except ConfigurationError as exc:
+    print("refused:", exc)
+    sys.exit(3)
+spool.input({"e": "pv", "eid": sys.argv[3], "p": "srv", "tv": "t", "url": "https://a.test/"})
+print("opened", spool.flush(timeout=10))
+spool.close()
+"""
+
+
+OPENER_EID = "00000000-0000-4000-8000-000000000999"
+
+
+def _open_elsewhere(endpoint: str, path: Path) -> subprocess.CompletedProcess[str]:
+    return run_python(OPENER, endpoint, str(path), OPENER_EID, timeout=30)
+
+
+class TestOneProcessPerFile:
+    """A spool file is locked while open: a second opener is refused."""
+
+    def test_second_process_is_refused_until_the_first_closes(
+        self, tmp_path: Path, micro: MicroCollector
+    ) -> None:
+        """Process B fails at construction naming the path; after A closes, C opens."""
+        path = tmp_path / "spool.sqlite"
+        holder = start_python(
+            "-c", HOLDER, micro.endpoint, str(path), stdin=subprocess.PIPE
+        )
+        try:
+            assert holder.stdin is not None
+            assert holder.stdout is not None
+            assert holder.stdout.readline() == "open\n"
+            second = _open_elsewhere(micro.endpoint, path)
+            holder.stdin.write("close\n")
+            holder.stdin.flush()
+            closed = holder.stdout.readline()
+            third = _open_elsewhere(micro.endpoint, path)  # A is still running
+        finally:
+            holder.kill()
+            holder.communicate(timeout=10)
+
+        assert second.returncode == 3, second.stderr
+        assert "refused:" in second.stdout
+        assert str(path) in second.stdout
+        assert "another process" in second.stdout
+        assert closed == "closed\n"
+        assert third.returncode == 0, third.stderr
+        assert third.stdout.strip() == "opened True"
+        assert [event.payload["eid"] for event in micro.good()] == [OPENER_EID]
+
+    def test_second_emitter_in_the_same_process_is_refused(
+        self, tmp_path: Path, micro: MicroCollector
+    ) -> None:
+        """Two emitters of one process on one file would send its rows twice too."""
+        path = tmp_path / "spool.sqlite"
+        first = SpoolEmitter(micro.endpoint, path=path)
+        with pytest.raises(ConfigurationError, match="another process") as refused:
+            SpoolEmitter(micro.endpoint, path=path)
+        first.close()
+        with SpoolEmitter(micro.endpoint, path=path) as again:
+            reopened = again.flush(timeout=5)
+
+        assert str(path) in str(refused.value)
+        assert reopened
+
+    def test_refused_opener_leaves_the_file_alone(
+        self, tmp_path: Path, micro: MicroCollector
+    ) -> None:
+        """The refusal comes before the file is read: its rows stay for the holder."""
+        path = tmp_path / "spool.sqlite"
+        _spool_with(path, [_event(n) for n in range(20)])
+        holder = SpoolEmitter(f"http://127.0.0.1:{free_port()}", path=path)
+        try:
+            second = _open_elsewhere(micro.endpoint, path)
+            rows = len(_table(path, "events"))
+        finally:
+            holder.close(timeout=0)
+
+        assert second.returncode == 3, second.stderr
+        assert rows == 20
+        assert micro.summary()["total"] == 0
+
+    def test_forked_child_does_not_keep_the_lock(
+        self, tmp_path: Path, micro: MicroCollector
+    ) -> None:
+        """A child forked while the spool is open never holds the file after it."""
+        path = tmp_path / "spool.sqlite"
+        spool = SpoolEmitter(micro.endpoint, path=path)
+        read_end, write_end = os.pipe()
+        pid = os.fork()
+        if pid == 0:  # pragma: no cover - the child waits for the pipe, then exits
+            os.close(write_end)
+            os.read(read_end, 1)
+            os._exit(0)
+        os.close(read_end)
+        try:
+            while_open = _open_elsewhere(micro.endpoint, path)
+            spool.close()
+            after_close = _open_elsewhere(micro.endpoint, path)  # the child lives on
+        finally:
+            os.close(write_end)  # the child's read returns: it exits
+            _, status = os.waitpid(pid, 0)
+
+        assert while_open.returncode == 3, while_open.stderr
+        assert after_close.returncode == 0, after_close.stderr
+        assert os.waitstatus_to_exitcode(status) == 0
