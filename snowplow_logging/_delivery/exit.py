@@ -14,10 +14,15 @@ an ``atexit`` hook registered at import, and also where ``atexit`` never runs:
   or directly when an emitter is first built inside a running child;
 * in a ``multiprocessing.Pool`` worker stopped by ``Pool.terminate()`` (what
   ``with Pool() as pool:`` does on leaving the block): a SIGTERM handler,
-  installed only there and only over the default action, closes first and
-  then lets the signal end the process as before;
+  installed only there and only over the default action, has a watcher thread
+  close every emitter, then ends the process by SIGTERM as before;
 * in a Celery prefork child (billiard leaves through ``os._exit`` too): from
-  the ``worker_process_shutdown`` signal.
+  the ``worker_process_shutdown`` signal, after the application's receivers.
+
+:func:`close_from_signal` and :func:`defer_while_closing` serve the public
+SIGTERM handler of :mod:`snowplow_logging.shutdown`. Closes run one at a
+time; a signal that arrives while the main thread is in the exit close lets
+it finish first.
 
 Nothing here imports ``multiprocessing``, ``billiard`` or ``celery``: it only
 acts when they are already imported, and never in the main process, whose
@@ -374,6 +379,8 @@ _wakeup: tuple[int, int] | None = None  # this process's wakeup pipe (read, writ
 def _close_on_sigterm() -> None:
     """Close before SIGTERM ends this Pool worker; only over the default action."""
     global _wakeup  # noqa: PLW0603 - one pipe per worker process
+    if sys.platform == "win32":  # terminate() is TerminateProcess there: no signal
+        return
     if threading.current_thread() is not threading.main_thread():
         return
     current = signal.getsignal(signal.SIGTERM)
@@ -466,13 +473,15 @@ def _end_process() -> None:
 
 def _block_signals() -> None:
     """Keep process-directed SIGTERM and SIGINT off this thread (they go to main)."""
-    signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM, signal.SIGINT})
+    if hasattr(signal, "pthread_sigmask"):  # not on Windows
+        signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM, signal.SIGINT})
 
 
 def _forget_sigterm_in_child() -> None:
     """A fork of a Pool worker is not one: drop its SIGTERM handler and pipe."""
-    global _wakeup, _term_started  # noqa: PLW0603 - reset in the forked child
-    _term_started = False
+    global _wakeup, _term_started, _main_closing, _deferred  # noqa: PLW0603 - reset
+    _term_started = _main_closing = False
+    _deferred = None
     if _wakeup is None:
         return
     read, write = _wakeup
@@ -534,6 +543,7 @@ def _after_fork_in_child() -> None:
 
 
 atexit.register(close_all)
-os.register_at_fork(after_in_child=_after_fork_in_child)
+if hasattr(os, "register_at_fork"):  # not on Windows, which has no fork
+    os.register_at_fork(after_in_child=_after_fork_in_child)
 _watch_child_exit(direct=True)
 _watch_celery()
