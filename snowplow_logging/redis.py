@@ -9,7 +9,9 @@ dedicated workers move them to a collector (issue #9)::
                                          then LPOP/LREM once the collector accepted
 
 Delivery from the list is at least once: a worker moves each event atomically to
-its own processing list and removes it only after the collector accepted it, so
+its own processing list and removes it only after the collector accepted it
+(each move named in ``key:takes:NAME``, so that a move whose reply was lost is
+asked again and returns the batch it moved), so
 a worker killed at any moment finds its events there when it restarts under the
 same name, and sends them again (a few may arrive twice). Events the collector
 refuses for good, and list items that are not payloads, go to a dead-letter list.
