@@ -1,6 +1,6 @@
 """Events through Redis: :class:`RedisEmitter` pushes, :class:`RedisWorker` ships.
 
-The only module importing ``redis`` (``pip install 'snowplow-logging[redis]'``).
+The Redis relay (``pip install 'snowplow-logging[redis]'``; only its modules import ``redis``).
 A fleet of processes hands payloads, as compact JSON text, to one Redis list;
 dedicated workers move them to a collector (issue #9)::
 
