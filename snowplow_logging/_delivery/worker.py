@@ -11,10 +11,11 @@ drops, failures and recoveries on the library's logger, rate-limited.
 from __future__ import annotations
 
 import logging
+import signal
 import time
 from collections import deque
 from collections.abc import Callable, Sequence
-from typing import Generic, TypeAlias
+from typing import Final, Generic, TypeAlias
 
 from snowplow_logging._delivery.queue import Buffer
 from snowplow_logging._delivery.sink import Attempt, Item, Payload, Pending, Sink
@@ -29,6 +30,23 @@ FailureCallback: TypeAlias = Callable[[int, list[Payload]], object]
 """``on_failure(sent_count, failed_payloads)``: called on the worker thread when
 events fail for good; ``sent_count`` counts events delivered earlier in the same
 send cycle."""
+
+
+_PROCESS_SIGNALS: Final = frozenset(
+    getattr(signal, name)
+    for name in ("SIGTERM", "SIGINT", "SIGHUP", "SIGQUIT", "SIGUSR1", "SIGUSR2")
+    if hasattr(signal, name)
+)
+
+
+def _block_process_signals() -> None:
+    """Leave process-directed signals to the other threads (this one only sends).
+
+    Python runs handlers on the main thread; a signal the kernel delivers to
+    this thread would only wake the main thread late, while it waits on a lock.
+    """
+    if hasattr(signal, "pthread_sigmask"):
+        signal.pthread_sigmask(signal.SIG_BLOCK, _PROCESS_SIGNALS)
 
 
 class Worker(Generic[Item]):
@@ -67,6 +85,7 @@ class Worker(Generic[Item]):
 
     def run(self) -> None:
         """Wait for work or the timer, send what is due; return once closed."""
+        _block_process_signals()
         buffer = self._buffer
         next_tick = time.monotonic() + self._interval
         while True:
