@@ -19,12 +19,14 @@ timed) with and without the processor, interleaving rounds:
 
 The tracker's emitter is a no-op (``input()`` does nothing), so what is timed is
 the call-site cost; such a third-party emitter takes built payloads, so the
-payload is built on the calling thread. ``Emitter`` takes deferred ones: the
-caller only enqueues, the event id, the payload and the ISO time are made on its
-worker thread. The "real Emitter" row uses it, pointed at a closed port with a
-batch larger than the run, so it only enqueues (its queue grows through the run,
-as it would while the collector is down); the "deferring no-op" row is the same
-without the queue: the processor and the tracker alone.
+payload is built on the calling thread. An emitter that also has
+``defer(pending)`` (``Emitter`` does) takes pending events instead, through
+``Tracker.submit``: the caller only enqueues, and the event id, the payload
+(``pending.build()``) and the ISO time are made on its worker thread. The "real
+Emitter" row uses it, pointed at a closed port with a batch larger than the run,
+so it only enqueues (its queue grows through the run, as it would while the
+collector is down); the "deferring no-op" row is the same without the queue:
+the processor and the tracker alone.
 
 Prints microseconds per call and the ratios. Rounds of the cases alternate and
 the fastest round of each counts (as ``timeit`` advises): on a busy machine the
@@ -55,6 +57,7 @@ from snowplow_logging import (
     Tracker,
     set_exit_timeout,
 )
+from snowplow_logging._delivery.sink import Pending
 from snowplow_logging.structlog import SnowplowProcessor
 
 N = int(sys.argv[1]) if len(sys.argv) > 1 else 5_000
@@ -84,9 +87,10 @@ class PassThrough:
 
 
 class DeferringNullEmitter(NullEmitter):
-    """Takes deferred payloads, like ``Emitter``, and drops them unbuilt."""
+    """Takes pending events, like ``Emitter``, and drops them unbuilt."""
 
-    accepts_deferred = True
+    def defer(self, pending: Pending) -> None:
+        """Drop ``pending`` without building its payload."""
 
 
 def _logger(

@@ -34,19 +34,35 @@ from snowplow_logging._exceptions import (
     SnowplowLoggingError,
 )
 from snowplow_logging._tags import (
+    CLAIMS,
     EXCEPTION,
+    IGNORED_CHILDREN,
     IGNORED_LOGGERS,
     Tag,
     claim,
     from_structlog,
-    is_ignored,
 )
 from snowplow_logging._tags import events as _events
 from snowplow_logging._tracker import Tracker
 
 __all__ = ["IGNORED_LOGGERS", "SnowplowHandler", "Tag"]
 
-_GUARD: Final = threading.local()
+
+class _Guard(threading.local):
+    """Per thread: ``busy[0]`` is True while this thread is inside the handler.
+
+    One list per thread, read once per record and then flipped in place: an
+    item store costs a sixth of setting an attribute of a ``threading.local``.
+    """
+
+    def __init__(self) -> None:
+        self.busy = [False]
+
+
+_GUARD: Final = _Guard()
+_ms: Final = math.floor
+"""A record's time in ms: ``floor`` is ``int`` for the positive times that are
+valid, at half the cost (no argument parsing), and raises the same errors."""
 
 
 class _RecordEntity:
@@ -197,10 +213,15 @@ class SnowplowHandler(logging.Handler):
         self._context = context
         self._record_entity = record_entity
         # itertools.count: next() is atomic, so counting takes no lock.
-        self._counters = {
-            name: itertools.count()
-            for name in ("records", "events", "errors", "reentrant_dropped")
-        }
+        self._records = itertools.count()
+        self._events = itertools.count()
+        self._errors = itertools.count()
+        self._reentrant = itertools.count()
+        # handle() skips emit() (one call less per record) unless a subclass
+        # overrides it, and filter() while there are no filters to run.
+        cls = type(self)
+        self._own_emit = cls.emit is SnowplowHandler.emit
+        self._own_filter = cls.filter is logging.Filterer.filter
 
     @staticmethod
     def _make_tracker(
@@ -246,7 +267,12 @@ class SnowplowHandler(logging.Handler):
         handler; plus the tracker's counters (prefixed ``tracker_``) and the sum
         of the emitters' (prefixed ``emitter_``).
         """
-        stats = {name: peek(counter) for name, counter in self._counters.items()}
+        stats = {
+            "records": peek(self._records),
+            "events": peek(self._events),
+            "errors": peek(self._errors),
+            "reentrant_dropped": peek(self._reentrant),
+        }
         stats.update({f"tracker_{k}": v for k, v in self.tracker.stats.items()})
         for emitter in self.tracker.emitters:
             emitter_stats = getattr(emitter, "stats", None)
@@ -260,37 +286,71 @@ class SnowplowHandler(logging.Handler):
 
         Untagged records cost one attribute lookup. No handler lock is taken:
         the tracker and emitter are thread-safe and never block on I/O.
+        Unless a subclass overrides :meth:`emit`, its body runs here, without
+        the call; ``filter()`` is skipped while there are no filters (unless
+        a subclass overrides it).
         """
-        if record.__dict__.get(self.tag) is None and not (
+        tagged = record.__dict__.get(self.tag)
+        if tagged is None and not (
             self.capture_exceptions
             and record.exc_info
             and record.levelno >= logging.ERROR
         ):
             return False
-        if is_ignored(record.name):  # makeLogRecord() leaves the name None
+        name: object = record.name  # makeLogRecord() leaves the name None
+        if name in IGNORED_LOGGERS or (
+            isinstance(name, str) and name.startswith(IGNORED_CHILDREN)
+        ):
             return False
-        if not self.filter(record):
+        if (self.filters or not self._own_filter) and not self.filter(record):
             return False
-        self.emit(record)
+        if not self._own_emit:
+            self.emit(record)
+            return True
+        # emit()'s body, inline (one call less per record), with the common
+        # case, one event and nothing else to attach, inline too.
+        busy = _GUARD.busy
+        if busy[0]:
+            next(self._reentrant)
+            return True
+        busy[0] = True
+        try:
+            if (
+                isinstance(tagged, Event)
+                and self._record_entity is None
+                and not self.capture_exceptions
+            ):
+                next(self._records)
+                tracker = self.tracker
+                if not CLAIMS.active or CLAIMS.first(record, tracker, self.tag):
+                    tracker.submit(tagged, _ms(record.created * 1000), self._context)
+                    next(self._events)
+            else:
+                self._emit(record, tagged)
+        except Exception:  # noqa: BLE001 - logging must never raise into the application
+            next(self._errors)
+            self.handleError(record)
+        finally:
+            busy[0] = False
         return True
 
     def emit(self, record: logging.LogRecord) -> None:
         """Track the record's events. Never raises; errors go to ``handleError``."""
-        if getattr(_GUARD, "active", False):
-            next(self._counters["reentrant_dropped"])
+        busy = _GUARD.busy
+        if busy[0]:
+            next(self._reentrant)
             return
-        _GUARD.active = True
+        busy[0] = True
         try:
-            self._emit(record)
+            self._emit(record, record.__dict__.get(self.tag))
         except Exception:  # noqa: BLE001 - logging must never raise into the application
-            next(self._counters["errors"])
+            next(self._errors)
             self.handleError(record)
         finally:
-            _GUARD.active = False
+            busy[0] = False
 
-    def _emit(self, record: logging.LogRecord) -> None:
-        next(self._counters["records"])
-        tagged = record.__dict__.get(self.tag)
+    def _emit(self, record: logging.LogRecord, tagged: object) -> None:
+        next(self._records)
         events = [tagged] if isinstance(tagged, Event) else _events(tagged)
         if events and not claim(record, self.tracker, self.tag):
             events = []  # SnowplowProcessor in a ProcessorFormatter sent them (#7)
@@ -306,9 +366,9 @@ class SnowplowHandler(logging.Handler):
             and claim(record, self.tracker, EXCEPTION)
         ):
             events.append(application_error(record.exc_info, _site(record)))
-        created_ms = int(record.created * 1000)
+        created_ms = _ms(record.created * 1000)
         send = self.tracker.submit
-        counter = self._counters["events"]
+        counter = self._events
         for event in events:
             send(event, created_ms, context)  # the id is drawn on the worker thread
             next(counter)

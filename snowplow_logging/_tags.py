@@ -18,7 +18,9 @@ from snowplow_logging._events import Event, SelfDescribing, SelfDescribingJson
 from snowplow_logging._exceptions import InvalidEventTypeError
 
 __all__ = [
+    "CLAIMS",
     "EXCEPTION",
+    "IGNORED_CHILDREN",
     "IGNORED_LOGGERS",
     "Tag",
     "activate_claims",
@@ -38,14 +40,15 @@ IGNORED_LOGGERS: Final = ("snowplow_logging", "urllib3", "requests", "http.clien
 EXCEPTION: Final = "exc_info"
 """The claim name of a record's ``application_error`` event."""
 
-_IGNORED_CHILDREN: Final = tuple(f"{name}." for name in IGNORED_LOGGERS)
+IGNORED_CHILDREN: Final = tuple(f"{name}." for name in IGNORED_LOGGERS)
+"""The prefixes of the ignored loggers' children, for ``str.startswith``."""
 _CLAIMS_KEPT: Final = 1024
 
 
 def is_ignored(name: object) -> bool:
     """True for a logger name in (or below) :data:`IGNORED_LOGGERS`."""
     return name in IGNORED_LOGGERS or (
-        isinstance(name, str) and name.startswith(_IGNORED_CHILDREN)
+        isinstance(name, str) and name.startswith(IGNORED_CHILDREN)
     )
 
 
@@ -159,12 +162,14 @@ class _Claims:
         return True
 
 
-_CLAIMS: Final = _Claims(_CLAIMS_KEPT)
+CLAIMS: Final = _Claims(_CLAIMS_KEPT)
+"""The process-wide claims; :func:`claim` is ``not CLAIMS.active or CLAIMS.first(...)``,
+which ``SnowplowHandler`` inlines on its hot path."""
 
 
 def activate_claims() -> None:
     """Start keeping claims: called when the first ``SnowplowProcessor`` is built."""
-    _CLAIMS.active = True
+    CLAIMS.active = True
 
 
 def claim(record: logging.LogRecord, owner: object, what: str) -> bool:
@@ -180,4 +185,4 @@ def claim(record: logging.LogRecord, owner: object, what: str) -> bool:
     Thread-safe; takes a lock briefly, and only once a ``SnowplowProcessor``
     exists: until then there is nothing to agree with, and it returns True.
     """
-    return not _CLAIMS.active or _CLAIMS.first(record, owner, what)
+    return not CLAIMS.active or CLAIMS.first(record, owner, what)
