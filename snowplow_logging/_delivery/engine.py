@@ -165,9 +165,9 @@ class Engine(Generic[Item]):
             lock.release()
         if queued < 0:
             LOGGER.warning(
-                "Snowplow %s: an event was tracked after the exit flush and dropped "
-                "(from an atexit function registered before snowplow_logging was "
-                "imported?); later ones count in stats['dropped_closed'].",
+                "Snowplow %s: an event was tracked after this process's final flush "
+                "(at exit, a child's end, SIGTERM or lifespan shutdown) and dropped; "
+                "later ones count in stats['dropped_closed'].",
                 self.sink.describe,
             )
             return

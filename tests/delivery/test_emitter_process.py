@@ -55,7 +55,7 @@ class TestInterpreterExit:
 
         actions = [e["se_ac"] for e in collector.accepted_events()]
         assert actions == ["in-time"]
-        assert stderr.count("an event was tracked after the exit flush") == 1
+        assert stderr.count("was tracked after this process's final flush") == 1
 
     @pytest.mark.parametrize("down", ["refused", "hanging"])
     def test_exit_with_collector_down_is_bounded(self, down: str) -> None:
