@@ -197,7 +197,7 @@ def format_decimal(field: str, value: object, *, required: bool = False) -> str 
     if isinstance(value, int):
         return str(value)
     if isinstance(value, str):
-        if _DECIMAL_TEXT.match(value) is None:
+        if _DECIMAL_TEXT.fullmatch(value) is None:
             msg = f"{field!r} must be a decimal number such as '12.50' (got {shown(value)})."
             raise InvalidEventError(msg)
         return value
@@ -235,7 +235,7 @@ def format_uuid(field: str, value: object) -> str | None:
     if not isinstance(value, str):
         msg = f"{field!r} must be a UUID string (got {type(value).__name__} {shown(value)})."
         raise InvalidEventTypeError(msg)
-    if UUID_PATTERN.match(value) is None:
+    if UUID_PATTERN.fullmatch(value) is None:
         msg = (
             f"{field!r} must be a UUID like '123e4567-e89b-12d3-a456-426614174000' "
             f"(got {shown(value)})."
@@ -331,7 +331,7 @@ def check_iglu_uri(field: str, value: object) -> str:
     if not isinstance(value, str):
         msg = f"{field!r} must be a string (got {type(value).__name__} {shown(value)})."
         raise InvalidEventTypeError(msg)
-    if IGLU_URI.match(value) is None:
+    if IGLU_URI.fullmatch(value) is None:
         msg = (
             f"{field!r} must be an Iglu URI like "
             f"'iglu:com.acme/checkout/jsonschema/1-0-0' (got {shown(value)})."

@@ -163,6 +163,20 @@ class TestValues:
 
         assert sdj.data == {"orderId": "A", "items": ["x"]}
 
+    @pytest.mark.parametrize(
+        "build",
+        [
+            lambda: Subject(domain_session_id="6ba7b810-9dad-41d1-80b4-00c04fd430c8\n"),
+            lambda: StructuredEvent(category="c", action="a", value="1.5\n"),
+            lambda: SelfDescribingJson(schema=SCHEMA + "\n", data={}),
+        ],
+        ids=["uuid", "decimal", "iglu-uri"],
+    )
+    def test_a_trailing_newline_is_refused(self, build: Callable[[], object]) -> None:
+        """Patterns match whole values: ``$`` let a trailing newline through."""
+        with pytest.raises(InvalidEventError):
+            build()
+
     def test_a_set_is_snapshot_too(self) -> None:
         """A set in the data is taken as it is when the event is built (#14.18)."""
         tags = {"a"}
