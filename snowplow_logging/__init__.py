@@ -6,6 +6,7 @@ snowplow_logging`` never imports structlog and never configures logging.
 
 from __future__ import annotations
 
+from snowplow_logging._context import Binding, bind
 from snowplow_logging._ecommerce import EcommerceTransaction, EcommerceTransactionItem
 from snowplow_logging._emitter import Emitter, set_exit_timeout
 from snowplow_logging._events import (
@@ -37,6 +38,7 @@ from snowplow_logging.shutdown import (
 )
 
 __all__ = [
+    "Binding",
     "ClosedError",
     "ConfigurationError",
     "ConfigurationTypeError",
@@ -61,6 +63,7 @@ __all__ = [
     "Subject",
     "Tracker",
     "__version__",
+    "bind",
     "close_all",
     "install_sigterm_handler",
     "set_exit_timeout",

@@ -12,13 +12,15 @@ import os
 import threading
 import time
 import weakref
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from functools import partial
 from typing import Final, Self
 
 from snowplow_logging import _format as fmt
 from snowplow_logging import _protocol as proto
 from snowplow_logging._checks import check_callable, check_setting
+from snowplow_logging._context import Bound
+from snowplow_logging._context import bound as _bound
 from snowplow_logging._delivery.sink import Deferring, Pending
 from snowplow_logging._diagnostics import RateLimitedLog
 from snowplow_logging._emitters import EmitterLike, check_emitters, each, peek
@@ -60,9 +62,16 @@ class PendingEvent(partial[Payload]):
 
 
 class _Submitted(
-    tuple["Tracker", Event, int | str, tuple[SelfDescribingJson, ...], str | None]
+    tuple[
+        "Tracker",
+        Event,
+        int | str,
+        tuple[SelfDescribingJson, ...],
+        str | None,
+        Bound | None,
+    ]
 ):
-    """What :meth:`Tracker.submit` defers: ``(tracker, event, dtm, context, stamp)``.
+    """What :meth:`Tracker.submit` defers: ``(tracker, event, dtm, context, stamp, bound)``.
 
     A ``PendingEvent`` for the integrations' hot path: one object, where a
     ``partial`` is three (itself, its arguments and its keywords), made as
@@ -75,9 +84,14 @@ class _Submitted(
 
     def build(self) -> Payload:
         """The event's payload, its entities joined and its id drawn now."""
-        tracker, event, dtm, context, stamp = self
+        tracker, event, dtm, context, stamp, bound = self
         entities = (*event.context, *context) if context else tuple(event.context)
-        return tracker._build_later(event, dtm, entities, None, stamp)  # noqa: SLF001 - the tracker's own builder
+        fields = None
+        if bound is not None:
+            entities = (*entities, *bound.context)
+            fields = bound.fields
+        build = tracker._build_later  # noqa: SLF001 - the tracker's own builder
+        return build(event, dtm, entities, None, stamp, fields=fields)
 
 
 class Tracker:
@@ -235,14 +249,19 @@ class Tracker:
             fmt.check_instance("event", checked, Event)
         dtm = _event_time(created_ms)
         entities = (*event.context, *context) if context else tuple(event.context)
+        fields = None
+        bound = _bound()
+        if bound is not None:  # snowplow_logging.bind() in this context
+            entities = (*entities, *bound.context)
+            fields = bound.fields
         if self._defer_to is not None and len(event._parts) == 1:  # noqa: SLF001 - the events' own reader
             # Our Emitter builds the payload on its worker thread: the caller
             # only pays for an id and a queue append (issue #6's call-site cost).
             eid = event_id()
-            self._defer(self._defer_to, event, dtm, entities, eid=eid)
+            self._defer(self._defer_to, event, dtm, entities, eid=eid, fields=fields)
             return eid
         try:
-            payloads = self._build(event, str(dtm), entities)
+            payloads = self._build(event, str(dtm), entities, None, fields)
         except (ValueError, TypeError, RecursionError) as exc:
             self._encoding_failed(exc, len(event._parts))  # noqa: SLF001
             return ""
@@ -294,7 +313,7 @@ class Tracker:
         if type(context) is not tuple:
             context = tuple(context)  # the caller may change its own sequence
         try:
-            defer_to(_Submitted((self, event, dtm, context, stamp)))
+            defer_to(_Submitted((self, event, dtm, context, stamp, _bound())))
         except Exception as exc:  # noqa: BLE001 - reported and counted, never raised
             self._emitter_failed(self._emitters[0][0], exc)
         next(self._tracked)
@@ -308,10 +327,15 @@ class Tracker:
         *,
         eid: str | None,
         stamp: str | None = None,
+        fields: Mapping[str, str] | None = None,
     ) -> None:
         """Hand the single emitter an event it builds on its worker thread."""
         try:
-            defer_to(PendingEvent(self._build_later, event, dtm, entities, eid, stamp))
+            defer_to(
+                PendingEvent(
+                    self._build_later, event, dtm, entities, eid, stamp, fields=fields
+                )
+            )
         except Exception as exc:  # noqa: BLE001 - reported and counted, never raised
             self._emitter_failed(self._emitters[0][0], exc)
         next(self._tracked)
@@ -333,16 +357,19 @@ class Tracker:
         entities: tuple[SelfDescribingJson, ...],
         eid: str | None,
         stamp: str | None = None,
+        *,
+        fields: Mapping[str, str] | None = None,
     ) -> Payload:
         """Build a one-part event's payload; runs on the emitter's worker thread.
 
         ``eid`` is ``None`` when the caller did not need the id: it is drawn
-        here. A readable ``stamp`` (see :meth:`submit`) replaces ``dtm``.
+        here. A readable ``stamp`` (see :meth:`submit`) replaces ``dtm``;
+        ``fields`` are bound subject fields (see :func:`~snowplow_logging.bind`).
         """
         if stamp is not None:
             dtm = fmt.iso_ms(stamp) or dtm
         try:
-            return self._build(event, str(dtm), entities, eid)[0]
+            return self._build(event, str(dtm), entities, eid, fields)[0]
         except (ValueError, TypeError, RecursionError) as exc:
             self._encoding_failed(exc, 1)
             raise
@@ -353,8 +380,11 @@ class Tracker:
         dtm: str,
         entities: tuple[SelfDescribingJson, ...],
         first_id: str | None = None,
+        fields: Mapping[str, str] | None = None,
     ) -> list[Payload]:
         common = self._common
+        if fields:  # bound subject fields, between the tracker's and the event's
+            common = {**common, **fields}
         if event.event_subject is not None:
             common = {**common, **event.event_subject._fields}
         tail: dict[str, str] = {}
