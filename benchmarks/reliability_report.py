@@ -45,16 +45,28 @@ GUARANTEES = """\
 - **Memory is bounded.** At most `max_queue` events (10,000 by default) wait; past
   that, new events are dropped and counted in `dropped_queue_full`.
 - **Exit never hangs.** At interpreter exit, and in `logging.shutdown()`, queued events
-  are sent within one deadline (`set_exit_timeout`, 5 s by default); what could not be
-  sent is counted in `dropped_unsent` and reported in one warning on the
-  `snowplow_logging` logger. An event tracked after that (from an `atexit` function
-  registered before `snowplow_logging` was imported, so running after its hook) is
-  dropped and counted in `dropped_closed`.
-- **Signals.** SIGTERM's default action kills the process at once: nothing runs, and
-  queued events are lost unreported. Install a handler that calls `sys.exit()` and the
-  exit flush runs, within its deadline.
-- **Fork.** After `os.fork()` the child starts with an empty queue and its own worker;
-  the parent still sends what it had queued, once.
+  are sent within one deadline (`set_exit_timeout`, 5 s by default), even against a
+  collector that accepts and never answers, never accepts, answers after 30 s, drips
+  one byte at a time or sends `100 Continue` forever; what could not be sent is counted
+  in `dropped_unsent` and reported in one warning on the `snowplow_logging` logger. An
+  event tracked after the process's final flush (at exit, at a child's end, on SIGTERM
+  through `snowplow_logging.install_sigterm_handler()`, or at ASGI lifespan shutdown
+  through `SnowplowLifespan`) is dropped, counted in `dropped_closed` and reported.
+- **Signals.** SIGTERM's default action still kills the process at once: nothing runs,
+  and queued events are lost unreported, unless `snowplow_logging.install_sigterm_handler()`
+  is installed: it flushes within its deadline, then ends the process by SIGTERM as
+  before (or chains to the handler it replaced). A handler that calls `sys.exit()` runs
+  the exit flush too. `multiprocessing` `Pool.terminate()` workers flush automatically.
+  A signal handler may track events and read `stats`: no deadlock, however often it
+  interrupts the main thread.
+- **Fork.** After `os.fork()` the child starts with an empty queue, its own worker and
+  renewed locks, so it never hangs on a lock another thread held at the fork; the
+  parent still sends what it had queued, once.
+- **Spool.** A `SpoolEmitter` file belongs to one process at a time: it is locked from
+  construction to `close()`, and a second opener is refused with a `ConfigurationError`
+  naming the path. A row that is not a payload is moved to a `quarantine` table,
+  counted in `stats["quarantined"]` and in `failed`, and reported once; the other rows
+  are sent and the application starts.
 - **Your code cannot stop the worker.** Callbacks, a `json_encoder` or another
   emitter that raise are contained and counted; the handler and the structlog
   processor never raise into the logging call, whatever the record carries.
@@ -63,8 +75,9 @@ GUARANTEES = """\
   values are never logged. TLS certificates are verified unless your own
   `requests.Session` says otherwise (as in `requests`, `REQUESTS_CA_BUNDLE` or
   `CURL_CA_BUNDLE`, when set, take precedence over `session.verify`). The local
-  collector listens on 127.0.0.1, caps request bodies (1 MiB) and survives malformed
-  HTTP.
+  collector listens on 127.0.0.1, caps request bodies (1 MiB) and headers, survives
+  malformed HTTP, and answers hostile input (huge integers, `iglu:../` paths, deeply
+  nested JSON, huge headers) with a 4xx or a bad event, never a 5xx.
 """
 
 
