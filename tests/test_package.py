@@ -57,12 +57,14 @@ class TestImportSideEffects:
         """A fresh interpreter: no structlog module, root logger untouched, no output."""
         out = _run(
             "import logging, sys, json\n"
+            f"WEB = {WEB_MODULES!r}\n"
             "before = (logging.getLogger().level, list(logging.getLogger().handlers))\n"
             "import snowplow_logging, snowplow_logging.testing\n"
             "root = logging.getLogger()\n"
             "lib = logging.getLogger('snowplow_logging')\n"
             "print(json.dumps({'structlog': 'structlog' in sys.modules,\n"
             "  'jsonschema': 'jsonschema' in sys.modules,\n"
+            "  'web': sorted(m for m in WEB if m in sys.modules),\n"
             "  'root_level': root.level, 'root_handlers': len(root.handlers),\n"
             "  'lib_handlers': len(lib.handlers), 'lib_level': lib.level,\n"
             "  'unchanged': before == (root.level, list(root.handlers))}))\n"
@@ -71,12 +73,31 @@ class TestImportSideEffects:
         assert json.loads(out) == {
             "structlog": False,
             "jsonschema": False,
+            "web": [],
             "root_level": 30,
             "root_handlers": 0,
             "lib_handlers": 0,
             "lib_level": 0,
             "unchanged": True,
         }
+
+    def test_web_middlewares_import_no_framework(self) -> None:
+        """The WSGI and ASGI middlewares need no framework; only .django imports one."""
+        out = _run(
+            f"import sys, json\nWEB = {WEB_MODULES!r}\n"
+            "import snowplow_logging.wsgi, snowplow_logging.asgi\n"
+            "print(json.dumps(sorted(m for m in WEB if m in sys.modules)))\n"
+        )
+
+        assert json.loads(out) == ["snowplow_logging.asgi", "snowplow_logging.wsgi"]
+
+
+WEB_MODULES = (
+    *("snowplow_logging.wsgi", "snowplow_logging.asgi", "snowplow_logging.django"),
+    *("django", "flask", "werkzeug", "starlette", "fastapi", "asgiref"),
+)
+"""Modules ``import snowplow_logging`` must not import: the web integrations and
+their frameworks."""
 
 
 HIDDEN_EXTRA = """
@@ -104,6 +125,9 @@ class TestMissingExtras:
             ),
             pytest.param(
                 "celery", "import snowplow_logging.celery", "celery", None, id="celery"
+            ),
+            pytest.param(
+                "django", "import snowplow_logging.django", "django", None, id="django"
             ),
             pytest.param(
                 "structlog",
