@@ -14,26 +14,20 @@ parameters on a POST, size, an invalid envelope, unreadable JSON or query) is
 answered 400 with a JSON body saying why, so an emitter fails it without retrying.
 The server never configures logging and writes nothing to stderr.
 
-The tracker paths answer any origin, with credentials, as a real collector does
-for browser trackers. ``/micro/*`` is local: only pages served from this machine
-(``http://localhost:*``, ``127.0.0.1``, ``[::1]``) may read it, ``/micro/reset``
-from another site is refused (403), and when the server listens on loopback a
-request naming another ``Host`` (DNS rebinding) is refused too. The values of
-``Authorization``, ``Proxy-Authorization`` and ``Cookie`` are never stored, and
-what is kept of a request's headers is bounded (64 headers, 1,024 characters a
-value, 16 KiB in all), whatever the history.
+The tracker paths answer any origin, as a real collector does; ``/micro/*``
+is local (:mod:`~snowplow_logging.micro.origins`): ``/micro/reset`` from another
+site is refused (403), and when the server listens on loopback a request naming
+another ``Host`` (DNS rebinding) is refused too. What is kept of a request's
+headers is redacted and bounded (:mod:`~snowplow_logging.micro.kept_headers`).
 """
 
 from __future__ import annotations
 
 import contextlib
-import ipaddress
 import json
-import re
 import socket
 import threading
 import time
-from collections.abc import Iterable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Final
 from urllib.parse import parse_qs, urlsplit
@@ -44,6 +38,7 @@ from snowplow_logging._version import __version__
 from snowplow_logging.micro.events import BadEvent, GoodEvent, RequestInfo
 from snowplow_logging.micro.fields import whole_number
 from snowplow_logging.micro.filters import EventFilter
+from snowplow_logging.micro.iglu import IgluResolver
 from snowplow_logging.micro.intake import (
     GET_PATHS,
     EventSink,
@@ -51,8 +46,15 @@ from snowplow_logging.micro.intake import (
     events_from_get,
     events_from_post,
 )
+from snowplow_logging.micro.kept_headers import MAX_HEADER_VALUE, cut, kept_headers
+from snowplow_logging.micro.origins import (
+    cors_headers,
+    from_other_site,
+    host_name,
+    is_loopback_host,
+)
 from snowplow_logging.micro.store import EventStore
-from snowplow_logging.micro.validate import IgluResolver, read_json
+from snowplow_logging.micro.validate import read_json
 
 __all__ = ["CollectorServer"]
 
@@ -64,27 +66,11 @@ _PIXEL: Final = bytes.fromhex(
     "47494638396101000100800000000000ffffff21f90401000000002c000000000100010000020144003b"
 )
 """A transparent 1x1 GIF, the answer to a good GET."""
-_SECRET_HEADERS: Final = frozenset({"authorization", "proxy-authorization", "cookie"})
-"""Request headers whose values are never stored: credentials and cookies."""
-_REDACTED: Final = "<redacted>"
-"""What is stored instead of a secret header's value."""
-_AUTH_SCHEME: Final = re.compile(r"[A-Za-z][A-Za-z0-9!#$%&'*+.^_`|~-]{0,31}")
 _FOREIGN_HOST: Final = (
     "a collector listening on loopback answers /micro/* only for localhost, "
     "127.0.0.1 or [::1] (Host: {}); listen on another address to be reached by "
     "another name"
 )
-_MAX_HEADERS: Final = 64
-"""At most this many request headers are kept with an event (then a marker)."""
-_MAX_HEADER_VALUE: Final = 1024
-"""A header value (marker included) is kept to this many characters."""
-_MAX_HEADER_NAME: Final = 256
-_MAX_HEADERS_CHARS: Final = 16 * 1024
-"""All the names and values kept for one request, marker included."""
-_CUT_NAME: Final = "(cut)"
-"""The name of the marker ending a cut header list: never a real header's name."""
-_LOCAL_SITES: Final = frozenset({"same-origin", "same-site", "none"})
-"""``Sec-Fetch-Site`` values of a request not made by another site's page."""
 
 
 class CollectorServer(ThreadingHTTPServer):
@@ -124,7 +110,7 @@ class CollectorServer(ThreadingHTTPServer):
         self._connections_lock = threading.Lock()
         super().__init__(address, _Handler)
         # Listening on loopback only: then /micro/* wants a loopback Host.
-        self.loopback = _is_loopback_host(str(self.server_address[0]))
+        self.loopback = is_loopback_host(str(self.server_address[0]))
 
     def handle_error(self, request: object, client_address: object) -> None:
         """Drop the connection silently: a client going away is not our error."""
@@ -239,10 +225,10 @@ class _Handler(BaseHTTPRequestHandler):
             path=self.path.partition("?")[0],
             query=query,
             content_type=(
-                None if content_type is None else _cut(content_type, _MAX_HEADER_VALUE)
+                None if content_type is None else cut(content_type, MAX_HEADER_VALUE)
             ),
             body=body,
-            headers=_kept_headers(self.headers.items()),
+            headers=kept_headers(self.headers.items()),
             ip=str(self.client_address[0]),
             received_ms=time.time_ns() // 1_000_000,
         )
@@ -290,7 +276,7 @@ class _Handler(BaseHTTPRequestHandler):
         body, problem = self._read_body()
         if body is None:
             self._respond_json(400, {"error": problem})
-        elif self.server.loopback and not _is_loopback_host(self._host()):
+        elif self.server.loopback and not is_loopback_host(self._host()):
             self._respond_json(403, {"error": _FOREIGN_HOST.format(self._host())})
         elif name == "reset" and self._from_other_site():
             self._respond_json(
@@ -325,42 +311,17 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _host(self) -> str | None:
         """The host name the request was sent to; None when no ``Host`` was sent."""
-        host = self.headers.get("Host")
-        if host is None:
-            return None  # not a browser: browsers always send Host
-        try:
-            return urlsplit(f"//{host}").hostname or ""
-        except ValueError:
-            return ""
+        return host_name(self.headers.get("Host"))
 
     def _from_other_site(self) -> bool:
         """True for a request a page of another site made (a form, fetch, <img>)."""
-        origin = self.headers.get("Origin")
-        if origin is not None:
-            return not _is_loopback_origin(origin)
-        site = self.headers.get("Sec-Fetch-Site")  # sent where Origin is not (<img>)
-        return site is not None and site.strip().lower() not in _LOCAL_SITES
+        return from_other_site(
+            self.headers.get("Origin"), self.headers.get("Sec-Fetch-Site")
+        )
 
     def _cors(self) -> list[str]:
         """CORS headers: any origin on the tracker paths, loopback pages elsewhere."""
-        origin = self.headers.get("Origin")
-        if self._tracker:
-            lines = [
-                f"Access-Control-Allow-Origin: {origin or '*'}",
-                "Access-Control-Allow-Headers: Content-Type, SP-Anonymous",
-                "Access-Control-Allow-Methods: POST, GET, OPTIONS",
-            ]
-            if origin:
-                lines.append("Access-Control-Allow-Credentials: true")
-            return lines
-        lines = ["Vary: Origin", "X-Content-Type-Options: nosniff"]
-        if origin is not None and _is_loopback_origin(origin):
-            lines += [
-                f"Access-Control-Allow-Origin: {origin}",
-                "Access-Control-Allow-Headers: Content-Type",
-                "Access-Control-Allow-Methods: POST, GET, OPTIONS",
-            ]
-        return lines
+        return cors_headers(self.headers.get("Origin"), tracker=self._tracker)
 
     def _read_body(self) -> tuple[bytes | None, str]:
         """Read the body within the size limit; None and the reason when refused."""
@@ -439,84 +400,6 @@ class _Handler(BaseHTTPRequestHandler):
             lines.append("Connection: close")
         head = "\r\n".join(lines).encode("latin-1", errors="replace")
         self.wfile.write(head + b"\r\n\r\n" + body)
-
-
-def _kept_headers(items: Iterable[tuple[str, str]]) -> tuple[tuple[str, str], ...]:
-    """The request headers stored with an event: secrets redacted, size bounded.
-
-    ``Authorization`` and ``Proxy-Authorization`` keep their scheme (``Basic``,
-    ``Bearer``...), so one sees what was sent without the credentials; ``Cookie``
-    is ``<redacted>``. At most 64 headers, each value cut to 1,024 characters
-    (ending ``[cut from N characters]``), 16 KiB in all; when some are left out a
-    last ``(cut)`` entry says how many.
-    """
-    kept: list[tuple[str, str]] = []
-    room = _MAX_HEADERS_CHARS - _MAX_HEADER_VALUE  # the marker's place
-    left_out = 0
-    for name, value in items:
-        shown_name = _cut(name, _MAX_HEADER_NAME)
-        shown_value = _cut(_stored_value(name, value), _MAX_HEADER_VALUE)
-        size = len(shown_name) + len(shown_value)
-        if left_out or len(kept) == _MAX_HEADERS or size > room:
-            left_out += 1
-            continue
-        kept.append((shown_name, shown_value))
-        room -= size
-    if left_out:
-        note = (
-            f"{left_out} more headers not kept ({_MAX_HEADERS} at most, "
-            f"{_MAX_HEADERS_CHARS // 1024} KiB in all)"
-        )
-        kept.append((_CUT_NAME, note))
-    return tuple(kept)
-
-
-def _cut(text: str, limit: int) -> str:
-    """``text`` if short enough, else its start and a marker, ``limit`` characters in all."""
-    if len(text) <= limit:
-        return text
-    marker = f" [cut from {len(text)} characters]"
-    return text[: limit - len(marker)] + marker
-
-
-def _stored_value(name: str, value: str) -> str:
-    lowered = name.lower()
-    if lowered not in _SECRET_HEADERS:
-        return value
-    scheme, space, _ = value.strip().partition(" ")
-    if lowered != "cookie" and space and _AUTH_SCHEME.fullmatch(scheme):
-        return f"{scheme} {_REDACTED}"
-    return _REDACTED
-
-
-def _is_loopback_host(host: str | None) -> bool:
-    """True for ``localhost`` and loopback addresses (``127.0.0.1``, ``::1``)."""
-    if not host:
-        return host is None
-    if host.lower() == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:
-        return False
-
-
-def _is_loopback_origin(origin: str) -> bool:
-    """True for the origin of a page served from this machine: ``http://localhost:3000``."""
-    if not origin.isascii() or not origin.isprintable() or " " in origin:
-        return False
-    try:
-        url = urlsplit(origin)
-        _ = url.port  # raises on a malformed port
-    except ValueError:
-        return False
-    return (
-        url.scheme in {"http", "https"}
-        and origin == f"{url.scheme}://{url.netloc}"
-        and "@" not in url.netloc
-        and url.hostname is not None
-        and _is_loopback_host(url.hostname)
-    )
 
 
 def _filters(query: str, body: bytes) -> EventFilter:
