@@ -5,10 +5,9 @@ from __future__ import annotations
 import json
 import socket
 import threading
-import uuid
 from collections import Counter
 from collections.abc import Callable, Mapping
-from typing import Final, cast
+from typing import cast
 
 from snowplow_logging._checks import check_count, check_seconds
 from snowplow_logging._diagnostics import LOGGER, RateLimitedLog
@@ -24,52 +23,12 @@ from snowplow_logging._redis_client import (
     redis_module,
     where,
 )
+from snowplow_logging._redis_moves import ProcessingList, Raw
 from snowplow_logging._retry import Retry
 
 __all__ = ["RedisWorker"]
 
 _redis = redis_module
-_Raw = bytes | str
-_MOST_PER_CALL: Final = 1000  # Lua's unpack() has a stack limit near 8000
-
-# Moves up to ARGV[1] items from the head of KEYS[1] to the tail of KEYS[2], as
-# one atomic step (a script runs alone): a batch in one round trip, where
-# pipelined LMOVEs cost a command per event. ARGV[2] names this move: KEYS[3]
-# keeps the name and size of the last move that moved something, and a call
-# under that name again (the reply was lost and the client or the worker
-# repeats it) returns that batch, which is still the tail of KEYS[2] (only
-# this worker appends there and it removes only items it was given), instead
-# of moving another one and stranding the first.
-_TAKE_LUA: Final = """
-local last = redis.call('HMGET', KEYS[3], 'move', 'count')
-if last[1] == ARGV[2] then
-  return redis.call('LRANGE', KEYS[2], -tonumber(last[2]), -1)
-end
-local items = redis.call('LRANGE', KEYS[1], 0, tonumber(ARGV[1]) - 1)
-if #items > 0 then
-  redis.call('LTRIM', KEYS[1], #items, -1)
-  redis.call('RPUSH', KEYS[2], unpack(items))
-  redis.call('HSET', KEYS[3], 'move', ARGV[2], 'count', #items)
-end
-return items
-"""
-# Removes each item ARGV[2..] once from KEYS[1], from its head when it is there
-# (the emitter resolves events in order, so that is the usual case and costs
-# O(1)), and appends it to KEYS[2] if ARGV[1] is '1'.
-_SETTLE_LUA: Final = """
-for i = 2, #ARGV do
-  local item = ARGV[i]
-  if redis.call('LINDEX', KEYS[1], 0) == item then
-    redis.call('LPOP', KEYS[1])
-  else
-    redis.call('LREM', KEYS[1], 1, item)
-  end
-  if ARGV[1] == '1' then
-    redis.call('RPUSH', KEYS[2], item)
-  end
-end
-return #ARGV - 1
-"""
 
 
 def _payload(text: str) -> Payload | None:
@@ -156,15 +115,19 @@ class RedisWorker:
         self._owns_client = isinstance(redis, str)
         self.key = check_key("key", key)
         self.name = check_key("name", socket.gethostname() if name is None else name)
-        self.processing_key = f"{self.key}:processing:{self.name}"
-        self.takes_key = f"{self.key}:takes:{self.name}"
-        self.dead_letter_key = (
+        dead_letters = (
             f"{self.key}:failed"
             if dead_letter_key == ""
             else None
             if dead_letter_key is None
             else check_key("dead_letter_key", dead_letter_key)
         )
+        self._lists = ProcessingList(
+            self._redis, key=self.key, name=self.name, dead_letter_key=dead_letters
+        )
+        self.processing_key = self._lists.processing_key
+        self.takes_key = self._lists.takes_key
+        self.dead_letter_key = dead_letters
         self._max_in_flight = check_count("max_in_flight", max_in_flight)
         self._batch_size = check_count("batch_size", batch_size)
         self._block_timeout = check_seconds(
@@ -184,14 +147,11 @@ class RedisWorker:
             on_success=self._delivered,
             on_failure=self._refused,
         )
-        self._take_script = self._redis.register_script(_TAKE_LUA)
-        self._settle_script = self._redis.register_script(_SETTLE_LUA)
         self._cond = threading.Condition(threading.Lock())
-        self._raws: dict[str, list[_Raw]] = {}  # eid -> list items in flight
+        self._raws: dict[str, list[Raw]] = {}  # eid -> list items in flight
         self._in_flight = 0
-        self._move: tuple[str, int] | None = None  # (name, most items) unanswered
         self._recovered = False
-        self._unsettled: Counter[_Raw] = Counter()  # resolved, removal failed
+        self._unsettled: Counter[Raw] = Counter()  # resolved, removal failed
         self._stop = threading.Event()
         self._ran = False
         self._notices = RateLimitedLog()
@@ -247,14 +207,13 @@ class RedisWorker:
                 if not self._recovered:
                     self._recovered = self._guarded(self._recover)
                     continue
-                if self._move is None:
+                if not self._lists.move_pending:
                     room = self._wait_for_room()
                     if not room:
                         continue
-                    count = min(room, self._batch_size, _MOST_PER_CALL)
-                    self._move = (uuid.uuid4().hex, count)
+                    self._lists.plan_move(min(room, self._batch_size))
                 self._guarded(self._take)  # an error leaves the move to ask again
-            if self._move is not None:  # stopped before the move was answered
+            if self._lists.move_pending:  # stopped before the move was answered
                 self._guarded(self._move_batch)
             finished = True
         finally:
@@ -281,7 +240,7 @@ class RedisWorker:
 
     def _recover(self) -> None:
         """Re-send what the processing list holds from an earlier run."""
-        raws: list[_Raw] = self._redis.lrange(self.processing_key, 0, -1)
+        raws = self._lists.items()
         with self._cond:
             self._counts["recovered"] += len(raws)
         for raw in raws:
@@ -300,22 +259,12 @@ class RedisWorker:
 
     def _take(self) -> None:
         """Make the pending move; if it found nothing, wait up to block_timeout."""
-        if self._move_batch():
-            return
-        # redis-py annotates the timeout as int; Redis >= 6 takes fractions.
-        wait = cast("int", self._block_timeout)
-        # A rotation of the list onto itself at the same end changes nothing, so
-        # its reply may be lost; the next move takes what came.
-        self._redis.blmove(self.key, self.key, wait, "RIGHT", "RIGHT")
+        if not self._move_batch():
+            self._lists.wait(self._block_timeout)
 
     def _move_batch(self) -> int:
         """Ask the pending move and feed what it moved; the number of items."""
-        if self._move is None:
-            return 0
-        name, count = self._move
-        keys = [self.key, self.processing_key, self.takes_key]
-        raws: list[_Raw] = self._take_script(keys=keys, args=[count, name])
-        self._move = None  # answered: what it moved is in raws
+        raws = self._lists.move()
         with self._cond:
             self._counts["taken"] += len(raws)
         for raw in raws:
@@ -324,7 +273,7 @@ class RedisWorker:
 
     def _left_nothing(self) -> bool:
         """Whether the processing list holds only what this run failed to remove."""
-        if self._move is not None:
+        if self._lists.move_pending:
             LOGGER.warning(
                 "Snowplow worker %s: a batch moved to %r went unanswered; it "
                 "stays there for the next run.",
@@ -333,11 +282,7 @@ class RedisWorker:
             )
             return False
         try:
-            raws: list[_Raw] = (
-                self._redis.lrange(self.processing_key, 0, -1)
-                if self._redis.llen(self.processing_key)
-                else []
-            )
+            raws = self._lists.items_if_any()
         except _redis.RedisError as exc:
             with self._cond:
                 self._counts["redis_errors"] += 1
@@ -360,7 +305,7 @@ class RedisWorker:
             )
         return not left
 
-    def _feed(self, raw: _Raw) -> None:
+    def _feed(self, raw: Raw) -> None:
         text = raw.decode("utf-8", "replace") if isinstance(raw, bytes) else raw
         payload = _payload(text)
         if payload is None:
@@ -380,9 +325,9 @@ class RedisWorker:
             self._in_flight += 1
         self.emitter.input(payload)
 
-    def _claim(self, payloads: list[Payload]) -> list[_Raw]:
+    def _claim(self, payloads: list[Payload]) -> list[Raw]:
         """The list items of resolved payloads, no longer in flight."""
-        raws: list[_Raw] = []
+        raws: list[Raw] = []
         with self._cond:
             for payload in payloads:
                 items = self._raws.get(payload.get("eid", ""))
@@ -408,17 +353,12 @@ class RedisWorker:
             self._counts["failed"] += len(raws)
         self._settle(raws, dead=True)
 
-    def _settle(self, raws: list[_Raw], *, dead: bool) -> None:
+    def _settle(self, raws: list[Raw], *, dead: bool) -> None:
         """Remove items from the processing list; to the dead letters if ``dead``."""
         if not raws:
             return
-        dead_letters = self.dead_letter_key if dead else None
-        keys = [self.processing_key, dead_letters or self.processing_key]
-        flag = "0" if dead_letters is None else "1"
         try:
-            for start in range(0, len(raws), _MOST_PER_CALL):
-                chunk = raws[start : start + _MOST_PER_CALL]
-                self._settle_script(keys=keys, args=[flag, *chunk])
+            self._lists.settle(raws, dead=dead)
         except _redis.RedisError as exc:
             # They stay in the processing list: the next run sends them again.
             with self._cond:
