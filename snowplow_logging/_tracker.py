@@ -17,6 +17,7 @@ from functools import partial
 from typing import Final, Self
 
 from snowplow_logging import _format as fmt
+from snowplow_logging import _payloads
 from snowplow_logging import _protocol as proto
 from snowplow_logging._checks import check_callable, check_setting
 from snowplow_logging._context import Bound
@@ -25,10 +26,8 @@ from snowplow_logging._delivery.sink import Deferring, Pending
 from snowplow_logging._diagnostics import RateLimitedLog
 from snowplow_logging._emitters import EmitterLike, check_emitters, each, peek
 from snowplow_logging._events import Event, SelfDescribingJson
-from snowplow_logging._exceptions import (
-    InvalidEventTypeError,
-)
 from snowplow_logging._json import JsonDefault, JsonEncoding
+from snowplow_logging._payloads import PayloadBuilder, event_id
 from snowplow_logging._protocol import Payload
 from snowplow_logging._subject import Subject
 from snowplow_logging._version import TRACKER_VERSION
@@ -41,8 +40,6 @@ __all__ = [
     "event_id",
 ]
 
-_urandom: Final = os.urandom
-_VARIANT: Final = "89ab"
 _NAMESPACE_MAX: Final = proto.max_length(proto.NAMESPACE)
 _APP_ID_MAX: Final = proto.max_length(proto.APP_ID)
 
@@ -120,8 +117,8 @@ class Tracker:
 
     __slots__ = (
         "__weakref__",
+        "_builder",
         "_closed",
-        "_co",
         "_common",
         "_defer_to",
         "_emitters",
@@ -130,7 +127,6 @@ class Tracker:
         "_log",
         "_stats",
         "_tracked",
-        "_ue",
         "app_id",
         "namespace",
         "subject",
@@ -176,9 +172,10 @@ class Tracker:
         }
         if subject is not None:
             self._common.update(subject._fields)
-        self._ue = proto.UNSTRUCT_ENCODED if encode_base64 else proto.UNSTRUCT
-        self._co = proto.CONTEXT_ENCODED if encode_base64 else proto.CONTEXT
         self._encoding = JsonEncoding(json_encoder)
+        self._builder = PayloadBuilder(
+            self._common, encode_base64=encode_base64, encoding=self._encoding
+        )
         self._lock = threading.RLock()  # reentrant: a signal handler may track
         _TRACKERS.add(self)
         self._log = RateLimitedLog()
@@ -257,11 +254,11 @@ class Tracker:
         if self._defer_to is not None and len(event._parts) == 1:  # noqa: SLF001 - the events' own reader
             # Our Emitter builds the payload on its worker thread: the caller
             # only pays for an id and a queue append (issue #6's call-site cost).
-            eid = event_id()
+            eid = _payloads.event_id()
             self._defer(self._defer_to, event, dtm, entities, eid=eid, fields=fields)
             return eid
         try:
-            payloads = self._build(event, str(dtm), entities, None, fields)
+            payloads = self._builder.build(event, str(dtm), entities, None, fields)
         except (ValueError, TypeError, RecursionError) as exc:
             self._encoding_failed(exc, len(event._parts))  # noqa: SLF001
             return ""
@@ -369,64 +366,10 @@ class Tracker:
         if stamp is not None:
             dtm = fmt.iso_ms(stamp) or dtm
         try:
-            return self._build(event, str(dtm), entities, eid, fields)[0]
+            return self._builder.build(event, str(dtm), entities, eid, fields)[0]
         except (ValueError, TypeError, RecursionError) as exc:
             self._encoding_failed(exc, 1)
             raise
-
-    def _build(
-        self,
-        event: Event,
-        dtm: str,
-        entities: tuple[SelfDescribingJson, ...],
-        first_id: str | None = None,
-        fields: Mapping[str, str] | None = None,
-    ) -> list[Payload]:
-        common = self._common
-        if fields:  # bound subject fields, between the tracker's and the event's
-            common = {**common, **fields}
-        if event.event_subject is not None:
-            common = {**common, **event.event_subject._fields}
-        tail: dict[str, str] = {}
-        if entities:
-            if any(not isinstance(entity, SelfDescribingJson) for entity in entities):
-                msg = "'context' must be a sequence of SelfDescribingJson."
-                raise InvalidEventTypeError(msg)
-            text = self._encoding.dumps(
-                {
-                    "schema": proto.CONTEXTS_SCHEMA,
-                    "data": [e.to_dict() for e in entities],
-                }
-            )
-            tail[self._co] = (
-                self._encoding.b64(text) if self._co == proto.CONTEXT_ENCODED else text
-            )
-        ttm = event._ttm  # noqa: SLF001
-        payloads = []
-        for part in event._parts:  # noqa: SLF001
-            eid = first_id or event_id()
-            first_id = None
-            payload = {proto.EVENT: part.event_type, proto.EVENT_ID: eid, **common}
-            payload[proto.CREATED_TSTAMP] = dtm
-            if ttm is not None:
-                payload[proto.TRUE_TSTAMP] = ttm
-            payload.update(part.fields)
-            if part.unstruct is not None:
-                text = self._encoding.dumps(
-                    {
-                        "schema": proto.UNSTRUCT_EVENT_SCHEMA,
-                        "data": part.unstruct.to_dict(),
-                    }
-                )
-                payload[self._ue] = (
-                    self._encoding.b64(text)
-                    if self._ue == proto.UNSTRUCT_ENCODED
-                    else text
-                )
-            if tail:  # co/cx last: a truncating proxy cuts entities first
-                payload.update(tail)
-            payloads.append(payload)
-        return payloads
 
     def _emit(self, payload: Payload) -> None:
         emitters = self._emitters
@@ -491,12 +434,6 @@ def _event_time(created_ms: object) -> int | str:
     if type(created_ms) is int and proto.MS_MIN <= created_ms <= proto.MS_MAX:
         return created_ms
     return fmt.format_timestamp("created_ms", created_ms) or ""
-
-
-def event_id() -> str:
-    """A random (version 4) UUID as text, without building a ``uuid.UUID`` object."""
-    h = _urandom(16).hex()
-    return f"{h[:8]}-{h[8:12]}-4{h[13:16]}-{_VARIANT[int(h[16], 16) & 3]}{h[17:20]}-{h[20:]}"
 
 
 _TRACKERS: Final[weakref.WeakSet[Tracker]] = weakref.WeakSet()

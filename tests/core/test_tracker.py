@@ -31,7 +31,7 @@ from snowplow_logging import (
     Subject,
     Tracker,
 )
-from snowplow_logging import _tracker as tracker_module
+from snowplow_logging import _payloads as tracker_module
 from snowplow_logging.testing import (
     CapturingEmitter,
     decode_entities,

@@ -30,7 +30,7 @@ from snowplow_logging import (
     StructuredEvent,
     Tracker,
 )
-from snowplow_logging import _tracker as tracker_module
+from snowplow_logging import _payloads as tracker_module
 from snowplow_logging import structlog as snowplow_structlog
 from snowplow_logging._delivery.sink import Pending
 from snowplow_logging.pytest_plugin import MicroFixture
