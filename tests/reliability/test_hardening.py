@@ -189,15 +189,6 @@ class TestForkWithHeldLocks:
         assert "Traceback" not in stderr
 
 
-class TestReload:
-    @pytest.mark.skip(
-        reason="tests/integrations/test_handler_lifecycle.py does not pass yet "
-        "(in progress elsewhere); the reload row waits for it"
-    )
-    def test_dictconfig_reload_while_logging(self) -> None:
-        """Placeholder for the reload row (issue #14)."""
-
-
 def _event(n: int) -> dict[str, str]:
     return {
         "e": "pv",
