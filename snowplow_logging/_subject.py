@@ -16,17 +16,15 @@ from __future__ import annotations
 
 import dataclasses
 import ipaddress
-import re
-import socket
-import threading
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Final, Literal, TypeAlias, TypedDict, Unpack
+from typing import Final, TypedDict, Unpack
 
 from snowplow_logging import _format as fmt
 from snowplow_logging import _protocol as proto
-from snowplow_logging._exceptions import InvalidEventError, InvalidEventTypeError
+from snowplow_logging import _untrusted as untrusted
+from snowplow_logging._exceptions import InvalidEventTypeError
 
 __all__ = ["Subject"]
 
@@ -39,7 +37,6 @@ _IP_ADDRESS_MAX: Final = proto.shortest(proto.IP_ADDRESS)
 _USERAGENT_MAX: Final = proto.shortest(proto.USERAGENT)
 _DOMAIN_USER_ID_MAX: Final = proto.shortest(proto.DOMAIN_USER_ID)
 _NETWORK_USER_ID_MAX: Final = proto.shortest(proto.TRACKER_NETWORK_USER_ID)
-_COLOR_DEPTH_MAX: Final = proto.shortest(proto.COLOR_DEPTH)
 
 
 class _UntrustedFields(TypedDict, total=False):
@@ -188,28 +185,18 @@ class Subject:
                 as in the constructor.
         """
         attrs = dict(_ABSENT)
-        wire: dict[str, str] = {}
-        specs = _UNTRUSTED
-        for name, value in values.items():
-            try:
-                clean, key, limit, text = specs[name]
-            except KeyError:
-                msg = f"Subject.from_untrusted() got an unexpected keyword argument {name!r}."
-                raise InvalidEventTypeError(msg) from None
-            if value is None:
-                continue
-            if (  # the usual case, inline: clean text within the limit
-                text
-                and value.__class__ is str
-                and value
-                and len(value) <= limit
-                and value.isprintable()  # no control character nor surrogate
-            ):
-                attrs[name] = wire[key] = value
-                continue
-            kept = clean(name, value, limit)
-            if kept is not None:
-                attrs[name], wire[key] = kept
+        wire = untrusted.fit(values, attrs)
+        return cls._from_fitted(attrs, wire)
+
+    @classmethod
+    def _from_fitted(cls, attrs: dict[str, object], wire: dict[str, str]) -> Subject:
+        """A subject of values already fitted (:func:`untrusted.fit`), checked no more.
+
+        Args:
+            attrs: a value for every constructor keyword (``None`` for unset),
+                each one the constructor accepts.
+            wire: the wire fields of those values, kept as the subject's fields.
+        """
         if cls is not Subject:  # a subclass may check more: let its __init__ run
             return cls(**attrs)  # type: ignore[arg-type]
         subject = object.__new__(cls)
@@ -228,12 +215,7 @@ class Subject:
             ``{"useragent": {"clipped": 3, "repaired": 0, "dropped": 0}, ...}``.
             A new dict; the counters are process-wide and thread-safe.
         """
-        with _STATS_LOCK:
-            counts = dict(_STATS)
-        return {
-            name: {outcome: counts[name, outcome] for outcome in _OUTCOMES}
-            for name in _UNTRUSTED
-        }
+        return untrusted.stats()
 
     @property
     def fields(self) -> dict[str, str]:
@@ -302,291 +284,11 @@ def _size(name: str, value: object) -> str | None:
     return fmt.format_size(name, value[0], value[1])
 
 
-# --- Untrusted values: Subject.from_untrusted -------------------------------------
-
-Outcome: TypeAlias = Literal["clipped", "repaired", "dropped"]
-"""What :meth:`Subject.from_untrusted` did to a value it could not keep as given."""
-_OUTCOMES: Final[tuple[Outcome, ...]] = ("clipped", "repaired", "dropped")
-
-_STATS_LOCK: Final = threading.Lock()
-_STATS: Final[dict[tuple[str, Outcome], int]] = {}
-"""The counts of fixes by (keyword, outcome); only the fixing paths take the lock."""
-
-
-def _count(name: str, outcome: Outcome) -> None:
-    with _STATS_LOCK:
-        _STATS[name, outcome] += 1
-
-
-_set: Final = object.__setattr__
-_CONTROLS: Final[dict[int, str | None]] = {
-    **dict.fromkeys(range(0x20)),
-    0x7F: None,
-    ord("\t"): " ",
-}
-"""What Enrich does to the ASCII control characters of text: a tab becomes a space
-(Enrich writes four), the others are removed."""
-_CONTROL: Final = re.compile("[\x00-\x1f\x7f]")
-_SURROGATE: Final = re.compile("[\ud800-\udfff]")
-_DIGITS: Final = re.compile(r"[0-9]{1,18}")
-"""A whole number in ASCII digits; 18 at most, far below ``int()``'s 4,300."""
-_SIZE: Final = re.compile(r"([0-9]{1,18})[xX]([0-9]{1,18})")
-_OCTET: Final = r"(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])"
-_IPV4: Final = re.compile(rf"{_OCTET}(?:\.{_OCTET}){{3}}")
-"""Dotted-quad IPv4 as :class:`ipaddress.IPv4Address` reads it (no leading zeros)."""
-_LANG: Final = re.compile(r"[A-Za-z]{1,8}(?:[-_][A-Za-z0-9]{1,8})*")
-"""A language tag's shape (BCP 47 syntax, or ``_`` as in POSIX locales)."""
-
-
-def _repair(text: str) -> str:
-    """``text`` without lone surrogates and control characters: ``text`` itself if clean."""
-    if text.isascii():
-        return text if text.isprintable() else text.translate(_CONTROLS)
-    if _SURROGATE.search(text) is not None:
-        # UTF-16 joins a split pair and turns each lone surrogate into U+FFFD.
-        text = text.encode("utf-16-le", "surrogatepass").decode("utf-16-le", "replace")
-    return text if _CONTROL.search(text) is None else text.translate(_CONTROLS)
-
-
-def _text_of(name: str, value: object, *, ints: bool = False) -> tuple[str, bool]:
-    """Text-ish ``value`` as repaired text, and whether it needed repair.
-
-    Raises:
-        InvalidEventTypeError: ``value`` is not ``str`` or ``bytes`` (nor an
-            ``int``, when ``ints``).
-    """
-    if isinstance(value, str):
-        text, bad = str.__str__(value), False  # an exact str, also from a subclass
-    elif isinstance(value, bytes | bytearray):
-        try:
-            text, bad = value.decode(), False
-        except UnicodeDecodeError:
-            text, bad = value.decode(errors="replace"), True
-    elif ints and isinstance(value, int) and not isinstance(value, bool):
-        try:
-            text, bad = int.__repr__(value), False
-        except ValueError:  # over 4,300 digits: too long for any field anyway
-            text, bad = "", True
-    else:
-        kinds = "text (str or bytes), an int" if ints else "text (str or bytes)"
-        msg = f"{name!r} must be {kinds} or None (got {type(value).__name__} {fmt.shown(value)})."
-        raise InvalidEventTypeError(msg)
-    fixed = _repair(text)
-    return fixed, bad or fixed is not text
-
-
-def _whole(name: str, value: object) -> tuple[int | None, bool]:
-    """The whole number in ``value`` (``None`` if there is none), whether text was repaired.
-
-    Raises:
-        InvalidEventTypeError: ``value`` is a ``bool``, or neither a number nor
-            text nor ``None``.
-    """
-    if value is None:
-        return None, False
-    if isinstance(value, int) and not isinstance(value, bool):
-        return int(value), False
-    if isinstance(value, float):
-        return (int(value) if value.is_integer() else None), False
-    if not isinstance(value, str | bytes | bytearray):
-        msg = f"{name!r} must be a whole number, digit text or None (got {type(value).__name__} {fmt.shown(value)})."
-        raise InvalidEventTypeError(msg)
-    text, repaired = _text_of(name, value)
-    token = text.strip()
-    number = int(token) if _DIGITS.fullmatch(token) else None
-    return number, repaired or len(token) != len(text)
-
-
-def _strictly(
-    formatter: Callable[[str, object], str | None], name: str, value: object
-) -> str | None:
-    """What the constructor's formatter makes of ``value``; ``None`` where it refuses."""
-    try:
-        return formatter(name, value)
-    except InvalidEventError:
-        return None
-
-
-def _outcome(
-    name: str, value: object, attr: object, wire: str | None, repaired: bool
-) -> tuple[object, str] | None:
-    """Count what happened to ``value``; the attribute and wire value to keep, if any."""
-    if wire is None:
-        if value:  # "" and b"" mean absent, as in the constructor
-            _count(name, "dropped")
-        return None
-    if repaired:
-        _count(name, "repaired")
-    return attr, wire
-
-
-def _token(
-    name: str, value: object, parse: Callable[[str], str | None]
-) -> tuple[object, str] | None:
-    """A one-word value: repaired, stripped, then kept as ``parse`` returns it, or dropped."""
-    text, repaired = _text_of(name, value)
-    token = text.strip()
-    wire = parse(token) if token else None
-    return _outcome(name, value, wire, wire, repaired or len(token) != len(text))
-
-
-def _clean_text(
-    name: str, value: object, limit: int, *, ints: bool = False
-) -> tuple[object, str] | None:
-    """Text repaired and clipped (clean text within the limit is kept inline)."""
-    text, repaired = _text_of(name, value, ints=ints)
-    if len(text) > limit:
-        text = text[:limit]  # code points: no surrogate is left to split
-        _count(name, "clipped")
-    return _outcome(name, value, text, text or None, repaired)
-
-
-def _clean_id(name: str, value: object, limit: int) -> tuple[object, str] | None:
-    return _clean_text(name, value, limit, ints=True)
-
-
-def _clean_color_depth(
-    name: str, value: object, limit: int
-) -> tuple[object, str] | None:
-    if not isinstance(value, int) or isinstance(value, bool):
-        return _clean_text(name, value, limit, ints=True)
-    depth = int(value)
-    try:
-        wire = fmt.format_color_depth(name, depth)
-    except InvalidEventError:  # negative, or beyond Enrich's int
-        wire = None
-    return (depth, wire) if wire is not None else _outcome(name, value, 0, None, False)
-
-
-def _clean_platform(name: str, value: object, limit: int) -> tuple[object, str] | None:
-    if value.__class__ is str and value in proto.PLATFORMS:
-        return value, value
-    return _token(name, value, lambda text: _strictly(fmt.format_platform, name, text))
-
-
-def _clean_uuid(name: str, value: object, limit: int) -> tuple[object, str] | None:
-    if value.__class__ is str and proto.UUID_PATTERN.fullmatch(value) is not None:
-        return value, value
-    if isinstance(value, uuid.UUID):
-        return value, str(value)
-    # format_uuid's pattern lets a final newline through: stripped tokens have none.
-    return _token(name, value, lambda text: _strictly(fmt.format_uuid, name, text))
-
-
-def _ip(text: str) -> str | None:
-    """``text`` if it is one IPv4 or IPv6 address (without a zone), else ``None``."""
-    if _IPV4.fullmatch(text) is not None:
-        return text
-    if ":" not in text or "%" in text:  # not IPv6, or with a zone
-        return None
-    try:  # the C parser: 10x faster than ipaddress, and it agrees on IPv6 text
-        socket.inet_pton(socket.AF_INET6, text)
-    except (OSError, ValueError):  # not an address; NUL or a surrogate in the text
-        return None
-    return text
-
-
-def _clean_ip(name: str, value: object, limit: int) -> tuple[object, str] | None:
-    if value.__class__ is str and _ip(value) is not None:
-        return value, value
-    if isinstance(value, ipaddress.IPv4Address | ipaddress.IPv6Address):
-        value = str(value)
-    return _token(name, value, _ip)
-
-
-_TAGS_SEEN: Final[set[str]] = set()
-"""Language tags already checked: a site sees a few dozen, over and over."""
-_TAGS_SEEN_MAX: Final = 1024
-
-
-def _tag(text: str) -> str | None:
-    """``text`` if it is shaped as a language tag, else ``None``."""
-    if len(text) > _LANG_MAX or _LANG.fullmatch(text) is None:
-        return None
-    if len(_TAGS_SEEN) < _TAGS_SEEN_MAX:
-        _TAGS_SEEN.add(text)
-    return text
-
-
-def _clean_lang(name: str, value: object, limit: int) -> tuple[object, str] | None:
-    if value.__class__ is str and (value in _TAGS_SEEN or _tag(value) is not None):
-        return value, value
-    return _token(name, value, _tag)
-
-
-def _clean_index(name: str, value: object, limit: int) -> tuple[object, str] | None:
-    number, repaired = (value, False) if value.__class__ is int else _whole(name, value)
-    wire = None
-    if number is not None:
-        try:
-            wire = fmt.format_int(name, number, minimum=0)
-        except InvalidEventError:  # negative, or beyond Enrich's int
-            wire = None
-    if wire is None or repaired:
-        return _outcome(name, value, number, wire, repaired)
-    return number, wire
-
-
-def _clean_size(name: str, value: object, limit: int) -> tuple[object, str] | None:
-    width: int | None = None
-    height: int | None = None
-    repaired = False
-    if isinstance(value, tuple | list):
-        if len(value) == 2:  # noqa: PLR2004
-            first, second = value
-            if first.__class__ is int and second.__class__ is int:
-                width, height = first, second  # the usual case, checked below
-            else:
-                width, repaired_w = _whole(name, first)
-                height, repaired_h = _whole(name, second)
-                repaired = repaired_w or repaired_h
-    elif isinstance(value, str | bytes | bytearray):
-        text, repaired = _text_of(name, value)
-        token = text.strip()
-        repaired = repaired or len(token) != len(text)
-        if match := _SIZE.fullmatch(token):
-            width, height = int(match[1]), int(match[2])
-    else:
-        msg = (
-            f"{name!r} must be a (width, height) pair, 'WIDTHxHEIGHT' text or None "
-            f"(got {type(value).__name__} {fmt.shown(value)})."
-        )
-        raise InvalidEventTypeError(msg)
-    wire = None
-    if width is not None and height is not None:
-        try:
-            wire = fmt.format_size(name, width, height)
-        except InvalidEventError:  # negative, or beyond Enrich's int
-            wire = None
-    if wire is None or repaired:
-        return _outcome(name, value, (width, height), wire, repaired)
-    return (width, height), wire
-
-
-_Clean: TypeAlias = Callable[[str, object, int], tuple[object, str] | None]
-_UNTRUSTED: Final[Mapping[str, tuple[_Clean, str, int, bool]]] = {
-    "platform": (_clean_platform, proto.PLATFORM, 0, False),
-    "user_id": (_clean_id, proto.USER_ID, _USER_ID_MAX, True),
-    "screen_resolution": (_clean_size, proto.RESOLUTION, 0, False),
-    "viewport": (_clean_size, proto.VIEWPORT, 0, False),
-    "color_depth": (_clean_color_depth, proto.COLOR_DEPTH, _COLOR_DEPTH_MAX, False),
-    "timezone": (_clean_text, proto.TIMEZONE, _TIMEZONE_MAX, True),
-    "lang": (_clean_lang, proto.LANGUAGE, _LANG_MAX, False),
-    "ip_address": (_clean_ip, proto.IP_ADDRESS, _IP_ADDRESS_MAX, False),
-    "useragent": (_clean_text, proto.USERAGENT, _USERAGENT_MAX, True),
-    "domain_user_id": (_clean_id, proto.DOMAIN_USER_ID, _DOMAIN_USER_ID_MAX, True),
-    "domain_session_id": (_clean_uuid, proto.DOMAIN_SESSION_ID, 0, False),
-    "domain_session_index": (_clean_index, proto.DOMAIN_SESSION_INDEX, 0, False),
-    "network_user_id": (
-        _clean_id,
-        proto.TRACKER_NETWORK_USER_ID,
-        _NETWORK_USER_ID_MAX,
-        True,
-    ),
-}
-"""Each keyword of :meth:`Subject.from_untrusted`: its cleaner, its wire name, its
-length limit, and whether it is plain text (checked inline when clean)."""
 _ABSENT: Final[Mapping[str, object]] = dict.fromkeys(
     f.name for f in dataclasses.fields(Subject) if f.init
 )
-_STATS.update({(name, outcome): 0 for name in _UNTRUSTED for outcome in _OUTCOMES})
+_set: Final = object.__setattr__
+
+# Names other modules and tests read here, from before the fitting moved out.
+_repair: Final = untrusted.repair
+_UNTRUSTED: Final = untrusted.FIELDS
