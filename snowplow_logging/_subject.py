@@ -290,5 +290,4 @@ _ABSENT: Final[Mapping[str, object]] = dict.fromkeys(
 _set: Final = object.__setattr__
 
 # Names other modules and tests read here, from before the fitting moved out.
-_repair: Final = untrusted.repair
 _UNTRUSTED: Final = untrusted.FIELDS

@@ -29,7 +29,8 @@ from snowplow_logging._diagnostics import LOGGER
 from snowplow_logging._emitters import peek
 from snowplow_logging._events import SelfDescribingJson
 from snowplow_logging._exceptions import ConfigurationTypeError
-from snowplow_logging._subject import Subject, _repair
+from snowplow_logging._subject import Subject
+from snowplow_logging._untrusted import repair
 
 __all__ = [
     "PAGE_SCHEMA",
@@ -74,7 +75,7 @@ def _text(value: str | bytes | None) -> str | None:
         return None
     if isinstance(value, bytes):
         value = value.decode(errors="replace")
-    value = _repair(value)
+    value = repair(value)
     return value[:_URL_MAX] or None
 
 
