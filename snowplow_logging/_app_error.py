@@ -72,6 +72,15 @@ def _trace(exc: BaseException) -> str:
     )
 
 
+def _text(exc: BaseException) -> str:
+    """``str(exc)``, or ``"<unprintable ValueError>"`` when its ``__str__`` raises."""
+    try:
+        text = str(exc)
+    except Exception:  # noqa: BLE001 - any failure of the application's __str__
+        return f"<unprintable {type(exc).__name__}>"
+    return text if type(text) is str else str.__str__(text)
+
+
 def _bounded_int(value: int | None) -> int | None:
     return value if value is not None and 0 <= value <= proto.INT_MAX else None
 
@@ -83,10 +92,12 @@ def application_error(
 
     The message is ``"{log message}: {exception text}"`` (or whichever of the two
     is non-empty); the stack trace is the exception's own, its cause's (or the
-    context it was raised during) goes to ``causeStackTrace``.
+    context it was raised during) goes to ``causeStackTrace``. An exception
+    whose ``__str__`` raises has the text ``"<unprintable ValueError>"``
+    (its type's name) and the stack trace ``traceback`` makes of it.
     """
     exc = exc_info[1]
-    text = str(exc)
+    text = _text(exc)
     message = (
         ": ".join(part for part in (site.message, text) if part) or type(exc).__name__
     )

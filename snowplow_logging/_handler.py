@@ -5,16 +5,32 @@ lookup and is ignored; a tagged one is handed to the tracker, which builds the
 payload and enqueues it on the emitter: no JSON of the record, no network, no
 handler lock. Records of ``snowplow_logging``, ``urllib3``, ``requests`` and
 ``http.client`` are never sent, and a thread-local guard stops re-entry, so the
-library's own logging can never loop back into it. ``emit()`` never raises:
-problems go to ``Handler.handleError``, which respects ``logging.raiseExceptions``.
+library's own logging can never loop back into it; a record logged by a signal
+handler that interrupted the handler on the main thread is sent once the
+interrupted call is done. ``emit()`` never raises: problems go to
+``Handler.handleError``, which respects ``logging.raiseExceptions``.
+
+A logging reconfiguration (``dictConfig``, ``fileConfig``) closes the old
+handlers while it holds logging's module lock, and a thread that was logging
+may still reach them. There ``flush()`` and ``close()`` wait for nothing (the
+worker thread cannot log, as ``urllib3`` does, until the lock is free, so
+waiting stalled it for ``flush_timeout``), and an old handler's tracker stays
+open: a handler built with the same settings takes it over, otherwise it is
+closed once the reconfiguration is over. Records that reach a handler after
+its tracker was closed are dropped, counted and reported once.
 """
 
 from __future__ import annotations
 
+import functools
 import itertools
 import logging
 import math
+import os
+import signal
+import sys
 import threading
+import types
 from collections.abc import Callable, Mapping
 from typing import Any, Final, Literal
 
@@ -25,6 +41,9 @@ from snowplow_logging import _format as fmt
 from snowplow_logging import _protocol as proto
 from snowplow_logging._app_error import ErrorSite, application_error, native_thread_id
 from snowplow_logging._checks import check_setting
+from snowplow_logging._delivery import exit as _exit
+from snowplow_logging._delivery.closing import block_signals
+from snowplow_logging._diagnostics import LOGGER
 from snowplow_logging._emitter import Emitter
 from snowplow_logging._emitters import peek
 from snowplow_logging._events import Event, SelfDescribingJson
@@ -53,10 +72,13 @@ class _Guard(threading.local):
 
     One list per thread, read once per record and then flipped in place: an
     item store costs a sixth of setting an attribute of a ``threading.local``.
+    ``busy[1]`` is ``None``, or the records a signal handler logged while the
+    thread was inside the handler (the main thread: signal handlers run only
+    there), sent as soon as the call they interrupted is done.
     """
 
     def __init__(self) -> None:
-        self.busy = [False]
+        self.busy: list[Any] = [False, None]
 
 
 _GUARD: Final = _Guard()
@@ -192,17 +214,16 @@ class SnowplowHandler(logging.Handler):
         record_entity = _record_entity(
             record_entity_schema, record_entity_formatter, tag
         )
-        built = self._make_tracker(
-            tracker,
-            endpoint,
-            {
-                "app_id": app_id,
-                "namespace": namespace,
-                "platform": platform,
-                "encode_base64": encode_base64,
-            },
-            method,
-            emitter_options,
+        settings: dict[str, object] = {
+            "app_id": app_id,
+            "namespace": namespace,
+            "platform": platform,
+            "encode_base64": encode_base64,
+        }
+        options = sorted(emitter_options.items())
+        key = (endpoint, method, sorted(settings.items()), options)
+        built = (None if tracker is not None else _adopt(key)) or self._make_tracker(
+            tracker, endpoint, settings, method, emitter_options
         )
         super().__init__(level)
         self.tracker = built
@@ -217,6 +238,11 @@ class SnowplowHandler(logging.Handler):
         self._events = itertools.count()
         self._errors = itertools.count()
         self._reentrant = itertools.count()
+        self._late = itertools.count()
+        self._key = key  # what a handler built later must match to take the tracker
+        self._closing = False  # close() has begun: records now count as late
+        self._closer: threading.Thread | None = None  # closes it after a reconfig
+        self._warned_late = self._warned_reentry = False
         # handle() skips emit() (one call less per record) unless a subclass
         # overrides it, and filter() while there are no filters to run.
         cls = type(self)
@@ -264,14 +290,18 @@ class SnowplowHandler(logging.Handler):
 
         ``records`` handled, ``events`` tracked, ``errors`` reported through
         ``handleError``, ``reentrant_dropped`` records logged from inside the
-        handler; plus the tracker's counters (prefixed ``tracker_``) and the sum
-        of the emitters' (prefixed ``emitter_``).
+        handler (not by a signal handler: those are sent after), ``after_close``
+        records handled after :meth:`close` (sent if the tracker was still
+        open, else counted in ``emitter_dropped_closed`` and reported once);
+        plus the tracker's counters (prefixed ``tracker_``) and the sum of the
+        emitters' (prefixed ``emitter_``).
         """
         stats = {
             "records": peek(self._records),
             "events": peek(self._events),
             "errors": peek(self._errors),
             "reentrant_dropped": peek(self._reentrant),
+            "after_close": peek(self._late),
         }
         stats.update({f"tracker_{k}": v for k, v in self.tracker.stats.items()})
         for emitter in self.tracker.emitters:
@@ -311,7 +341,7 @@ class SnowplowHandler(logging.Handler):
         # case, one event and nothing else to attach, inline too.
         busy = _GUARD.busy
         if busy[0]:
-            next(self._reentrant)
+            self._reentered(record, tagged, busy)
             return True
         busy[0] = True
         try:
@@ -331,23 +361,104 @@ class SnowplowHandler(logging.Handler):
             next(self._errors)
             self.handleError(record)
         finally:
-            busy[0] = False
+            busy[0] = False  # first: a signal handler logging after this sends itself
+            # After the submit: a drop by a close that came in between shows here.
+            if busy[1] is not None or self._closing:
+                self._after_call(busy)
         return True
 
     def emit(self, record: logging.LogRecord) -> None:
         """Track the record's events. Never raises; errors go to ``handleError``."""
         busy = _GUARD.busy
+        tagged = record.__dict__.get(self.tag)
         if busy[0]:
-            next(self._reentrant)
+            self._reentered(record, tagged, busy)
             return
         busy[0] = True
         try:
-            self._emit(record, record.__dict__.get(self.tag))
+            self._emit(record, tagged)
         except Exception:  # noqa: BLE001 - logging must never raise into the application
             next(self._errors)
             self.handleError(record)
         finally:
             busy[0] = False
+            if busy[1] is not None or self._closing:
+                self._after_call(busy)
+
+    def _after_call(self, busy: list[Any]) -> None:
+        """After a record: send what a signal handler deferred; count a late one."""
+        while busy[1] is not None:  # a signal may defer more while these are sent
+            deferred, busy[1] = busy[1], None
+            for handler, record, tagged in deferred:
+                handler._send_deferred_record(record, tagged)  # noqa: SLF001
+        if self._closing:
+            self._after_close()
+
+    def _send_deferred_record(self, record: logging.LogRecord, tagged: object) -> None:
+        """Send a record a signal handler logged while this thread was busy here."""
+        busy = _GUARD.busy
+        busy[0] = True
+        try:
+            self._emit(record, tagged)
+        except Exception:  # noqa: BLE001 - logging must never raise into the application
+            next(self._errors)
+            self.handleError(record)
+        finally:
+            busy[0] = False
+        if self._closing:
+            self._after_close()
+
+    def _reentered(
+        self, record: logging.LogRecord, tagged: object, busy: list[Any]
+    ) -> None:
+        """A record logged while this thread is inside the handler: defer or drop.
+
+        A signal handler that interrupted the handler on the main thread is not
+        a loop: its record is sent once the interrupted call is done. Anything
+        else (an emitter, filter or event that logs) is dropped and counted,
+        and reported once.
+        """
+        try:
+            deferred = _in_signal_handler()
+        except Exception:  # noqa: BLE001 - a handler's odd attributes: not one we know
+            deferred = False
+        if deferred:
+            if busy[1] is None:
+                busy[1] = []
+            busy[1].append((self, record, tagged))
+            return
+        next(self._reentrant)
+        if not self._warned_reentry:
+            self._warned_reentry = True
+            LOGGER.warning(
+                "Snowplow handler %r: a record logged from inside the handler (by "
+                "an emitter, filter or event it called) was dropped, so that it "
+                "cannot loop; later ones count in stats['reentrant_dropped'].",
+                self,
+            )
+
+    def _after_close(self) -> None:
+        """A record handled after close(): count it; report once if any was dropped."""
+        next(self._late)
+        if self._warned_late or _exit.exited():  # the exit close reports its own
+            return
+        dropped = 0
+        for emitter in self.tracker.emitters:
+            try:  # someone else's emitter: anything may fail, nothing may raise here
+                if getattr(emitter, "closed", False) is True:
+                    stats = emitter.stats  # type: ignore[attr-defined]
+                    dropped += int(stats.get("dropped_closed", 0))
+            except Exception:  # noqa: BLE001, S112 - then it cannot tell: skip it
+                continue
+        if dropped and not self._warned_late:
+            self._warned_late = True
+            LOGGER.warning(
+                "Snowplow handler %r: %d events logged after the handler was closed "
+                "(a logging reconfiguration?) were dropped; later ones count in "
+                "stats['after_close'] and stats['emitter_dropped_closed'].",
+                self,
+                dropped,
+            )
 
     def _emit(self, record: logging.LogRecord, tagged: object) -> None:
         next(self._records)
@@ -357,6 +468,13 @@ class SnowplowHandler(logging.Handler):
         context = self._context
         if self._record_entity is not None:
             context = (*context, self._record_entity(record))
+        created_ms = _ms(record.created * 1000)
+        send = self.tracker.submit
+        counter = self._events
+        for event in events:
+            send(event, created_ms, context)  # the id is drawn on the worker thread
+            next(counter)
+        # Last, so that a failure building it cannot take the tagged events along.
         if (
             self.capture_exceptions
             and record.exc_info
@@ -365,35 +483,184 @@ class SnowplowHandler(logging.Handler):
             and not from_structlog(record)  # SnowplowProcessor's to send (#7)
             and claim(record, self.tracker, EXCEPTION)
         ):
-            events.append(application_error(record.exc_info, _site(record)))
-        created_ms = _ms(record.created * 1000)
-        send = self.tracker.submit
-        counter = self._events
-        for event in events:
-            send(event, created_ms, context)  # the id is drawn on the worker thread
+            send(application_error(record.exc_info, _site(record)), created_ms, context)
             next(counter)
 
     def flush(self) -> None:
-        """Wait up to ``flush_timeout`` for queued events to be delivered."""
-        self.tracker.flush(timeout=self.flush_timeout)
+        """Wait up to ``flush_timeout`` for queued events to be delivered.
+
+        Inside a logging reconfiguration (this thread holds logging's module
+        lock) it only starts sending, without waiting: the worker thread may
+        need that lock to log.
+        """
+        timeout = 0.0 if _holds_logging_lock() else self.flush_timeout
+        self.tracker.flush(timeout=timeout)
 
     def close(self) -> None:
         """Deliver what is queued within ``flush_timeout``, then close.
 
         A tracker the handler built from ``endpoint`` is closed; a tracker given
         to it is only flushed, since other code may still use it. Idempotent.
+
+        Inside a logging reconfiguration (``dictConfig``, ``fileConfig``: this
+        thread holds logging's module lock) nothing waits, and a tracker the
+        handler built stays open for the records still reaching it: a
+        ``SnowplowHandler`` the reconfiguration builds with the same tracker
+        settings (``endpoint``, ``app_id``, ``namespace``, ``platform``,
+        ``method``, ``encode_base64``, emitter options) takes it over, with
+        its connection and counters; otherwise a helper thread closes it
+        (within ``flush_timeout``) as soon as the reconfiguration is over.
+        Records handled after the tracker is closed are dropped, counted
+        (``stats["after_close"]``, ``stats["emitter_dropped_closed"]``) and
+        reported once on the ``snowplow_logging`` logger.
         """
+        self._closing = True
         try:
-            if self._owns_tracker:
+            if _holds_logging_lock():
+                self._retire()
+            elif self._owns_tracker:
                 self.tracker.close(timeout=self.flush_timeout)
             else:
                 self.tracker.flush(timeout=self.flush_timeout)
         finally:
             super().close()
 
+    def _retire(self) -> None:
+        """Close inside a reconfiguration: start sending, hand over or close later."""
+        self.tracker.flush(timeout=0.0)  # start sending what is queued; no wait
+        if not self._owns_tracker:
+            return
+        with _RETIRED_LOCK:
+            if self._closer is not None:
+                return
+            _RETIRED.append(self)
+            closer = threading.Thread(
+                target=_close_retired,
+                args=(self,),
+                name="snowplow_logging.handler-close",
+                daemon=True,
+            )
+            self._closer = closer
+        try:
+            closer.start()
+        except RuntimeError:  # interpreter shutdown: the exit close has the emitter
+            with _RETIRED_LOCK:
+                if self in _RETIRED:
+                    _RETIRED.remove(self)
+
 
 _EMIT: Final = SnowplowHandler.emit
 """The class's own ``emit``, as defined: what ``handle()`` may run inline."""
+
+_RETIRED: list[SnowplowHandler] = []
+"""Handlers closed by a reconfiguration whose own tracker is still open: a handler
+built with the same settings takes one over, else its closer closes it."""
+_RETIRED_LOCK = threading.Lock()  # renewed in a forked child
+
+
+def _holds_logging_lock() -> bool:
+    """Whether this thread holds logging's module lock (``dictConfig`` does)."""
+    is_owned = getattr(getattr(logging, "_lock", None), "_is_owned", None)
+    return callable(is_owned) and bool(is_owned())
+
+
+def _adopt(key: object) -> Tracker | None:
+    """The tracker of a retired handler built with the same settings, taken over."""
+    with _RETIRED_LOCK:
+        for index, old in enumerate(_RETIRED):
+            try:
+                same = bool(old._key == key)  # noqa: SLF001 - the class's own registry
+            except Exception:  # noqa: BLE001 - an option's __eq__ failed: not the same
+                same = False
+            if same:
+                del _RETIRED[index]
+                old._owns_tracker = False  # noqa: SLF001 - handed over
+                return old.tracker
+    return None
+
+
+def _close_retired(handler: SnowplowHandler) -> None:
+    """Close a retired handler's tracker once the reconfiguration is over."""
+    block_signals()
+    lock = getattr(logging, "_lock", None)
+    if lock is not None:
+        with lock:  # held by the reconfiguration until it is done
+            pass
+    with _RETIRED_LOCK:
+        if handler not in _RETIRED:
+            return  # a handler with the same settings took the tracker over
+        _RETIRED.remove(handler)
+    handler.tracker.close(timeout=handler.flush_timeout)
+
+
+def _code_of(handler: object) -> types.CodeType | None:
+    """The code a Python signal handler runs first.
+
+    A function, a method, a ``functools.partial`` or a callable object.
+    """
+    for _ in range(4):
+        if isinstance(handler, functools.partial):
+            handler = handler.func
+            continue
+        code = getattr(getattr(handler, "__func__", handler), "__code__", None)
+        if isinstance(code, types.CodeType):
+            return code
+        handler = type(handler).__call__ if callable(handler) else None
+    return None
+
+
+def _in_signal_handler() -> bool:
+    """Whether a Python signal handler runs between here and the call it interrupted.
+
+    Only on the main thread: signal handlers run nowhere else.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        return False
+    codes = set()
+    for signum in signal.valid_signals():
+        try:
+            code = _code_of(signal.getsignal(signum))
+        except (OSError, ValueError):
+            continue
+        if code is not None:
+            codes.add(code)
+    if not codes:
+        return False
+    # Out of the re-entered call (up to its handle(): a subclass's emit() may
+    # come between), then up to the call it interrupted.
+    frame: types.FrameType | None = sys._getframe(2)  # noqa: SLF001 - handle()/emit()
+    entered = frame is not None and frame.f_code is _HANDLE_CODE
+    frame = frame.f_back if frame is not None else None
+    while frame is not None:
+        code = frame.f_code
+        if code in codes:
+            return True
+        if code in _OWN_CODES:
+            if entered or code is not _HANDLE_CODE:
+                return False  # the interrupted call: no signal handler between
+            entered = True
+        frame = frame.f_back
+    return False
+
+
+_HANDLE_CODE: Final = SnowplowHandler.handle.__code__
+_OWN_CODES: Final = frozenset(
+    {
+        _HANDLE_CODE,
+        SnowplowHandler.emit.__code__,
+        SnowplowHandler._send_deferred_record.__code__,  # noqa: SLF001
+    }
+)
+
+
+def _after_fork_in_child() -> None:
+    global _RETIRED_LOCK  # noqa: PLW0603 - a parent thread may hold it
+    _RETIRED_LOCK = threading.Lock()
+    _RETIRED.clear()  # their closers did not come along; the exit close has them
+
+
+if hasattr(os, "register_at_fork"):  # not on Windows
+    os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
 def _check_options(
