@@ -390,7 +390,7 @@ class SnowplowHandler(logging.Handler):
         while busy[1] is not None:  # a signal may defer more while these are sent
             deferred, busy[1] = busy[1], None
             for handler, record, tagged in deferred:
-                handler._send_deferred_record(record, tagged)  # noqa: SLF001
+                handler._send_deferred_record(record, tagged)  # noqa: SLF001 - the same class, another instance
         if self._closing:
             self._after_close()
 
@@ -648,7 +648,7 @@ _OWN_CODES: Final = frozenset(
     {
         _HANDLE_CODE,
         SnowplowHandler.emit.__code__,
-        SnowplowHandler._send_deferred_record.__code__,  # noqa: SLF001
+        SnowplowHandler._send_deferred_record.__code__,  # noqa: SLF001 - the class's own code object
     }
 )
 

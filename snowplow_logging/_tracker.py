@@ -260,7 +260,7 @@ class Tracker:
         try:
             payloads = self._builder.build(event, str(dtm), entities, None, fields)
         except (ValueError, TypeError, RecursionError) as exc:
-            self._encoding_failed(exc, len(event._parts))  # noqa: SLF001
+            self._encoding_failed(exc, len(event._parts))  # noqa: SLF001 - the events' own reader
             return ""
         for payload in payloads:
             self._emit(payload)
