@@ -138,11 +138,9 @@ class Engine(Generic[Item]):
         if self._pid != os.getpid():  # a fork that skipped the at-fork hooks
             self._after_fork_in_child()
         buffer = self._buffer
-        lock = buffer.lock
-        # acquire/try/finally/release rather than ``with``: the same lock held
-        # over the same lines, at half the cost of the context manager protocol.
-        lock.acquire()
-        try:  # counts only drops: Buffer derives inputs and accepted
+        # ``with``, not acquire/try: a signal handler that raises between an
+        # acquire and its ``try`` would leave the lock held for good.
+        with buffer.lock:  # counts only drops: Buffer derives inputs and accepted
             queue = buffer.queue
             if buffer.closed:
                 buffer.dropped_closed += 1
@@ -161,8 +159,6 @@ class Engine(Generic[Item]):
                     return
                 queue.append(item)
                 queued = len(queue)
-        finally:
-            lock.release()
         if queued < 0:
             LOGGER.warning(
                 "Snowplow %s: an event was tracked after this process's final flush "
