@@ -6,6 +6,14 @@ up to ``byte_limit`` encoded bytes, checked before adding (pitfall 12), stamps
 ``stm`` at every attempt and classifies the answer with the
 :class:`~snowplow_logging.Retry` policy (1.4). The request itself is
 :class:`~snowplow_logging._delivery.transport.RequestsTransport`'s.
+
+Preparing is most of the worker's own time per event, so the common case is
+fast: payloads of one tracker come in a few key orders (*shapes*), and their
+values seldom need escaping or quoting. The text around the values is made
+once per shape; each payload's values are checked in one C pass over their
+UTF-8 bytes and put in its slots. Anything else (a value to escape or quote,
+a key that is not a plain str, a value that is not a str) takes the general
+path, so the bytes sent are the same either way.
 """
 
 from __future__ import annotations
@@ -14,7 +22,7 @@ import re
 import time
 from collections import deque
 from collections.abc import Sequence
-from typing import Final, NamedTuple
+from typing import Final, NamedTuple, TypeVar
 from urllib.parse import quote
 
 from snowplow_logging import _protocol as proto
@@ -35,6 +43,34 @@ numbers, base64url entities) pass unchanged, and a regex scan is ten times
 cheaper than the call."""
 
 
+def _changing(special: bytes) -> bytes:
+    """A ``bytes.translate`` table that changes exactly the bytes in ``special``.
+
+    ``data.translate(table) is data`` then tells, in one C pass, that ``data``
+    holds none of them: ``translate`` returns its argument when nothing changed.
+    """
+    return bytes((byte + 1) % 256 if byte in special else byte for byte in range(256))
+
+
+_JSON_ESCAPED: Final = _changing(bytes(range(0x20)) + b'"\\')
+"""The UTF-8 bytes ``dumps_compact`` escapes in a string: controls, ``"`` and
+``\\`` (``ensure_ascii=False`` leaves every other character as it is)."""
+_UNRESERVED: Final = frozenset(
+    b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_.~-"
+)
+_QUERY_QUOTED: Final = _changing(bytes(b for b in range(256) if b not in _UNRESERVED))
+"""The UTF-8 bytes ``quote(text, safe="")`` changes: all but ASCII letters,
+digits and ``_.~-``."""
+_SHAPES_MAX: Final = 64
+"""Most shapes remembered per method; payloads with ever new keys start over."""
+
+_Shape = TypeVar("_Shape")
+_PostShape = list[str]
+_GetShape = tuple[list[str], list[str], int]
+_post_shapes: dict[tuple[str, ...], _PostShape] = {}
+_get_shapes: dict[tuple[str, ...], _GetShape] = {}
+
+
 class HttpItem(NamedTuple):
     """One prepared event: its payload and its wire text around the ``stm`` value."""
 
@@ -44,6 +80,44 @@ class HttpItem(NamedTuple):
     size: int  # POST: encoded bytes of ``head``
 
 
+_new_item: Final = tuple.__new__
+"""``HttpItem``'s constructor without the Python frame ``NamedTuple`` adds."""
+
+
+def _plain(texts: list[str], special: bytes) -> bool:
+    """Whether every one of ``texts`` is a str holding no byte of ``special``."""
+    try:
+        data = "".join(texts).encode()
+    except (TypeError, UnicodeEncodeError):  # not a str; a lone surrogate
+        return False
+    return data.translate(special) is data
+
+
+def _remember(
+    shapes: dict[tuple[str, ...], _Shape], keys: tuple[str, ...], shape: _Shape
+) -> _Shape:
+    if len(shapes) >= _SHAPES_MAX:
+        shapes.clear()
+    shapes[keys] = shape
+    return shape
+
+
+def _post_shape(keys: tuple[str, ...]) -> _PostShape | None:
+    """``[',"k1":"', "", '","k2":"', "", ..., '"}']``: the JSON around the values.
+
+    ``None`` when a key is not a str that JSON writes as it is.
+    """
+    if not keys or not all(type(key) is str for key in keys):
+        return None
+    if not _plain(list(keys), _JSON_ESCAPED):
+        return None
+    parts: _PostShape = []
+    for key in keys:
+        parts += ('","' if parts else ',"') + key + '":"', ""
+    parts.append('"}')
+    return _remember(_post_shapes, keys, parts)
+
+
 def encode_post(payload: Payload) -> HttpItem:
     """The payload as a JSON object without its opening brace, and its size.
 
@@ -51,26 +125,84 @@ def encode_post(payload: Payload) -> HttpItem:
     encoded once and its size known before the event joins a body.
     """
     payload.pop(proto.SENT_TSTAMP, None)  # ours to mutate; stamped per attempt
+    keys = tuple(payload)
+    parts = _post_shapes.get(keys) or _post_shape(keys)
+    if parts is not None:
+        values = list(payload.values())
+        if _plain(values, _JSON_ESCAPED):
+            parts = parts.copy()
+            parts[1::2] = values
+            rest = "".join(parts)
+            size = len(rest) if rest.isascii() else len(rest.encode())
+            return _new_item(HttpItem, (payload, rest, "", size))
     text = dumps_compact(payload)
     rest = "," + text[1:] if len(text) > 2 else text[1:]  # noqa: PLR2004 - "{}"
-    return HttpItem(
-        payload, rest, "", len(rest) if rest.isascii() else len(rest.encode())
-    )
+    size = len(rest) if rest.isascii() else len(rest.encode())
+    return _new_item(HttpItem, (payload, rest, "", size))
+
+
+def _get_shape(keys: tuple[str, ...]) -> _GetShape | None:
+    """The query around the values: before ``stm=``, after it, and the cut.
+
+    ``(["k1=", "", "&k2=", "", ..., "&stm="], ["&cx=", ""], 2)`` for keys
+    ``(k1, k2, cx)``: co/cx go last, after ``stm`` (``cut`` values before it).
+    ``None`` when a key is not a str or cannot be quoted, or co/cx come before
+    another key.
+    """
+    if not keys or not all(type(key) is str for key in keys):
+        return None
+    cut = len(keys)
+    while cut and keys[cut - 1] in _LAST_FIELDS:
+        cut -= 1
+    if any(key in _LAST_FIELDS for key in keys[:cut]):
+        return None
+    head: list[str] = []
+    tail: list[str] = []
+    for index, key in enumerate(keys):
+        try:
+            quoted = quote(key, safe="") if _NEEDS_QUOTING(key) else key
+        except UnicodeEncodeError:  # a lone surrogate: the general path raises
+            return None
+        if index < cut:
+            head += ("&" if head else "") + quoted + "=", ""
+        else:
+            tail += "&" + quoted + "=", ""
+    head.append(("&" if head else "") + f"{proto.SENT_TSTAMP}=")
+    return _remember(_get_shapes, keys, (head, tail, cut))
 
 
 def encode_get(payload: Payload) -> HttpItem:
     """The query string before and after the ``stm`` value (docs/protocol.md 1.3)."""
     payload.pop(proto.SENT_TSTAMP, None)
-    head: list[str] = []
-    tail: list[str] = []
+    keys = tuple(payload)
+    shape = _get_shapes.get(keys) or _get_shape(keys)
+    if shape is not None:
+        values = list(payload.values())
+        if _plain(values, _QUERY_QUOTED):
+            # f"{value}" as below: a str subclass may format otherwise (an Enum).
+            values = list(map(format, values))
+            head, tail, cut = shape
+            head = head.copy()
+            head[1::2] = values[:cut]
+            if not tail:
+                return _new_item(HttpItem, (payload, "".join(head), "", 0))
+            tail = tail.copy()
+            tail[1::2] = values[cut:]
+            return _new_item(HttpItem, (payload, "".join(head), "".join(tail), 0))
+    head_pairs: list[str] = []
+    tail_pairs: list[str] = []
     unsafe = _NEEDS_QUOTING
     for key, value in payload.items():
         if unsafe(key):
             key = quote(key, safe="")  # noqa: PLW2901 - its quoted form from here on
         pair = f"{key}={quote(value, safe='') if unsafe(value) else value}"
-        (tail if key in _LAST_FIELDS else head).append(pair)  # co/cx go last
-    head.append(f"{proto.SENT_TSTAMP}=")
-    return HttpItem(payload, "&".join(head), "&".join(["", *tail]), 0)
+        pairs = tail_pairs if key in _LAST_FIELDS else head_pairs  # co/cx go last
+        pairs.append(pair)
+    head_pairs.append(f"{proto.SENT_TSTAMP}=")
+    return _new_item(
+        HttpItem,
+        (payload, "&".join(head_pairs), "&".join(["", *tail_pairs]), 0),
+    )
 
 
 class HttpSink:
