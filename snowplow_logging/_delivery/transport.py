@@ -13,7 +13,7 @@ An auth object that signs each request is applied to every request.
 from __future__ import annotations
 
 from collections.abc import Mapping, MutableMapping
-from typing import Final, NamedTuple
+from typing import Final, NamedTuple, cast
 
 import requests
 import urllib3
@@ -81,7 +81,15 @@ class RequestsTransport:
         if method == "post":
             self._headers["Content-Type"] = CONTENT_TYPE
         self._auth = auth
-        self._timeout = timeout
+        # Our own session has requests' adapters only, which take a urllib3
+        # Timeout as it is (a float they turn into one on every request); a
+        # user's adapter gets the float the Session.send signature promises.
+        self._timeout: float | urllib3.Timeout = (
+            urllib3.Timeout(connect=timeout, read=timeout)
+            if self._owns_session
+            else timeout
+        )
+        self._plain_http = url.lower().startswith("http://")
         self._settings: _Settings | None = None
 
     def send(self, body: bytes | None = None, query: str = "") -> Response:
@@ -109,7 +117,7 @@ class RequestsTransport:
                 request,
                 allow_redirects=False,
                 stream=True,  # the status is the answer; the body is read below
-                timeout=self._timeout,
+                timeout=cast("float", self._timeout),
                 verify=settings.verify,
                 cert=settings.cert,
                 proxies=settings.proxies,
@@ -144,9 +152,14 @@ class RequestsTransport:
             session.close()  # only empties the pools; the session stays usable
         env = session.merge_environment_settings(self._url, {}, None, None, None)
         static = session.auth is None or isinstance(session.auth, tuple | HTTPBasicAuth)
+        verify = True if env["verify"] is None else env["verify"]
+        if self._plain_http and not env["proxies"] and isinstance(verify, str):
+            # No TLS on this route: a CA bundle path would only cost the
+            # adapter a stat() of it on every request.
+            verify = True
         self._settings = _Settings(
             self._prepare_one() if static else None,
-            True if env["verify"] is None else env["verify"],
+            verify,
             env["cert"],
             env["proxies"],
         )
