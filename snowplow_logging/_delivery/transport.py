@@ -17,7 +17,9 @@ from typing import Final, NamedTuple, cast
 
 import requests
 import urllib3
+from requests.adapters import HTTPAdapter
 from requests.auth import HTTPBasicAuth
+from urllib3.connectionpool import ConnectionPool
 
 from snowplow_logging._exceptions import SnowplowLoggingError
 
@@ -48,6 +50,58 @@ class _Settings(NamedTuple):
     proxies: MutableMapping[str, str]
 
 
+class _CollectorAdapter(HTTPAdapter):
+    """requests' own adapter for the session we create, remembering its last pool.
+
+    ``get_connection_with_tls_context`` finds the pool again for every request
+    (the URL parsed, the proxy looked up, the CA bundle path stat()ed, the pool
+    key normalised, the pool manager's lock): an eighth of a GET request's
+    instructions. For the URL it saw last (the query aside) and the same
+    ``verify``, ``proxies`` and ``cert`` objects (the transport passes one set
+    until a request fails), the pool it returned is returned again until the
+    adapter is closed (its pool manager forgets its pools then); anything else
+    is requests' to find. Sending is ``HTTPAdapter.send``'s, unchanged.
+    """
+
+    _last: tuple[str, object, object, object, ConnectionPool] | None = None
+
+    def get_connection_with_tls_context(
+        self,
+        request: requests.PreparedRequest,
+        verify: bool | str | None,
+        proxies: Mapping[str, str] | None = None,
+        cert: tuple[str, str] | str | None = None,
+    ) -> ConnectionPool:
+        base = (request.url or "").partition("?")[0]
+        last = self._last
+        if (
+            last is not None
+            and last[1] is verify
+            and last[2] is proxies
+            and last[3] is cert
+            and last[0] == base
+        ):
+            return last[4]
+        pool = super().get_connection_with_tls_context(
+            request, verify, proxies=proxies, cert=cert
+        )
+        self._last = (base, verify, proxies, cert, pool)
+        return pool
+
+    def close(self) -> None:
+        """Forget the pool with the pool manager's: the next request finds a new one."""
+        self._last = None
+        super().close()
+
+
+def _own_session() -> requests.Session:
+    """A new session whose adapters are :class:`_CollectorAdapter` s."""
+    session = requests.Session()
+    for prefix in ("https://", "http://"):  # requests' own prefixes, in its order
+        session.mount(prefix, _CollectorAdapter())
+    return session
+
+
 class RequestsTransport:
     """Sends requests to one collector URL over one ``requests.Session``.
 
@@ -74,7 +128,7 @@ class RequestsTransport:
     ) -> None:
         self._fresh = False
         self._owns_session = session is None
-        self.session = requests.Session() if session is None else session
+        self.session = _own_session() if session is None else session
         self._url = url
         self._method = method.upper()
         self._headers: dict[str, str] = dict(headers or {})
@@ -173,7 +227,7 @@ class RequestsTransport:
         request.
         """
         if self._owns_session:
-            self.session = requests.Session()
+            self.session = _own_session()
         else:
             self._fresh = True
         self._settings = None
