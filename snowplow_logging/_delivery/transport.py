@@ -45,6 +45,7 @@ class _Settings(NamedTuple):
     """The prepared request and the session's settings, with the environment's."""
 
     request: requests.PreparedRequest | None  # None: prepare each (auth per request)
+    url: str  # the prepared request's URL, before any query
     verify: bool | str
     cert: str | tuple[str, str] | None
     proxies: MutableMapping[str, str]
@@ -161,9 +162,13 @@ class RequestsTransport:
             if settings.request is None:  # the session's auth sees each request
                 request = self._prepare_one(body, query)
             else:
-                request = settings.request.copy()
+                # Nothing but requests sees the request our own session sends,
+                # and it keeps none: the one prepared request is sent each time.
+                # A user's session may keep them (hooks, adapters): a copy each.
+                template = settings.request
+                request = template if self._owns_session else template.copy()
                 if query:
-                    request.url = f"{request.url}?{query}"
+                    request.url = f"{settings.url}?{query}"
                 if body is not None:
                     request.body = body
                     request.headers["Content-Length"] = str(len(body))
@@ -211,8 +216,10 @@ class RequestsTransport:
             # No TLS on this route: a CA bundle path would only cost the
             # adapter a stat() of it on every request.
             verify = True
+        request = self._prepare_one() if static else None
         self._settings = _Settings(
-            self._prepare_one() if static else None,
+            request,
+            self._url if request is None else str(request.url),
             verify,
             env["cert"],
             env["proxies"],
