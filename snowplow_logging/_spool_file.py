@@ -113,15 +113,22 @@ def _connect(path: Path) -> sqlite3.Connection:
     Raises:
         ConfigurationError: the file is not a spool.
     """
+    db: sqlite3.Connection | None = None
     try:
         db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
         db.execute("PRAGMA journal_mode=WAL")
         db.execute("PRAGMA synchronous=NORMAL")  # commits survive a killed process
         db.execute(_SCHEMA)
         db.execute("SELECT id, body FROM events LIMIT 0")
-    except sqlite3.DatabaseError as exc:
-        msg = f"'path' must be a spool file or a new file (got {str(path)!r}: {exc})."
-        raise ConfigurationError(msg) from exc
+    except BaseException as exc:
+        if db is not None:  # closed now, not when the exception's frames are freed
+            db.close()
+        if isinstance(exc, sqlite3.DatabaseError):
+            msg = (
+                f"'path' must be a spool file or a new file (got {str(path)!r}: {exc})."
+            )
+            raise ConfigurationError(msg) from exc
+        raise
     return db
 
 

@@ -80,6 +80,19 @@ def _child(endpoint: str, path: Path, count: int) -> subprocess.Popen[str]:
     )
 
 
+def _open_descriptors(path: Path) -> list[str]:
+    """This process's file descriptors open on ``path`` (Linux's /proc)."""
+    found = []
+    for fd in Path("/proc/self/fd").iterdir():
+        try:
+            target = fd.readlink()
+        except OSError:  # the descriptor that listed the directory, now closed
+            continue
+        if target == path.resolve():
+            found.append(fd.name)
+    return found
+
+
 class TestSpoolEmitter:
     """The spool sends through the collector and keeps what it could not send."""
 
@@ -229,6 +242,21 @@ class TestSpoolEmitter:
 
         with pytest.raises(ConfigurationError, match="'path' must be a spool file"):
             SpoolEmitter("http://127.0.0.1:1", path=path)
+
+    def test_a_refused_file_is_closed_at_once(self, tmp_path: Path) -> None:
+        """The refused file's connection is closed, not left to the collector.
+
+        The exception's frames still hold it while the error propagates; Python
+        3.13 warns (ResourceWarning) about a connection collected unclosed.
+        """
+        path = tmp_path / "notes.txt"
+        path.write_text("not a database " * 100)
+
+        with pytest.raises(ConfigurationError) as refused:
+            SpoolEmitter("http://127.0.0.1:1", path=path)
+
+        assert refused.value.__cause__ is not None  # its frames are alive
+        assert _open_descriptors(path) == []
 
 
 class TestSpoolCrash:
