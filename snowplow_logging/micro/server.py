@@ -54,6 +54,7 @@ from snowplow_logging.micro.origins import (
     is_loopback_host,
 )
 from snowplow_logging.micro.store import EventStore
+from snowplow_logging.micro.ui import ui_asset  # the web UI, /micro/ui (#16)
 from snowplow_logging.micro.validate import read_json
 
 __all__ = ["CollectorServer"]
@@ -296,6 +297,8 @@ class _Handler(BaseHTTPRequestHandler):
             self._respond_json(200, [event.to_json() for event in events])
         elif name.startswith("iglu/"):
             self._schema(name.removeprefix("iglu/"))
+        elif (asset := ui_asset(name)) is not None:  # the web UI, /micro/ui (#16)
+            self._respond(200, *asset)
         else:
             self._respond_json(
                 404, {"error": "use /micro/all, /good, /bad, /reset or /iglu/..."}
