@@ -1,7 +1,10 @@
 """The ``snowplow-logging`` command: ``micro`` (a local validating collector) and ``demo``.
 
-``snowplow-logging micro`` serves until interrupted and prints one line per event
-on stdout (``--json``: one JSON object per line, the banner then goes to stderr).
+``snowplow-logging micro`` serves until interrupted (or ``--until N`` events) and
+prints one line per event on stdout (:mod:`snowplow_logging.micro.console`:
+``-v`` adds the decoded event, ``--json`` prints good events as Snowplow Micro's
+``--output-json`` and sends the banner and bad events to stderr);
+``--fail-on-bad`` makes the exit status 1 when a bad event arrived.
 ``snowplow-logging demo`` sends one event of each kind through the public API to
 an embedded collector and prints what it made of them. Both need ``jsonschema``;
 without it they say what to install and exit with status 2. ``snowplow-logging
@@ -12,15 +15,15 @@ needs the ``redis`` extra). Nothing here configures logging.
 from __future__ import annotations
 
 import argparse
-import datetime as dt
 import json
 import signal
 import sys
 import threading
+import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from types import FrameType
-from typing import TextIO
+from typing import Final, TextIO
 
 from snowplow_logging._exceptions import ConfigurationError, ConfigurationTypeError
 from snowplow_logging._version import __version__
@@ -31,72 +34,16 @@ from snowplow_logging.micro import (
     GoodEvent,
     MicroCollector,
 )
+from snowplow_logging.micro.console import EventGate, EventPrinter
 
-__all__ = ["EventPrinter", "main"]
+__all__ = ["main"]
 
 EXIT_USAGE = 2
 """Bad arguments or a missing extra, as argparse uses."""
-
-
-class EventPrinter:
-    """Writes one line per event to ``stream``; thread-safe, never raises.
-
-    Args:
-        stream: where lines go; ``sys.stdout`` at call time by default.
-        as_json: one JSON object per line instead of a readable line.
-    """
-
-    def __init__(self, *, stream: TextIO | None = None, as_json: bool = False) -> None:
-        self._stream = stream
-        self._as_json = as_json
-        self._lock = threading.Lock()
-
-    def __repr__(self) -> str:
-        return f"<EventPrinter as_json={self._as_json}>"
-
-    def __call__(self, event: GoodEvent | BadEvent) -> None:
-        """Print ``event``; a closed or broken stream is ignored."""
-        line = self.json_line(event) if self._as_json else self.text_line(event)
-        stream = self._stream or sys.stdout
-        with self._lock:
-            try:
-                stream.write(line + "\n")
-                stream.flush()
-            except (OSError, ValueError):
-                pass  # stdout closed (e.g. piped into `head`): keep collecting
-
-    @staticmethod
-    def text_line(event: GoodEvent | BadEvent) -> str:
-        """``09:12:01.123 GOOD app=shop page_view``, with the reasons when bad."""
-        received = dt.datetime.fromtimestamp(event.request.received_ms / 1000, dt.UTC)
-        received = received.astimezone()  # local time reads best on a console
-        what = event.event_type or "-"
-        if event.schema and (isinstance(event, BadEvent) or event.self_describing):
-            what = f"{what} {event.schema}"
-        status = "GOOD" if isinstance(event, GoodEvent) else "BAD "
-        line = f"{received:%H:%M:%S}.{received.microsecond // 1000:03d} {status} app={event.app_id or '-'} {what}"
-        if isinstance(event, BadEvent):
-            line += "  " + "; ".join(event.errors)
-        return line
-
-    @staticmethod
-    def json_line(event: GoodEvent | BadEvent) -> str:
-        """The event's summary as one compact JSON object."""
-        from snowplow_logging.micro.enrich import iso_time  # noqa: PLC0415
-
-        payload = event.payload or {}
-        summary = {
-            "time": iso_time(event.request.received_ms),
-            "status": "good" if isinstance(event, GoodEvent) else "bad",
-            "app_id": event.app_id,
-            "event_type": event.event_type,
-            "schema": event.schema,
-            "event_id": payload.get("eid"),
-            "errors": list(event.errors) if isinstance(event, BadEvent) else [],
-        }
-        return json.dumps(
-            summary, separators=(",", ":"), ensure_ascii=False, default=str
-        )
+EXIT_BAD_EVENTS = 1
+"""``--fail-on-bad`` and a bad event arrived."""
+_ANSWER_GRACE: Final = 0.2
+"""Seconds left to the request that brought the ``--until`` event to be answered."""
 
 
 def _say(stream: TextIO, text: str) -> None:
@@ -153,7 +100,27 @@ def _parser() -> argparse.ArgumentParser:
         help="an Iglu static registry with your schemas (repeatable)",
     )
     micro.add_argument(
-        "--json", action="store_true", help="print one JSON object per event"
+        "--json",
+        action="store_true",
+        help="print each good event as one JSON object (Snowplow Micro's "
+        "--output-json); the banner and bad events go to stderr",
+    )
+    micro.add_argument(
+        "-v",
+        "--verbose",
+        action="store_true",
+        help="print the whole decoded event under each line",
+    )
+    micro.add_argument(
+        "--fail-on-bad",
+        action="store_true",
+        help="exit with status 1 if a bad event arrived",
+    )
+    micro.add_argument(
+        "--until",
+        type=_count("--until", low=1),
+        metavar="N",
+        help="exit once N events (good or bad) arrived",
     )
     micro.add_argument(
         "--history",
@@ -243,6 +210,14 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _micro(args: argparse.Namespace) -> int:
     banner = sys.stderr if args.json else sys.stdout
+    stop = threading.Event()
+    gate = EventGate(until=args.until, done=stop)
+    printer = EventPrinter(as_json=args.json, verbose=args.verbose)
+
+    def on_event(event: GoodEvent | BadEvent) -> None:
+        printer(event)
+        gate(event)
+
     try:
         collector = MicroCollector(
             host=args.host,
@@ -250,7 +225,7 @@ def _micro(args: argparse.Namespace) -> int:
             schemas=args.schemas,
             history=args.history,
             max_body_size=args.max_body_size,
-            on_event=EventPrinter(as_json=args.json),
+            on_event=on_event,
         )
         collector.start()
     except (ConfigurationError, ConfigurationTypeError) as exc:
@@ -262,7 +237,6 @@ def _micro(args: argparse.Namespace) -> int:
             f"snowplow-logging micro: cannot listen on {args.host}:{args.port}: {exc}",
         )
         return 1
-    stop = threading.Event()
 
     def on_signal(signum: int, frame: FrameType | None) -> None:
         stop.set()
@@ -273,10 +247,14 @@ def _micro(args: argparse.Namespace) -> int:
             banner,
             f"snowplow-logging micro listening on {collector.endpoint} "
             f"(tracker: POST /com.snowplowanalytics.snowplow/tp2, GET /i; "
-            f"REST: /micro/all, /micro/good, /micro/bad, /micro/reset); Ctrl-C stops",
+            f"REST: /micro/all, /micro/good, /micro/bad, /micro/reset; "
+            f"UI: {collector.endpoint}/micro/ui); Ctrl-C stops",
         )
         try:
             stop.wait()
+            if gate.until is not None and gate.events >= gate.until:
+                # The Nth event is counted before its request is answered.
+                time.sleep(_ANSWER_GRACE)
         except KeyboardInterrupt:
             pass
         finally:
@@ -286,4 +264,9 @@ def _micro(args: argparse.Namespace) -> int:
         banner,
         f"stopped: {summary['total']} events, {summary['good']} good, {summary['bad']} bad",
     )
+    if args.fail_on_bad and gate.bad:
+        _say(
+            sys.stderr, f"snowplow-logging micro: {gate.bad} bad events (--fail-on-bad)"
+        )
+        return EXIT_BAD_EVENTS
     return 0
