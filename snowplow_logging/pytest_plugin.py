@@ -19,6 +19,10 @@ ini option (directories in static-registry layout, relative to the rootdir)::
     [tool.pytest.ini_options]
     snowplow_micro_schemas = ["iglu"]
 
+Those schemas are checked when the session's resolver is built: a file that is
+not JSON or not a valid JSON Schema fails every test using the fixture with the
+file's name and the reason, instead of making each of its events bad.
+
 The fixture needs ``jsonschema`` (``pip install 'snowplow-logging[micro]'``); the
 plugin itself loads without it, and only a test asking for the fixture fails. The
 plugin imports the collector only when a test uses the fixture (or imports
@@ -73,14 +77,17 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 @pytest.fixture(name="_snowplow_micro_resolver", scope="session")
 def _resolver(pytestconfig: pytest.Config) -> IgluResolver:
     """One schema resolver per session: compiled validators are reused."""
+    from snowplow_logging._exceptions import ConfigurationError  # noqa: PLC0415
     from snowplow_logging.micro import IgluResolver  # noqa: PLC0415 - lazy: see above
 
     directories: list[Path] = [Path(d) for d in pytestconfig.getini(_SCHEMAS_OPTION)]
     try:
         return IgluResolver(directories)
     except ImportError as exc:
-        missing = str(exc)
-    pytest.fail(missing, pytrace=False)  # outside the except: no chained traceback
+        problem = str(exc)
+    except ConfigurationError as exc:  # a broken schema: name it, fail every user
+        problem = f"{_SCHEMAS_OPTION}: {exc}"
+    pytest.fail(problem, pytrace=False)  # outside the except: no chained traceback
 
 
 @pytest.fixture

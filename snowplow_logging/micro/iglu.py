@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any, Final, Generic, TypeAlias, TypeVar, cast
 
 from snowplow_logging import _protocol as proto
 from snowplow_logging.micro.fastschema import Check, compile_check
+from snowplow_logging.micro.registry_check import check_registry
 
 if TYPE_CHECKING:
     from jsonschema.protocols import Validator
@@ -126,6 +127,11 @@ class _Lru(Generic[_Key, _Value]):
                 self.weight -= dropped
 
 
+def _registry_root(directory: Path) -> Path:
+    """The folder holding the vendors: ``directory/schemas`` when there is one."""
+    return directory / "schemas" if (directory / "schemas").is_dir() else directory
+
+
 def _load_jsonschema() -> ModuleType:
     try:
         import jsonschema  # noqa: PLC0415 - optional dependency, imported on first use
@@ -154,6 +160,9 @@ class IgluResolver:
 
     Raises:
         ImportError: ``jsonschema`` is not installed; the message says what to install.
+        ConfigurationError: a schema file in ``directories`` is not JSON, not a
+            valid JSON Schema (Draft 4 metaschema) or not named by a version; the
+            message names the file and the reason.
 
     .. versionadded:: 0.2.0
     """
@@ -162,11 +171,12 @@ class IgluResolver:
         self, directories: Iterable[str | Path] = (), *, bundled: bool = True
     ) -> None:
         self._jsonschema = _load_jsonschema()
-        roots = [Path(d) for d in directories]
-        if bundled:
-            roots.extend(BUNDLED_SCHEMAS)
-        self._roots = tuple(
-            r / "schemas" if (r / "schemas").is_dir() else r for r in roots
+        user_roots = [_registry_root(Path(d)) for d in directories]
+        for root in user_roots:  # a broken schema fails now, naming its file
+            check_registry(root, self._jsonschema)
+        self._roots: tuple[Path, ...] = (
+            *user_roots,
+            *(BUNDLED_SCHEMAS if bundled else ()),
         )
         self._real_roots = tuple(root.resolve() for root in self._roots)
         self._cache: _Lru[str, tuple[Validator | None, Check | None]] = _Lru(
