@@ -8,26 +8,23 @@ emitter. It does no I/O itself; sending belongs to the emitter.
 from __future__ import annotations
 
 import itertools
-import os
-import threading
-import time
-import weakref
 from collections.abc import Callable, Mapping, Sequence
-from functools import partial
 from typing import Final, Self
 
 from snowplow_logging import _format as fmt
-from snowplow_logging import _payloads
+from snowplow_logging import _payloads, _trace
 from snowplow_logging import _protocol as proto
+from snowplow_logging._before_send import BeforeSend, HookStage
 from snowplow_logging._checks import check_callable, check_setting
-from snowplow_logging._context import Bound
 from snowplow_logging._context import bound as _bound
 from snowplow_logging._delivery.sink import Deferring, Pending
 from snowplow_logging._diagnostics import RateLimitedLog
+from snowplow_logging._ecommerce import EcommerceTransaction
 from snowplow_logging._emitters import EmitterLike, check_emitters, each, peek
 from snowplow_logging._events import Event, SelfDescribingJson
 from snowplow_logging._json import JsonDefault, JsonEncoding
 from snowplow_logging._payloads import PayloadBuilder, event_id
+from snowplow_logging._pending import PendingEvent, Submitted, event_time
 from snowplow_logging._protocol import Payload
 from snowplow_logging._subject import Subject
 from snowplow_logging._version import TRACKER_VERSION
@@ -42,53 +39,7 @@ __all__ = [
 
 _NAMESPACE_MAX: Final = proto.max_length(proto.NAMESPACE)
 _APP_ID_MAX: Final = proto.max_length(proto.APP_ID)
-
-
-class PendingEvent(partial[Payload]):
-    """An event whose payload :meth:`build` makes later, on the emitter's thread.
-
-    A ``functools.partial`` of the tracker's builder: made at C speed on the
-    caller's thread, which is what keeps the call site cheap.
-    """
-
-    __slots__ = ()
-
-    def build(self) -> Payload:
-        """The event's payload (its id drawn now if the caller did not need it)."""
-        return self()
-
-
-class _Submitted(
-    tuple[
-        "Tracker",
-        Event,
-        int | str,
-        tuple[SelfDescribingJson, ...],
-        str | None,
-        Bound | None,
-    ]
-):
-    """What :meth:`Tracker.submit` defers: ``(tracker, event, dtm, context, stamp, bound)``.
-
-    A ``PendingEvent`` for the integrations' hot path: one object, where a
-    ``partial`` is three (itself, its arguments and its keywords), made as
-    fast. Until the worker builds it, every queued event keeps these alive,
-    and the fewer they are, the less often and the less long the garbage
-    collector runs on the logging thread.
-    """
-
-    __slots__ = ()
-
-    def build(self) -> Payload:
-        """The event's payload, its entities joined and its id drawn now."""
-        tracker, event, dtm, context, stamp, bound = self
-        entities = (*event.context, *context) if context else tuple(event.context)
-        fields = None
-        if bound is not None:
-            entities = (*entities, *bound.context)
-            fields = bound.fields
-        build = tracker._build_later  # noqa: SLF001 - the tracker's own builder
-        return build(event, dtm, entities, None, stamp, fields=fields)
+_current_ids: Final = _trace.current_ids
 
 
 class Tracker:
@@ -109,6 +60,17 @@ class Tracker:
             tried before the built-in handling of datetimes, ``Decimal``, ``UUID``,
             enums and sets. What neither handles is sent as ``str(value)`` and
             counted in ``stats["encoding_fallbacks"]``.
+        before_send: a hook called with each payload (``dict[str, str]``) just
+            before it goes to the emitters; it returns the payload, a changed
+            copy, or ``None`` to drop the event (counted in
+            ``stats["dropped_by_hook"]``). A hook that raises drops the event,
+            counted in ``stats["hook_failed"]`` and reported once. It runs on the
+            tracking thread, where the caller's context variables are current;
+            with a hook, payloads are built there too. Ready hooks:
+            :mod:`snowplow_logging.hooks`.
+        trace_context: attach the ``trace`` entity (trace id and span id) to
+            events tracked while an OpenTelemetry span is recording (the
+            default; nothing happens unless the application uses OpenTelemetry).
 
     Raises:
         ConfigurationError: a setting has a value that cannot work.
@@ -117,15 +79,17 @@ class Tracker:
 
     __slots__ = (
         "__weakref__",
+        "_build_one",
         "_builder",
         "_closed",
         "_common",
         "_defer_to",
+        "_emitter_errors",
         "_emitters",
         "_encoding",
-        "_lock",
+        "_hook",
         "_log",
-        "_stats",
+        "_trace",
         "_tracked",
         "app_id",
         "namespace",
@@ -142,15 +106,10 @@ class Tracker:
         platform: str = "srv",
         encode_base64: bool = True,
         json_encoder: JsonDefault | None = None,
+        before_send: BeforeSend | None = None,
+        trace_context: bool = True,
     ) -> None:
         self._emitters = check_emitters(emitters)
-        # A single emitter that builds payloads itself (ours) gets pending events.
-        only = self._emitters[0][0]
-        self._defer_to: Callable[[Pending], None] | None = (
-            only.defer
-            if len(self._emitters) == 1 and isinstance(only, Deferring)
-            else None
-        )
         common = {
             proto.TRACKER_VERSION: TRACKER_VERSION,
             proto.NAMESPACE: check_setting(
@@ -163,7 +122,23 @@ class Tracker:
         }
         check_setting(fmt.check_instance, "subject", subject, Subject, optional=True)
         check_setting(fmt.check_instance, "encode_base64", encode_base64, bool)
+        check_setting(fmt.check_instance, "trace_context", trace_context, bool)
         check_callable("json_encoder", json_encoder)
+        self._log = RateLimitedLog()
+        self._hook = None if before_send is None else HookStage(before_send, self._log)
+        # A single emitter that builds payloads itself (ours) gets pending
+        # events, unless a hook must see each payload on the caller's thread.
+        only = self._emitters[0][0]
+        self._defer_to: Callable[[Pending], None] | None = (
+            only.defer
+            if len(self._emitters) == 1
+            and isinstance(only, Deferring)
+            and self._hook is None
+            else None
+        )
+        self._trace: Callable[[], _trace.TraceIds | None] | None = (
+            _current_ids if trace_context else None
+        )
         self.namespace = namespace or None
         self.app_id = app_id or None
         self.subject = subject
@@ -171,17 +146,20 @@ class Tracker:
             k: v for k, v in common.items() if v is not None
         }
         if subject is not None:
-            self._common.update(subject._fields)
+            self._common.update(subject.fields)
         self._encoding = JsonEncoding(json_encoder)
         self._builder = PayloadBuilder(
-            self._common, encode_base64=encode_base64, encoding=self._encoding
+            self._common,
+            encode_base64=encode_base64,
+            encoding=self._encoding,
+            log=self._log,
         )
-        self._lock = threading.RLock()  # reentrant: a signal handler may track
-        _TRACKERS.add(self)
-        self._log = RateLimitedLog()
+        self._build_one = self._builder.build_one
         self._closed = False
-        self._stats = {"emitter_errors": 0, "encoding_failures": 0}
-        self._tracked = itertools.count()  # next() is atomic: no lock on the hot path
+        # itertools.count: next() is atomic, so counting takes no lock (and a
+        # signal handler tracking on a thread inside the tracker cannot deadlock).
+        self._emitter_errors = itertools.count()
+        self._tracked = itertools.count()
 
     def __repr__(self) -> str:
         return (
@@ -207,13 +185,18 @@ class Tracker:
         ``tracked`` payloads handed to emitters, ``emitter_errors`` exceptions
         raised by an emitter's ``input``, ``encoding_failures`` events dropped
         because their JSON could not be encoded, ``encoding_fallbacks`` values
-        sent as ``str(value)``.
+        sent as ``str(value)``, ``dropped_by_hook`` events the ``before_send``
+        hook dropped, ``hook_failed`` events dropped because it raised.
         """
-        with self._lock:
-            stats = dict(self._stats)
-        stats["tracked"] = peek(self._tracked)
-        stats["encoding_fallbacks"] = self._encoding.fallbacks
-        return stats
+        hook = self._hook
+        return {
+            "tracked": peek(self._tracked),
+            "emitter_errors": peek(self._emitter_errors),
+            "encoding_failures": peek(self._builder.failures),
+            "encoding_fallbacks": self._encoding.fallbacks,
+            "dropped_by_hook": 0 if hook is None else peek(hook.dropped),
+            "hook_failed": 0 if hook is None else peek(hook.failed),
+        }
 
     def track(
         self,
@@ -235,7 +218,9 @@ class Tracker:
             context: extra entities for this call, added after the event's own.
 
         Returns:
-            The event id (``eid``); for a transaction, the ``tr`` event's id.
+            The event id (``eid``); for a transaction, the ``tr`` event's id;
+            ``""`` if the event was dropped (its JSON could not be encoded, or
+            the ``before_send`` hook dropped it).
 
         Raises:
             InvalidEventTypeError: ``event`` is not an event.
@@ -244,14 +229,17 @@ class Tracker:
         checked: object = event
         if not isinstance(checked, Event):
             fmt.check_instance("event", checked, Event)
-        dtm = _event_time(created_ms)
+        dtm = event_time(created_ms)
         entities = (*event.context, *context) if context else tuple(event.context)
         fields = None
         bound = _bound()
         if bound is not None:  # snowplow_logging.bind() in this context
             entities = (*entities, *bound.context)
             fields = bound.fields
-        if self._defer_to is not None and len(event._parts) == 1:  # noqa: SLF001 - the events' own reader
+        ids = None if self._trace is None else self._trace()
+        if ids is not None:  # an OpenTelemetry span is recording
+            entities = (*entities, _trace.entity(ids))
+        if self._defer_to is not None and not isinstance(event, EcommerceTransaction):
             # Our Emitter builds the payload on its worker thread: the caller
             # only pays for an id and a queue append (issue #6's call-site cost).
             eid = _payloads.event_id()
@@ -259,12 +247,17 @@ class Tracker:
             return eid
         try:
             payloads = self._builder.build(event, str(dtm), entities, None, fields)
-        except (ValueError, TypeError, RecursionError) as exc:
-            self._encoding_failed(exc, len(event._parts))  # noqa: SLF001 - the events' own reader
+        except _payloads.BuildError as exc:
+            self._builder.failed(exc, len(_payloads.event_parts(event)[0]))
             return ""
-        for payload in payloads:
-            self._emit(payload)
-        return payloads[0][proto.EVENT_ID]
+        eid = ""
+        for index, payload in enumerate(payloads):
+            sent = payload if self._hook is None else self._hook(payload)
+            if sent is not None:
+                self._emit(sent)
+                if index == 0:
+                    eid = sent.get(proto.EVENT_ID, "")
+        return eid
 
     def submit(
         self,
@@ -278,8 +271,9 @@ class Tracker:
         The logging handler and the structlog processor call this: they have no
         use for the id, so with an emitter that builds payloads on its own
         thread (:class:`~snowplow_logging.Emitter` and the relays) the caller
-        only reads the clock and enqueues; the id is drawn, the entities
-        joined, the payload built and ``stamp`` read on the worker thread.
+        only reads the clock, the bound context and the span, and enqueues;
+        the id is drawn, the entities joined, the payload built and ``stamp``
+        read on the worker thread.
 
         Args:
             event: the event to send, already checked to be an :class:`Event`.
@@ -296,21 +290,34 @@ class Tracker:
         .. versionadded:: 0.2.0
         """
         defer_to = self._defer_to
-        if defer_to is None or len(event._parts) != 1:  # noqa: SLF001 - the events' own reader
+        if defer_to is None or isinstance(event, EcommerceTransaction):
             if stamp is not None:
                 created_ms = fmt.iso_ms(stamp) or created_ms
             self.track(event, created_ms=created_ms, context=context)
             return
-        # The caller's share, kept to the least: _event_time's common case
+        # The caller's share, kept to the least: event_time's common case
         # inline, one tuple queued, the entities joined on the worker.
         if type(created_ms) is int and proto.MS_MIN <= created_ms <= proto.MS_MAX:
             dtm: int | str = created_ms
         else:
-            dtm = _event_time(created_ms)
+            dtm = event_time(created_ms)
         if type(context) is not tuple:
             context = tuple(context)  # the caller may change its own sequence
+        trace = self._trace
         try:
-            defer_to(_Submitted((self, event, dtm, context, stamp, _bound())))
+            defer_to(
+                Submitted(
+                    (
+                        self._build_one,
+                        event,
+                        dtm,
+                        context,
+                        stamp,
+                        _bound(),
+                        None if trace is None else trace(),
+                    )
+                )
+            )
         except Exception as exc:  # noqa: BLE001 - reported and counted, never raised
             self._emitter_failed(self._emitters[0][0], exc)
         next(self._tracked)
@@ -330,46 +337,12 @@ class Tracker:
         try:
             defer_to(
                 PendingEvent(
-                    self._build_later, event, dtm, entities, eid, stamp, fields=fields
+                    self._build_one, event, dtm, entities, eid, stamp, fields=fields
                 )
             )
         except Exception as exc:  # noqa: BLE001 - reported and counted, never raised
             self._emitter_failed(self._emitters[0][0], exc)
         next(self._tracked)
-
-    def _encoding_failed(self, exc: BaseException, count: int) -> None:
-        with self._lock:
-            self._stats["encoding_failures"] += count
-        self._log.warning(
-            "encoding",
-            "Dropped an event whose JSON could not be encoded: %s: %s",
-            type(exc).__name__,
-            exc,
-        )
-
-    def _build_later(
-        self,
-        event: Event,
-        dtm: int | str,
-        entities: tuple[SelfDescribingJson, ...],
-        eid: str | None,
-        stamp: str | None = None,
-        *,
-        fields: Mapping[str, str] | None = None,
-    ) -> Payload:
-        """Build a one-part event's payload; runs on the emitter's worker thread.
-
-        ``eid`` is ``None`` when the caller did not need the id: it is drawn
-        here. A readable ``stamp`` (see :meth:`submit`) replaces ``dtm``;
-        ``fields`` are bound subject fields (see :func:`~snowplow_logging.bind`).
-        """
-        if stamp is not None:
-            dtm = fmt.iso_ms(stamp) or dtm
-        try:
-            return self._builder.build(event, str(dtm), entities, eid, fields)[0]
-        except (ValueError, TypeError, RecursionError) as exc:
-            self._encoding_failed(exc, 1)
-            raise
 
     def _emit(self, payload: Payload) -> None:
         emitters = self._emitters
@@ -389,8 +362,7 @@ class Tracker:
         next(self._tracked)
 
     def _emitter_failed(self, emitter: EmitterLike, exc: Exception) -> None:
-        with self._lock:
-            self._stats["emitter_errors"] += 1
+        next(self._emitter_errors)
         self._log.warning(
             f"input:{id(emitter)}",
             "Emitter %r raised in input(); the event was not handed to it: %s: %s",
@@ -421,28 +393,3 @@ class Tracker:
             return True
         self._closed = True
         return each(self._emitters, "close", timeout, self._log)
-
-
-def _event_time(created_ms: object) -> int | str:
-    """The ``dtm`` of an event created at ``created_ms``, or now if ``None``.
-
-    Raises:
-        InvalidEventError: InvalidEventTypeError: not a plausible ms timestamp.
-    """
-    if created_ms is None:
-        return time.time_ns() // 1_000_000
-    if type(created_ms) is int and proto.MS_MIN <= created_ms <= proto.MS_MAX:
-        return created_ms
-    return fmt.format_timestamp("created_ms", created_ms) or ""
-
-
-_TRACKERS: Final[weakref.WeakSet[Tracker]] = weakref.WeakSet()
-
-
-def _after_fork_in_child() -> None:
-    # Another thread of the parent may have held a tracker's lock at fork.
-    for tracker in list(_TRACKERS):
-        tracker._lock = threading.RLock()  # noqa: SLF001 - the class's own at-fork reset
-
-
-os.register_at_fork(after_in_child=_after_fork_in_child)
