@@ -1,6 +1,13 @@
-"""Events through Celery: :class:`CeleryEmitter` sends batches as Celery tasks.
+"""Events through Celery: task entities, and :class:`CeleryEmitter` sending batches as tasks.
 
 The only module importing ``celery`` (``pip install 'snowplow-logging[celery]'``).
+
+:func:`install_task_context` attaches a ``celery_task`` entity (the task's
+name, id and retries, :data:`TASK_SCHEMA`) to every event tracked while a task
+runs in this process, through ``task_prerun``/``task_postrun`` and
+:func:`~snowplow_logging.bind`. Prefork children close their emitters on
+``worker_process_shutdown`` without it (the library does that on its own).
+
 The application process queues payloads in memory and a background thread
 sends each batch as one ``snowplow_logging.deliver`` task; a Celery worker runs
 the task, which sends the batch with an :class:`~snowplow_logging.Emitter` (one
@@ -35,7 +42,20 @@ except ImportError as exc:  # pragma: no cover - exercised in a subprocess test
     )
     raise ImportError(msg) from exc
 
-__all__ = ["TASK_NAME", "CeleryEmitter", "deliver"]
+from snowplow_logging._celery_tasks import (
+    TASK_SCHEMA,
+    install_task_context,
+    task_stats,
+)
+
+__all__ = [
+    "TASK_NAME",
+    "TASK_SCHEMA",
+    "CeleryEmitter",
+    "deliver",
+    "install_task_context",
+    "task_stats",
+]
 
 TASK_NAME: Final = "snowplow_logging.deliver"
 """The name of the task that delivers a batch."""
