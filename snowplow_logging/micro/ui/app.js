@@ -88,15 +88,36 @@
     return typeof value === "string" ? value : null;
   }
 
-  // Every reason of a bad event: each string of `errors`, and the messages of
-  // a bad row when one is given as JSON (Micro's second item).
+  // One message of a bad row, readable: a validation report, a schema not
+  // found, a tracker protocol violation; anything else as JSON.
+  function describe(message) {
+    if (!message || typeof message !== "object") return [String(message)];
+    const key = typeof message.schemaKey === "string" ? `${message.schemaKey}: ` : "";
+    const error = message.error && typeof message.error === "object" ? message.error : {};
+    if (Array.isArray(error.dataReports) && error.dataReports.length) {
+      return error.dataReports.map((report) => {
+        const where = report && report.path ? ` (at ${report.path})` : "";
+        return `${key}${report && report.message}${where}`;
+      });
+    }
+    if (error.error === "ResolutionError") return [`${key}schema not found`];
+    if (typeof message.field === "string") {
+      const got = message.value === null || message.value === undefined ? "" : ` (got ${message.value})`;
+      return [`${message.field}: ${message.expectation}${got}`];
+    }
+    if (typeof message.message === "string") return [key + message.message];
+    return [pretty(message)];
+  }
+
+  // Every reason of a bad event: each string of `errors`, a bad row given as
+  // JSON (Micro's second item) replaced by its messages.
   function reasons(record) {
     const list = [];
     for (const error of Array.isArray(record.errors) ? record.errors : []) {
       const row = typeof error === "string" ? parseJson(error) : error;
       const failure = row && row.data && row.data.failure;
       if (failure && Array.isArray(failure.messages)) {
-        for (const message of failure.messages) list.push(pretty(message));
+        for (const message of failure.messages) list.push(...describe(message));
       } else {
         list.push(typeof error === "string" ? error : pretty(error));
       }
