@@ -38,7 +38,13 @@ from typing import Final, TextIO
 from snowplow_logging import _protocol as proto
 from snowplow_logging.micro.events import BadEvent, GoodEvent, payload_text
 
-__all__ = ["EventGate", "EventPrinter", "decoded_parameters", "micro_json"]
+__all__ = [
+    "EventGate",
+    "EventPrinter",
+    "decoded_parameters",
+    "micro_json",
+    "wants_colour",
+]
 
 _RESET: Final = "\x1b[0m"
 _STYLES: Final = {
