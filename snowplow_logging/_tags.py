@@ -9,6 +9,7 @@ from sending the same record's events twice: see :func:`claim`.
 from __future__ import annotations
 
 import logging
+import os
 import threading
 from collections import OrderedDict
 from collections.abc import Mapping
@@ -142,11 +143,17 @@ class _Claims:
 
     def __init__(self, size: int) -> None:
         self.active = False
-        self._lock = threading.Lock()
+        # Reentrant: a signal handler that logs runs between two bytecodes of
+        # the main thread, possibly inside this lock (as logging's own are).
+        self._lock = threading.RLock()
         self._size = size
         self._kept: OrderedDict[tuple[int, int, str], tuple[float, object]] = (
             OrderedDict()
         )
+
+    def renew_lock(self) -> None:
+        """Give a forked child a fresh lock: another thread may have held it."""
+        self._lock = threading.RLock()
 
     def first(self, record: logging.LogRecord, owner: object, what: str) -> bool:
         created = record.__dict__.get("created")
@@ -165,6 +172,9 @@ class _Claims:
 CLAIMS: Final = _Claims(_CLAIMS_KEPT)
 """The process-wide claims; :func:`claim` is ``not CLAIMS.active or CLAIMS.first(...)``,
 which ``SnowplowHandler`` inlines on its hot path."""
+
+if hasattr(os, "register_at_fork"):  # not on Windows, which has no fork
+    os.register_at_fork(after_in_child=CLAIMS.renew_lock)
 
 
 def activate_claims() -> None:
