@@ -27,6 +27,7 @@ from snowplow_logging import (
     Tracker,
 )
 from snowplow_logging.micro import MicroCollector
+from snowplow_logging.micro.ui import ui_asset
 from tests.browser import headless_chromium, wait_until
 
 LINK_CLICK = "iglu:com.snowplowanalytics.snowplow/link_click/jsonschema/1-0-1"
@@ -283,3 +284,55 @@ class TestEscaping:
 def _struct_schema(micro: MicroCollector) -> str:
     """The schema the collector gives structured events (Micro's, once reshaped)."""
     return micro.good(event_type="struct")[0].schema
+
+
+class TestAssets:
+    """ui_asset serves the three files and nothing else."""
+
+    @pytest.mark.parametrize(
+        ("name", "kind"),
+        [
+            ("ui", "text/html; charset=utf-8"),
+            ("ui/", "text/html; charset=utf-8"),
+            ("ui/index.html", "text/html; charset=utf-8"),
+            ("ui/app.js", "text/javascript; charset=utf-8"),
+            ("ui/style.css", "text/css; charset=utf-8"),
+        ],
+    )
+    def test_served(self, name: str, kind: str) -> None:
+        """The page and its assets, with their content types."""
+        asset = ui_asset(name)
+
+        assert asset is not None
+        assert asset[1] == kind
+        assert asset[0]
+
+    @pytest.mark.parametrize(
+        "name", ["uix", "ui/x.js", "ui/../all", "ui/ui.py", "good", "ui//app.js", ""]
+    )
+    def test_not_served(self, name: str) -> None:
+        """Any other name is not the UI's (the REST API answers 404)."""
+        assert ui_asset(name) is None
+
+    def test_no_markup_from_data_and_nothing_remote(self) -> None:
+        """The script never writes markup, and no file names another host."""
+        files = {
+            name: ui_asset(f"ui/{name}")
+            for name in ("index.html", "app.js", "style.css")
+        }
+        script = files["app.js"]
+        assert script is not None
+        code = script[0].decode()
+
+        for sink in (
+            "innerHTML =",
+            "outerHTML",
+            "insertAdjacentHTML",
+            "document.write",
+            "eval(",
+        ):
+            assert sink not in code
+        for asset in files.values():
+            assert asset is not None
+            assert b"http://" not in asset[0]
+            assert b"https://" not in asset[0]
