@@ -133,6 +133,8 @@ class Worker(Generic[Item]):
                 if not self._send(batch):
                     return False
                 self._sending = []
+                # A steady load may never let the worker idle: report between sends.
+                self._report_drops()
 
     def _fail_stuck(self) -> None:
         """Count what an internal error left prepared or half sent as failed.
