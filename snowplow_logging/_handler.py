@@ -4,54 +4,39 @@ The handler runs on the thread that logs. An untagged record costs one attribute
 lookup and is ignored; a tagged one is handed to the tracker, which builds the
 payload and enqueues it on the emitter: no JSON of the record, no network, no
 handler lock. Records of ``snowplow_logging``, ``urllib3``, ``requests`` and
-``http.client`` are never sent, and a thread-local guard stops re-entry, so the
-library's own logging can never loop back into it; a record logged by a signal
-handler that interrupted the handler on the main thread is sent once the
-interrupted call is done. ``emit()`` never raises: problems go to
-``Handler.handleError``, which respects ``logging.raiseExceptions``.
-
-A logging reconfiguration (``dictConfig``, ``fileConfig``) closes the old
-handlers while it holds logging's module lock, and a thread that was logging
-may still reach them. There ``flush()`` and ``close()`` wait for nothing (the
-worker thread cannot log, as ``urllib3`` does, until the lock is free, so
-waiting stalled it for ``flush_timeout``), and an old handler's tracker stays
-open: a handler built with the same settings takes it over, otherwise it is
-closed once the reconfiguration is over. Records that reach a handler after
-its tracker was closed are dropped, counted and reported once.
+``http.client`` are never sent, and re-entry is stopped
+(:mod:`~snowplow_logging._reentry`), so the library's own logging can never
+loop back into it. ``emit()`` never raises: problems go to
+``Handler.handleError``, which respects ``logging.raiseExceptions``. Inside a
+logging reconfiguration ``flush()`` and ``close()`` wait for nothing and the
+tracker is handed over (:mod:`~snowplow_logging._handover`); records reaching
+a handler after its tracker was closed are dropped, counted and reported once.
 """
 
 from __future__ import annotations
 
-import functools
 import itertools
 import logging
 import math
-import os
-import signal
-import sys
-import threading
-import types
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from typing import Any, Final, Literal
 
 from pythonjsonlogger.core import BaseJsonFormatter
-from pythonjsonlogger.json import JsonFormatter
 
-from snowplow_logging import _format as fmt
-from snowplow_logging import _protocol as proto
-from snowplow_logging._app_error import ErrorSite, application_error, native_thread_id
-from snowplow_logging._checks import check_setting
-from snowplow_logging._delivery import exit as _exit
-from snowplow_logging._delivery.closing import block_signals
-from snowplow_logging._diagnostics import LOGGER
-from snowplow_logging._emitter import Emitter
+from snowplow_logging import _environment as env
+from snowplow_logging._app_error import application_error
 from snowplow_logging._emitters import peek
-from snowplow_logging._events import Event, SelfDescribingJson
-from snowplow_logging._exceptions import (
-    ConfigurationError,
-    ConfigurationTypeError,
-    SnowplowLoggingError,
+from snowplow_logging._events import Event
+from snowplow_logging._handler_settings import (
+    TrackerSettings,
+    application_entity,
+    check_options,
+    make_tracker,
 )
+from snowplow_logging._handler_stats import Drops, emitter_stats
+from snowplow_logging._handover import Lease, adopt, holds_logging_lock, retire
+from snowplow_logging._record_entity import error_site, record_entity
+from snowplow_logging._reentry import GUARD, in_signal_handler
 from snowplow_logging._tags import (
     CLAIMS,
     EXCEPTION,
@@ -67,75 +52,9 @@ from snowplow_logging._tracker import Tracker
 __all__ = ["IGNORED_LOGGERS", "SnowplowHandler", "Tag"]
 
 
-class _Guard(threading.local):
-    """Per thread: ``busy[0]`` is True while this thread is inside the handler.
-
-    One list per thread, read once per record and then flipped in place: an
-    item store costs a sixth of setting an attribute of a ``threading.local``.
-    ``busy[1]`` is ``None``, or the records a signal handler logged while the
-    thread was inside the handler (the main thread: signal handlers run only
-    there), sent as soon as the call they interrupted is done.
-    """
-
-    def __init__(self) -> None:
-        self.busy: list[Any] = [False, None]
-
-
-_GUARD: Final = _Guard()
 _ms: Final = math.floor
 """A record's time in ms: ``floor`` is ``int`` for the positive times that are
 valid, at half the cost (no argument parsing), and raises the same errors."""
-
-
-class _RecordEntity:
-    """Builds the log-record entity with a python-json-logger formatter's settings."""
-
-    __slots__ = ("formatter", "schema", "tag")
-
-    def __init__(self, schema: str, formatter: BaseJsonFormatter, tag: str) -> None:
-        self.schema = schema
-        self.formatter = formatter
-        self.tag = tag
-
-    def __call__(self, record: logging.LogRecord) -> SelfDescribingJson:
-        formatter = self.formatter
-        # The steps of BaseJsonFormatter.format, stopping before serialisation.
-        message: dict[str, object] = {}
-        if isinstance(record.msg, dict):
-            message = dict(record.msg)
-            record.message = ""
-        else:
-            record.message = record.getMessage()
-        if "asctime" in formatter._required_fields:  # noqa: SLF001 - pjl's own field list
-            record.asctime = formatter.formatTime(record, formatter.datefmt)
-        if record.exc_info and not message.get("exc_info"):
-            message["exc_info"] = formatter.formatException(record.exc_info)
-        data: dict[str, object] = {}
-        formatter.add_fields(data, record, message)
-        data = dict(formatter.process_log_record(data))
-        data.pop(self.tag, None)
-        try:
-            return SelfDescribingJson(schema=self.schema, data=data)
-        except SnowplowLoggingError:
-            return SelfDescribingJson(schema=self.schema, data=_sanitise(data))
-
-
-def _sanitise(value: object) -> dict[str, object]:
-    """Make record data JSON-safe: non-finite floats and bad text become strings."""
-
-    def fix(item: object) -> object:
-        if isinstance(item, float) and not math.isfinite(item):
-            return str(item)
-        if isinstance(item, str):
-            return item.encode("utf-8", "replace").decode("utf-8")
-        if isinstance(item, Mapping):
-            return {str(fix(k)): fix(v) for k, v in item.items()}
-        if isinstance(item, list | tuple):
-            return [fix(v) for v in item]
-        return item
-
-    fixed = fix(value)
-    return fixed if isinstance(fixed, dict) else {}
 
 
 class SnowplowHandler(logging.Handler):
@@ -155,6 +74,11 @@ class SnowplowHandler(logging.Handler):
     Beside ``snowplow_logging.structlog.SnowplowProcessor``, each record is sent
     once: records made by structlog are the processor's, and a record the
     processor already sent inside a ``ProcessorFormatter`` is not sent again.
+
+    With ``endpoint`` left out, ``SNOWPLOW_ENDPOINT`` is read, and likewise
+    ``app_id``, ``namespace`` and the emitter's settings (see ``Emitter``).
+    Numbers and bools may be strings (``"500"``, ``"true"``), as configuration
+    files give them; a misspelt setting is answered with the closest name.
 
     Args:
         level: the handler's level.
@@ -180,8 +104,9 @@ class SnowplowHandler(logging.Handler):
             "rename_fields": {...}, "static_fields": {...}}``). Default: level,
             logger name, message and extras.
         flush_timeout: seconds ``flush()`` and ``close()`` wait for delivery.
-        emitter_options: further keyword arguments for the ``Emitter`` built
-            from ``endpoint`` (``batch_size``, ``flush_interval``, ``timeout``...).
+        emitter_options: further settings of the ``Emitter`` built from
+            ``endpoint`` (``batch_size``, ``flush_interval``, ``retry``,
+            ``disabled``...).
 
     Raises:
         ConfigurationError: a setting has a value that cannot work.
@@ -196,7 +121,7 @@ class SnowplowHandler(logging.Handler):
         endpoint: str | None = None,
         app_id: str | None = None,
         namespace: str | None = None,
-        method: Literal["post", "get"] = "post",
+        method: Literal["post", "get"] | None = None,
         platform: str = "srv",
         encode_base64: bool = True,
         tag: str = "snowplow",
@@ -209,76 +134,39 @@ class SnowplowHandler(logging.Handler):
     ) -> None:
         # Check everything before Handler.__init__ registers the handler for
         # logging.shutdown(): a half-built handler must never be flushed at exit.
-        _check_options(tag, capture_exceptions, flush_timeout)
-        context = _application_entity(app_version)
-        record_entity = _record_entity(
-            record_entity_schema, record_entity_formatter, tag
-        )
-        settings: dict[str, object] = {
-            "app_id": app_id,
-            "namespace": namespace,
-            "platform": platform,
-            "encode_base64": encode_base64,
-        }
-        options = sorted(emitter_options.items())
-        key = (endpoint, method, sorted(settings.items()), options)
-        built = (None if tracker is not None else _adopt(key)) or self._make_tracker(
-            tracker, endpoint, settings, method, emitter_options
+        options = check_options(tag, capture_exceptions, flush_timeout)
+        context = application_entity(app_version)
+        entity = record_entity(record_entity_schema, record_entity_formatter, tag)
+        settings = TrackerSettings(app_id, namespace, platform, encode_base64)
+        if method is not None:
+            emitter_options["method"] = method
+        key = (endpoint, settings, sorted(emitter_options.items()), env.snapshot())
+        built = (None if tracker is not None else adopt(key)) or make_tracker(
+            tracker, endpoint, settings, emitter_options
         )
         super().__init__(level)
         self.tracker = built
-        self._owns_tracker = tracker is None
-        self.tag = tag
-        self.capture_exceptions = capture_exceptions
-        self.flush_timeout = float(flush_timeout)
+        self.tag = options.tag
+        self.capture_exceptions = options.capture_exceptions
+        self.flush_timeout = options.flush_timeout
         self._context = context
-        self._record_entity = record_entity
+        self._record_entity = entity
         # itertools.count: next() is atomic, so counting takes no lock.
         self._records = itertools.count()
         self._events = itertools.count()
         self._errors = itertools.count()
-        self._reentrant = itertools.count()
-        self._late = itertools.count()
-        self._key = key  # what a handler built later must match to take the tracker
+        self._drops = Drops()  # re-entered records and records after close
+        # Who closes the tracker; a handler built later with the same key may
+        # adopt it after a reconfiguration.
+        self._lease = Lease(
+            built, key, owned=tracker is None, timeout=self.flush_timeout
+        )
         self._closing = False  # close() has begun: records now count as late
-        self._closer: threading.Thread | None = None  # closes it after a reconfig
-        self._warned_late = self._warned_reentry = False
         # handle() skips emit() (one call less per record) unless a subclass
         # overrides it, and filter() while there are no filters to run.
         cls = type(self)
         self._own_emit = cls.emit is _EMIT  # not a mock patched onto the class
         self._own_filter = cls.filter is logging.Filterer.filter
-
-    @staticmethod
-    def _make_tracker(
-        tracker: Tracker | None,
-        endpoint: str | None,
-        settings: dict[str, object],
-        method: str,
-        emitter_options: dict[str, object],
-    ) -> Tracker:
-        if tracker is not None:
-            if endpoint is not None or emitter_options:
-                extra = sorted(["endpoint"] if endpoint is not None else []) + sorted(
-                    emitter_options
-                )
-                msg = f"give either 'tracker' or 'endpoint' with emitter settings, not both (got tracker and {', '.join(extra)})."
-                raise ConfigurationError(msg)
-            fmt.check_instance("tracker", tracker, Tracker)
-            return tracker
-        if endpoint is None:
-            msg = (
-                "'endpoint' (the collector URL) or 'tracker' is required (got neither)."
-            )
-            raise ConfigurationError(msg)
-        try:
-            emitter = Emitter(endpoint, method=method, **emitter_options)  # type: ignore[arg-type]
-        except TypeError as exc:
-            if isinstance(exc, SnowplowLoggingError):
-                raise
-            msg = f"unknown SnowplowHandler setting: {exc}"
-            raise ConfigurationTypeError(msg) from None
-        return Tracker(emitters=emitter, **settings)  # type: ignore[arg-type]
 
     def __repr__(self) -> str:
         level = logging.getLevelName(self.level)
@@ -300,15 +188,10 @@ class SnowplowHandler(logging.Handler):
             "records": peek(self._records),
             "events": peek(self._events),
             "errors": peek(self._errors),
-            "reentrant_dropped": peek(self._reentrant),
-            "after_close": peek(self._late),
+            **self._drops.stats(),
         }
         stats.update({f"tracker_{k}": v for k, v in self.tracker.stats.items()})
-        for emitter in self.tracker.emitters:
-            emitter_stats = getattr(emitter, "stats", None)
-            if isinstance(emitter_stats, Mapping):
-                for key, value in emitter_stats.items():
-                    stats[f"emitter_{key}"] = stats.get(f"emitter_{key}", 0) + value
+        stats.update(emitter_stats(self.tracker.emitters))
         return stats
 
     def handle(self, record: logging.LogRecord) -> bool:
@@ -339,7 +222,7 @@ class SnowplowHandler(logging.Handler):
             return True
         # emit()'s body, inline (one call less per record), with the common
         # case, one event and nothing else to attach, inline too.
-        busy = _GUARD.busy
+        busy = GUARD.busy
         if busy[0]:
             self._reentered(record, tagged, busy)
             return True
@@ -369,7 +252,7 @@ class SnowplowHandler(logging.Handler):
 
     def emit(self, record: logging.LogRecord) -> None:
         """Track the record's events. Never raises; errors go to ``handleError``."""
-        busy = _GUARD.busy
+        busy = GUARD.busy
         tagged = record.__dict__.get(self.tag)
         if busy[0]:
             self._reentered(record, tagged, busy)
@@ -389,14 +272,14 @@ class SnowplowHandler(logging.Handler):
         """After a record: send what a signal handler deferred; count a late one."""
         while busy[1] is not None:  # a signal may defer more while these are sent
             deferred, busy[1] = busy[1], None
-            for handler, record, tagged in deferred:
-                handler._send_deferred_record(record, tagged)  # noqa: SLF001 - the same class, another instance
+            for send, record, tagged in deferred:
+                send(record, tagged)
         if self._closing:
-            self._after_close()
+            self._drops.after_close(self, self.tracker.emitters)
 
     def _send_deferred_record(self, record: logging.LogRecord, tagged: object) -> None:
         """Send a record a signal handler logged while this thread was busy here."""
-        busy = _GUARD.busy
+        busy = GUARD.busy
         busy[0] = True
         try:
             self._emit(record, tagged)
@@ -406,7 +289,7 @@ class SnowplowHandler(logging.Handler):
         finally:
             busy[0] = False
         if self._closing:
-            self._after_close()
+            self._drops.after_close(self, self.tracker.emitters)
 
     def _reentered(
         self, record: logging.LogRecord, tagged: object, busy: list[Any]
@@ -419,46 +302,15 @@ class SnowplowHandler(logging.Handler):
         and reported once.
         """
         try:
-            deferred = _in_signal_handler()
+            deferred = in_signal_handler(_HANDLE_CODE, self._OWN_CODES)
         except Exception:  # noqa: BLE001 - a handler's odd attributes: not one we know
             deferred = False
         if deferred:
             if busy[1] is None:
                 busy[1] = []
-            busy[1].append((self, record, tagged))
+            busy[1].append((self._send_deferred_record, record, tagged))
             return
-        next(self._reentrant)
-        if not self._warned_reentry:
-            self._warned_reentry = True
-            LOGGER.warning(
-                "Snowplow handler %r: a record logged from inside the handler (by "
-                "an emitter, filter or event it called) was dropped, so that it "
-                "cannot loop; later ones count in stats['reentrant_dropped'].",
-                self,
-            )
-
-    def _after_close(self) -> None:
-        """A record handled after close(): count it; report once if any was dropped."""
-        next(self._late)
-        if self._warned_late or _exit.exited():  # the exit close reports its own
-            return
-        dropped = 0
-        for emitter in self.tracker.emitters:
-            try:  # someone else's emitter: anything may fail, nothing may raise here
-                if getattr(emitter, "closed", False) is True:
-                    stats = emitter.stats  # type: ignore[attr-defined]
-                    dropped += int(stats.get("dropped_closed", 0))
-            except Exception:  # noqa: BLE001, S112 - then it cannot tell: skip it
-                continue
-        if dropped and not self._warned_late:
-            self._warned_late = True
-            LOGGER.warning(
-                "Snowplow handler %r: %d events logged after the handler was closed "
-                "(a logging reconfiguration?) were dropped; later ones count in "
-                "stats['after_close'] and stats['emitter_dropped_closed'].",
-                self,
-                dropped,
-            )
+        self._drops.reentered(self)
 
     def _emit(self, record: logging.LogRecord, tagged: object) -> None:
         next(self._records)
@@ -483,18 +335,28 @@ class SnowplowHandler(logging.Handler):
             and not from_structlog(record)  # SnowplowProcessor's to send (#7)
             and claim(record, self.tracker, EXCEPTION)
         ):
-            send(application_error(record.exc_info, _site(record)), created_ms, context)
+            send(
+                application_error(record.exc_info, error_site(record)),
+                created_ms,
+                context,
+            )
             next(counter)
 
-    def flush(self) -> None:
-        """Wait up to ``flush_timeout`` for queued events to be delivered.
+    def flush(self, timeout: float | None = None) -> bool:  # type: ignore[override]
+        """Wait for queued events to be delivered; the emitter's ``flush``.
 
-        Inside a logging reconfiguration (this thread holds logging's module
-        lock) it only starts sending, without waiting: the worker thread may
-        need that lock to log.
+        Args:
+            timeout: seconds to wait at most; ``None`` waits ``flush_timeout``
+                (``logging.shutdown()`` calls ``flush()``: it must end).
+
+        Returns:
+            True if every event queued before the call was delivered or
+            failed in time. Inside a logging reconfiguration (this thread holds
+            logging's module lock) it only starts sending, without waiting:
+            the worker thread may need that lock to log.
         """
-        timeout = 0.0 if _holds_logging_lock() else self.flush_timeout
-        self.tracker.flush(timeout=timeout)
+        wait = self.flush_timeout if timeout is None else timeout
+        return self.tracker.flush(timeout=0.0 if holds_logging_lock() else wait)
 
     def close(self) -> None:
         """Deliver what is queued within ``flush_timeout``, then close.
@@ -502,239 +364,36 @@ class SnowplowHandler(logging.Handler):
         A tracker the handler built from ``endpoint`` is closed; a tracker given
         to it is only flushed, since other code may still use it. Idempotent.
 
-        Inside a logging reconfiguration (``dictConfig``, ``fileConfig``: this
-        thread holds logging's module lock) nothing waits, and a tracker the
-        handler built stays open for the records still reaching it: a
-        ``SnowplowHandler`` the reconfiguration builds with the same tracker
-        settings (``endpoint``, ``app_id``, ``namespace``, ``platform``,
-        ``method``, ``encode_base64``, emitter options) takes it over, with
-        its connection and counters; otherwise a helper thread closes it
-        (within ``flush_timeout``) as soon as the reconfiguration is over.
-        Records handled after the tracker is closed are dropped, counted
-        (``stats["after_close"]``, ``stats["emitter_dropped_closed"]``) and
-        reported once on the ``snowplow_logging`` logger.
+        Inside a logging reconfiguration (``dictConfig``, ``fileConfig``)
+        nothing waits, and a tracker the handler built stays open for the
+        records still reaching it: a ``SnowplowHandler`` the reconfiguration
+        builds with the same tracker settings (``endpoint``, ``app_id``,
+        ``namespace``, ``platform``, ``method``, ``encode_base64``, emitter
+        options, ``SNOWPLOW_*`` variables) takes it over, with its connection
+        and counters; otherwise it is closed (within ``flush_timeout``) once
+        the reconfiguration is over. Records handled after the tracker is
+        closed are dropped, counted (``stats["after_close"]``,
+        ``stats["emitter_dropped_closed"]``) and reported once.
         """
         self._closing = True
+        lease = self._lease
         try:
-            if _holds_logging_lock():
-                self._retire()
-            elif self._owns_tracker:
+            if holds_logging_lock():
+                retire(lease)
+            elif lease.owned:
                 self.tracker.close(timeout=self.flush_timeout)
             else:
                 self.tracker.flush(timeout=self.flush_timeout)
         finally:
             super().close()
 
-    def _retire(self) -> None:
-        """Close inside a reconfiguration: start sending, hand over or close later."""
-        self.tracker.flush(timeout=0.0)  # start sending what is queued; no wait
-        if not self._owns_tracker:
-            return
-        with _RETIRED_LOCK:
-            if self._closer is not None:
-                return
-            _RETIRED.append(self)
-            closer = threading.Thread(
-                target=_close_retired,
-                args=(self,),
-                name="snowplow_logging.handler-close",
-                daemon=True,
-            )
-            self._closer = closer
-        try:
-            closer.start()
-        except RuntimeError:  # interpreter shutdown: the exit close has the emitter
-            with _RETIRED_LOCK:
-                if self in _RETIRED:
-                    _RETIRED.remove(self)
+    _OWN_CODES: Final = frozenset(
+        {handle.__code__, emit.__code__, _send_deferred_record.__code__}
+    )
+    """The code of every method a record can be inside: where a re-entered
+    record's stack walk stops (:func:`~snowplow_logging._reentry.in_signal_handler`)."""
 
 
 _EMIT: Final = SnowplowHandler.emit
 """The class's own ``emit``, as defined: what ``handle()`` may run inline."""
-
-_RETIRED: list[SnowplowHandler] = []
-"""Handlers closed by a reconfiguration whose own tracker is still open: a handler
-built with the same settings takes one over, else its closer closes it."""
-_RETIRED_LOCK = threading.Lock()  # renewed in a forked child
-
-
-def _holds_logging_lock() -> bool:
-    """Whether this thread holds logging's module lock (``dictConfig`` does)."""
-    is_owned = getattr(getattr(logging, "_lock", None), "_is_owned", None)
-    return callable(is_owned) and bool(is_owned())
-
-
-def _adopt(key: object) -> Tracker | None:
-    """The tracker of a retired handler built with the same settings, taken over."""
-    with _RETIRED_LOCK:
-        for index, old in enumerate(_RETIRED):
-            try:
-                same = bool(old._key == key)  # noqa: SLF001 - the class's own registry
-            except Exception:  # noqa: BLE001 - an option's __eq__ failed: not the same
-                same = False
-            if same:
-                del _RETIRED[index]
-                old._owns_tracker = False  # noqa: SLF001 - handed over
-                return old.tracker
-    return None
-
-
-def _close_retired(handler: SnowplowHandler) -> None:
-    """Close a retired handler's tracker once the reconfiguration is over."""
-    block_signals()
-    lock = getattr(logging, "_lock", None)
-    if lock is not None:
-        with lock:  # held by the reconfiguration until it is done
-            pass
-    with _RETIRED_LOCK:
-        if handler not in _RETIRED:
-            return  # a handler with the same settings took the tracker over
-        _RETIRED.remove(handler)
-    handler.tracker.close(timeout=handler.flush_timeout)
-
-
-def _code_of(handler: object) -> types.CodeType | None:
-    """The code a Python signal handler runs first.
-
-    A function, a method, a ``functools.partial`` or a callable object.
-    """
-    for _ in range(4):
-        if isinstance(handler, functools.partial):
-            handler = handler.func
-            continue
-        code = getattr(getattr(handler, "__func__", handler), "__code__", None)
-        if isinstance(code, types.CodeType):
-            return code
-        handler = type(handler).__call__ if callable(handler) else None
-    return None
-
-
-def _in_signal_handler() -> bool:
-    """Whether a Python signal handler runs between here and the call it interrupted.
-
-    Only on the main thread: signal handlers run nowhere else.
-    """
-    if threading.current_thread() is not threading.main_thread():
-        return False
-    codes = set()
-    for signum in signal.valid_signals():
-        try:
-            code = _code_of(signal.getsignal(signum))
-        except (OSError, ValueError):
-            continue
-        if code is not None:
-            codes.add(code)
-    if not codes:
-        return False
-    # Out of the re-entered call (up to its handle(): a subclass's emit() may
-    # come between), then up to the call it interrupted.
-    frame: types.FrameType | None = sys._getframe(2)  # noqa: SLF001 - handle()/emit()
-    entered = frame is not None and frame.f_code is _HANDLE_CODE
-    frame = frame.f_back if frame is not None else None
-    while frame is not None:
-        code = frame.f_code
-        if code in codes:
-            return True
-        if code in _OWN_CODES:
-            if entered or code is not _HANDLE_CODE:
-                return False  # the interrupted call: no signal handler between
-            entered = True
-        frame = frame.f_back
-    return False
-
-
 _HANDLE_CODE: Final = SnowplowHandler.handle.__code__
-_OWN_CODES: Final = frozenset(
-    {
-        _HANDLE_CODE,
-        SnowplowHandler.emit.__code__,
-        SnowplowHandler._send_deferred_record.__code__,  # noqa: SLF001 - the class's own code object
-    }
-)
-
-
-def _after_fork_in_child() -> None:
-    global _RETIRED_LOCK  # noqa: PLW0603 - a parent thread may hold it
-    _RETIRED_LOCK = threading.Lock()
-    _RETIRED.clear()  # their closers did not come along; the exit close has them
-
-
-if hasattr(os, "register_at_fork"):  # not on Windows
-    os.register_at_fork(after_in_child=_after_fork_in_child)
-
-
-def _check_options(
-    tag: object, capture_exceptions: object, flush_timeout: object
-) -> None:
-    if not isinstance(tag, str) or not tag.isidentifier():
-        msg = f"'tag' must be a record attribute name such as 'snowplow' (got {tag!r})."
-        raise ConfigurationError(msg)
-    if not isinstance(capture_exceptions, bool):
-        msg = f"'capture_exceptions' must be a bool (got {capture_exceptions!r})."
-        raise ConfigurationTypeError(msg)
-    if (
-        isinstance(flush_timeout, bool)
-        or not isinstance(flush_timeout, int | float)
-        or flush_timeout < 0
-    ):
-        msg = (
-            f"'flush_timeout' must be a number of seconds >= 0 (got {flush_timeout!r})."
-        )
-        raise ConfigurationError(msg)
-
-
-def _site(record: logging.LogRecord) -> ErrorSite:
-    return ErrorSite(
-        message=record.getMessage(),
-        file_name=record.filename,
-        line_number=record.lineno,
-        class_name=f"{record.name}.{record.funcName}"
-        if record.funcName
-        else record.name,
-        thread_name=record.threadName,
-        thread_id=native_thread_id(record.thread),
-        is_fatal=record.levelno >= logging.CRITICAL,
-    )
-
-
-def _application_entity(version: str | None) -> tuple[SelfDescribingJson, ...]:
-    if version is None:
-        return ()
-    checked = check_setting(
-        fmt.format_text, "app_version", version, required=True, max_length=255
-    )
-    return (
-        SelfDescribingJson(schema=proto.APPLICATION_SCHEMA, data={"version": checked}),
-    )
-
-
-def _record_entity(
-    schema: str | None, formatter: object, tag: str
-) -> Callable[[logging.LogRecord], SelfDescribingJson] | None:
-    if schema is None:
-        if formatter is not None:
-            msg = "'record_entity_formatter' needs 'record_entity_schema', the entity's Iglu URI (got none)."
-            raise ConfigurationError(msg)
-        return None
-    check_setting(fmt.check_iglu_uri, "record_entity_schema", schema)
-    if isinstance(formatter, BaseJsonFormatter):
-        return _RecordEntity(schema, formatter, tag)
-    if formatter is not None and not isinstance(formatter, Mapping):
-        msg = (
-            "'record_entity_formatter' must be a python-json-logger formatter or its "
-            f"settings as a dict (got {type(formatter).__name__})."
-        )
-        raise ConfigurationTypeError(msg)
-    settings: dict[str, Any] = (
-        dict(formatter)
-        if formatter is not None
-        else {"fmt": ["levelname", "name", "message"]}
-    )
-    try:
-        built = JsonFormatter(**settings)
-    except (TypeError, ValueError) as exc:
-        msg = (
-            f"'record_entity_formatter' has a setting python-json-logger refuses: {exc}"
-        )
-        raise ConfigurationError(msg) from None
-    return _RecordEntity(schema, built, tag)

@@ -16,10 +16,16 @@ import enum
 import math
 import random
 import time
+from collections.abc import Mapping
 from collections.abc import Set as AbstractSet
 from typing import Final
 
-from snowplow_logging._checks import check_count, check_seconds
+from snowplow_logging._checks import (
+    check_count,
+    check_flag,
+    check_seconds,
+    unknown_setting,
+)
 from snowplow_logging._exceptions import ConfigurationError, ConfigurationTypeError
 
 __all__ = ["NO_RETRY_CODES", "Outcome", "Retry", "check_retry", "parse_retry_after"]
@@ -85,6 +91,11 @@ class Retry:
         retry_other: also retry 4xx statuses found in neither set.
         respect_retry_after: wait at least ``Retry-After`` when the response has it.
 
+    Numbers and bools given as strings (``"5"``, ``"0.5"``, ``"true"``), as
+    configuration files give them, are converted. An emitter's ``retry``
+    setting also takes these fields as a plain mapping (``{"max_attempts": 5,
+    "initial_delay": 0.5}``), so that ``logging.config.dictConfig`` can set it.
+
     Raises:
         ConfigurationError: a value cannot work, or a code is in both sets.
         ConfigurationTypeError: a value has the wrong type.
@@ -102,28 +113,33 @@ class Retry:
     respect_retry_after: bool = True
 
     def __post_init__(self) -> None:
-        if self.max_attempts is not None:
-            check_count("max_attempts", self.max_attempts)
-        check_seconds("initial_delay", self.initial_delay)
-        check_seconds("jitter", self.jitter)
-        if check_seconds("max_delay", self.max_delay) < self.initial_delay:
+        # Strings from configuration files are converted ("5", "0.5", "true").
+        checked: dict[str, object] = {
+            "max_attempts": None
+            if self.max_attempts is None
+            else check_count("max_attempts", self.max_attempts),
+            "initial_delay": check_seconds("initial_delay", self.initial_delay),
+            "jitter": check_seconds("jitter", self.jitter),
+            "max_delay": check_seconds("max_delay", self.max_delay),
+            "retry_codes": _check_codes("retry_codes", self.retry_codes),
+            "no_retry_codes": _check_codes("no_retry_codes", self.no_retry_codes),
+            "retry_other": check_flag("retry_other", self.retry_other),
+            "respect_retry_after": check_flag(
+                "respect_retry_after", self.respect_retry_after
+            ),
+        }
+        for name, value in checked.items():
+            object.__setattr__(self, name, value)
+        if self.max_delay < self.initial_delay:
             msg = (
                 f"'max_delay' must be >= 'initial_delay' ({self.initial_delay!r}) "
                 f"(got {self.max_delay!r})."
             )
             raise ConfigurationError(msg)
-        retry = _check_codes("retry_codes", self.retry_codes)
-        no_retry = _check_codes("no_retry_codes", self.no_retry_codes)
-        if retry & no_retry:
-            both = sorted(retry & no_retry)
+        both = sorted(set(self.retry_codes) & set(self.no_retry_codes))
+        if both:
             msg = f"a status cannot be in both retry sets (got {both})."
             raise ConfigurationError(msg)
-        for name in ("retry_other", "respect_retry_after"):
-            if not isinstance(getattr(self, name), bool):
-                msg = f"'{name}' must be a bool (got {getattr(self, name)!r})."
-                raise ConfigurationTypeError(msg)
-        object.__setattr__(self, "retry_codes", retry)
-        object.__setattr__(self, "no_retry_codes", no_retry)
 
     @classmethod
     def disabled(cls) -> Retry:
@@ -178,14 +194,36 @@ def parse_retry_after(value: str | None, *, now: float | None = None) -> float |
 
 
 def check_retry(retry: object) -> Retry:
-    """``retry`` if it is a :class:`Retry`, the default policy for ``None``.
+    """The policy ``retry`` stands for.
+
+    A :class:`Retry`; ``None`` for the default policy; a mapping of
+    :class:`Retry`'s fields (what ``logging.config.dictConfig`` can give:
+    ``{"max_attempts": 5, "initial_delay": "0.5"}``); or a bool, ``False``
+    (or ``"false"``, ``"no"``, ``"off"``, ``"0"``) for :meth:`Retry.disabled`
+    and ``True`` for the default.
 
     Raises:
-        ConfigurationTypeError: anything else (dictConfig passes any value).
+        ConfigurationError: a field has a value that cannot work.
+        ConfigurationTypeError: anything else, or a field :class:`Retry` does
+            not have (answered with the closest field name).
     """
     if retry is None:
         return Retry()
-    if not isinstance(retry, Retry):
-        msg = f"'retry' must be a Retry or None (got {retry!r})."
-        raise ConfigurationTypeError(msg)
-    return retry
+    if isinstance(retry, Retry):
+        return retry
+    if isinstance(retry, Mapping):
+        fields = {field.name for field in dataclasses.fields(Retry)}
+        for key in retry:
+            if not isinstance(key, str) or key not in fields:
+                raise unknown_setting("'retry'", str(key), fields)
+        return Retry(**retry)
+    if isinstance(retry, bool | str):
+        try:
+            return Retry() if check_flag("retry", retry) else Retry.disabled()
+        except ConfigurationTypeError:
+            pass
+    msg = (
+        "'retry' must be a Retry, a mapping of its fields such as "
+        f"{{'max_attempts': 5}}, a bool or None (got {retry!r})."
+    )
+    raise ConfigurationTypeError(msg)

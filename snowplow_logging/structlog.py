@@ -46,6 +46,7 @@ from snowplow_logging._diagnostics import RateLimitedLog
 from snowplow_logging._emitters import peek
 from snowplow_logging._events import Event
 from snowplow_logging._exceptions import ConfigurationError, ConfigurationTypeError
+from snowplow_logging._handler_settings import tracker_from_environment
 from snowplow_logging._tags import (
     EXCEPTION,
     activate_claims,
@@ -119,7 +120,10 @@ class SnowplowProcessor:
     two.
 
     Args:
-        tracker: the tracker events go to.
+        tracker: the tracker events go to. Without one, the processor builds
+            its own tracker and ``Emitter`` from the environment
+            (``SNOWPLOW_ENDPOINT``, ``SNOWPLOW_APP_ID``, ``SNOWPLOW_NAMESPACE``
+            and the emitter's variables, as ``SnowplowHandler`` does).
         key: the event dict key holding the events, ``"snowplow"`` by default.
         context_key: the key holding bound entities, ``"snowplow_context"``.
         capture_exceptions: also send an ``application_error`` event when the
@@ -148,12 +152,14 @@ class SnowplowProcessor:
 
     def __init__(
         self,
-        tracker: Tracker,
+        tracker: Tracker | None = None,
         *,
         key: str = "snowplow",
         context_key: str = "snowplow_context",
         capture_exceptions: bool = False,
     ) -> None:
+        if tracker is None:  # its own, from SNOWPLOW_ENDPOINT and the like
+            tracker = tracker_from_environment()
         _check_settings(tracker, key, context_key, capture_exceptions)
         self.tracker = tracker
         self.key = key

@@ -21,7 +21,7 @@ import pytest
 import requests
 from requests.adapters import HTTPAdapter
 
-from snowplow_logging import Emitter, StructuredEvent, Tracker
+from snowplow_logging import ConfigurationError, Emitter, StructuredEvent, Tracker
 from snowplow_logging._delivery.transport import (
     RequestsTransport,
     Response,
@@ -645,12 +645,21 @@ class TestEmitterEndpointOnTheWire:
             pytest.param("get", "/日本/i", b"/%E6%97%A5%E6%9C%AC", id="get-cjk-i"),
         ],
     )
-    def test_pasted_collector_path_is_not_doubled(
+    def test_pasted_collector_path_is_refused_with_the_fix(
         self, server: RawServer, method: str, path: str, on_the_wire: bytes
     ) -> None:
-        """An endpoint pasted with the collector path is sent to it once."""
-        eids, emitter = _track(f"{server.url}{path}", method)
+        """An endpoint pasted with the collector path is refused at construction
+        (kept, it would be doubled; dropped, silently), the message says what
+        to type instead, and what it says delivers to the collector path once."""
+        with pytest.raises(ConfigurationError) as info:
+            Emitter(f"{server.url}{path}", method=method)
 
+        message = str(info.value)
+        assert "must not end with the collector's path" in message
+        instead = re.search(r"; write '([^']*)'", message)
+        assert instead is not None, message
+        assert server.seen == []
+        eids, emitter = _track(instead.group(1), method)
         _check_delivery(server, method, on_the_wire, eids, emitter)
 
 

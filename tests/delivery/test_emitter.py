@@ -140,9 +140,14 @@ class TestConfiguration:
             ({"max_queue": 1.5}, ConfigurationTypeError, "'max_queue' must be an int"),
             ({"flush_interval": 0}, ConfigurationError, "'flush_interval' must be > 0"),
             ({"timeout": float("inf")}, ConfigurationError, "'timeout' must be > 0"),
-            ({"timeout": "5"}, ConfigurationTypeError, "'timeout' must be a number"),
+            ({"timeout": "five"}, ConfigurationTypeError, "'timeout' must be a number"),
             ({"method": "put"}, ConfigurationError, "'method' must be 'post' or 'get'"),
-            ({"retry": {"max_attempts": 1}}, ConfigurationTypeError, "'retry' must be"),
+            ({"retry": 5}, ConfigurationTypeError, "'retry' must be a Retry"),
+            (
+                {"retry": {"attempts": 1}},
+                ConfigurationTypeError,
+                "'retry' has no setting 'attempts': did you mean 'max_attempts'?",
+            ),
             (
                 {"on_success": 1},
                 ConfigurationTypeError,
@@ -176,7 +181,7 @@ class TestConfiguration:
         [
             (-1.0, ConfigurationError),
             (float("nan"), ConfigurationError),
-            ("5", TypeError),
+            ("five", TypeError),
         ],
     )
     def test_exit_timeout_is_checked(

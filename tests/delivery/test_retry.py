@@ -118,7 +118,7 @@ class TestRetry:
             ({"max_attempts": 1.5}, ConfigurationTypeError, "'max_attempts'"),
             ({"initial_delay": -1}, ConfigurationError, "'initial_delay' must be"),
             (
-                {"max_delay": "1"},
+                {"max_delay": "one"},
                 ConfigurationTypeError,
                 "'max_delay' must be a number",
             ),

@@ -609,7 +609,7 @@ class TestDictConfig:
             (
                 {
                     "tracker": "ext://tests.integrations.test_handler.TRACKER",
-                    "capture_exceptions": "yes",
+                    "capture_exceptions": "maybe",
                 },
                 "'capture_exceptions' must be a bool",
             ),
@@ -639,7 +639,7 @@ class TestDictConfig:
                     "tracker": "ext://tests.integrations.test_handler.TRACKER",
                     "flush_timeout": -1,
                 },
-                "'flush_timeout' must be a number of seconds >= 0",
+                "'flush_timeout' must be >= 0 (got -1)",
             ),
         ],
     )

@@ -167,7 +167,8 @@ class TestReload:
 
         dropped = 0
         for old in handlers[:-1]:
-            closer = getattr(old, "_closer", None)  # closes it after the reconfig
+            lease = getattr(old, "_lease", None)  # who closes the tracker
+            closer = getattr(lease, "closer", None)  # closes it after the reconfig
             if closer is not None:
                 closer.join(30)
             (emitter,) = old.tracker.emitters
