@@ -7,7 +7,7 @@ import random
 import re
 import uuid
 from pathlib import Path
-from typing import Any
+from typing import Any, Final
 
 import jsonschema
 import pytest
@@ -45,6 +45,84 @@ def _pair(schema: dict[str, Any]) -> tuple[Check | None, jsonschema.Draft4Valida
 
 
 QUICK_FILES = [p for p in SCHEMA_FILES if compile_check(_load(p), FORMATS.conforms)]
+SLOW = frozenset(
+    {
+        "$ref", "additionalItems", "allOf", "anyOf", "dependencies",
+        "exclusiveMaximum", "exclusiveMinimum", "multipleOf", "not", "oneOf",
+        "patternProperties", "uniqueItems",
+    }
+)  # fmt: skip
+"""Draft 4 keywords the quick test does not implement."""
+_NAMED: Final = ("properties", "patternProperties", "definitions", "dependencies")
+_IGLU: Final = "com.snowplowanalytics"
+GENERATOR_MISSES: Final = {
+    f"{_IGLU}.iglu/anything-a/jsonschema/1-0-0": (True, False),
+    f"{_IGLU}.iglu/anything-b/jsonschema/1-0-0": (True, False),
+    f"{_IGLU}.iglu/anything-c/jsonschema/1-0-0": (True, False),
+    f"{_IGLU}.snowplow/element_statistics/jsonschema/1-0-0": (False, True),
+    f"{_IGLU}.snowplow/identity/jsonschema/1-0-0": (False, True),
+    f"{_IGLU}.snowplow/identity/jsonschema/2-0-0": (False, True),
+    f"{_IGLU}.snowplow/identity_merge/jsonschema/1-0-0": (False, True),
+    f"{_IGLU}.snowplow/identity_merge/jsonschema/2-0-0": (False, True),
+    f"{_IGLU}.snowplow.badrows/loader_runtime_error/jsonschema/1-0-0": (False, True),
+    f"{_IGLU}.snowplow.enrichments/api_request_enrichment_config/jsonschema/1-0-0": (
+        False,
+        True,
+    ),
+    f"{_IGLU}.snowplow.enrichments/api_request_enrichment_config/jsonschema/1-0-1": (
+        False,
+        True,
+    ),
+    f"{_IGLU}.snowplow.enrichments/api_request_enrichment_config/jsonschema/1-0-2": (
+        False,
+        True,
+    ),
+    f"{_IGLU}.snowplow.storage/redshift_config/jsonschema/1-0-0": (False, True),
+    f"{_IGLU}.snowplow.storage/redshift_config/jsonschema/2-0-0": (False, True),
+    f"{_IGLU}.snowplow.storage/redshift_config/jsonschema/2-1-0": (False, True),
+    "io.github.snowplow-logging/trace/jsonschema/1-0-0": (False, True),
+}
+"""Bundled schemas the instance generator reaches only one side of (valid or
+invalid): soundness is still checked on every instance."""
+
+
+SLOW_OTHERWISE: Final = {
+    f"{_IGLU}.mobile/remote_config/jsonschema/1-0-1",
+    f"{_IGLU}.monitoring.loader/alert/jsonschema/1-0-0",
+    f"{_IGLU}.monitoring.loader/heartbeat/jsonschema/1-0-0",
+    f"{_IGLU}.sauna.commands/envelope/jsonschema/1-0-0",
+    f"{_IGLU}.snowplow/client_side_bot_detection/jsonschema/1-0-0",
+    f"{_IGLU}.snowplow/cross_navigation/jsonschema/1-0-0",
+    f"{_IGLU}.snowplow/event_forwarding_metrics/jsonschema/1-0-0",
+    f"{_IGLU}.snowplow/media_player/jsonschema/2-0-0",
+    f"{_IGLU}.snowplow/mobile_context/jsonschema/1-0-2",
+    f"{_IGLU}.snowplow/mobile_context/jsonschema/1-0-3",
+    f"{_IGLU}.snowplow/referer_parser/jsonschema/2-0-1",
+    f"{_IGLU}.snowplow/site_search/jsonschema/1-0-0",
+    f"{_IGLU}.snowplow.ecommerce/transaction_error/jsonschema/1-0-0",
+    f"{_IGLU}.snowplow.media/ad_break/jsonschema/1-0-0",
+}
+"""Schemas without a quick test for another reason than a keyword (a format or a
+type the quick test does not take on)."""
+
+
+def _keywords(schema: object) -> set[str]:
+    """Every keyword used in ``schema`` and its subschemas (not property names)."""
+    found: set[str] = set()
+    if isinstance(schema, list):
+        for item in schema:
+            found |= _keywords(item)
+    elif isinstance(schema, dict):
+        for key, value in schema.items():
+            found.add(key)
+            if key in _NAMED and isinstance(value, dict):
+                for subschema in value.values():
+                    found |= _keywords(subschema)
+            elif key not in {"enum", "required", "type", "default", "examples"}:
+                found |= _keywords(value)
+    return found
+
+
 """The schemas with a quick test: the soundness test runs on each."""
 
 SCALARS: tuple[object, ...] = (
@@ -116,16 +194,13 @@ class TestSoundness:
     """Whenever the quick test says valid, jsonschema agrees (every bundled schema)."""
 
     def test_which_schemas_have_no_quick_test(self) -> None:
-        """Only schemas using keywords the quick test lacks ($ref, oneOf...) go slow."""
+        """Exactly the schemas using keywords the quick test lacks ($ref, oneOf...) go slow."""
         slow = [_id(p) for p in SCHEMA_FILES if _pair(_load(p))[0] is None]
 
-        assert slow == [
-            "com.snowplowanalytics.self-desc/schema/jsonschema/1-0-0",
-            "com.snowplowanalytics.snowplow/ad_click/jsonschema/1-0-0",
-            "com.snowplowanalytics.snowplow/ad_conversion/jsonschema/1-0-0",
-            "com.snowplowanalytics.snowplow/ad_impression/jsonschema/1-0-0",
-            "com.snowplowanalytics.snowplow/site_search/jsonschema/1-0-0",
-        ]
+        by_keyword = [_id(p) for p in SCHEMA_FILES if _keywords(_load(p)) & SLOW]
+        assert set(slow) == {*by_keyword, *SLOW_OTHERWISE}
+        assert "com.snowplowanalytics.snowplow/ad_click/jsonschema/1-0-0" in slow
+        assert "com.snowplowanalytics.snowplow/web_page/jsonschema/1-0-0" not in slow
 
     @pytest.mark.parametrize("path", QUICK_FILES, ids=_id)
     def test_quick_valid_implies_valid(self, path: Path) -> None:
@@ -142,8 +217,10 @@ class TestSoundness:
                 quick_valid += 1
                 assert list(validator.iter_errors(instance)) == [], instance
 
-        assert quick_valid > 0  # the generator reaches valid instances too
-        assert quick_valid < 1500  # the generator also finds invalid instances
+        reached = (quick_valid > 0, quick_valid < 1500)
+        # The generator reaches valid and invalid instances, except for a few
+        # schemas whose shape it cannot aim at (pinned, so a change shows).
+        assert reached == GENERATOR_MISSES.get(_id(path), (True, True))
 
     @pytest.mark.parametrize(
         ("name", "instance"),
