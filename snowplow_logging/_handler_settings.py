@@ -97,6 +97,8 @@ def application_entity(version: str | None) -> tuple[SelfDescribingJson, ...]:
 
 _EMITTER_SETTINGS: Final = frozenset(inspect.signature(Emitter).parameters)
 """What ``**emitter_options`` may hold: ``Emitter``'s own settings."""
+_TRACKER_OPTIONS: Final = ("before_send", "trace_context")
+"""``Tracker`` settings ``**emitter_options`` may hold too, passed to the tracker."""
 
 
 class TrackerSettings(NamedTuple):
@@ -119,8 +121,10 @@ def check_emitter_options(
         own: ``owner``'s own setting names, suggested too.
     """
     for name in options:
-        if name not in _EMITTER_SETTINGS:
-            raise unknown_setting(owner, name, _EMITTER_SETTINGS | set(own))
+        if name not in _EMITTER_SETTINGS and name not in _TRACKER_OPTIONS:
+            raise unknown_setting(
+                owner, name, _EMITTER_SETTINGS | {*own, *_TRACKER_OPTIONS}
+            )
 
 
 def build_tracker(
@@ -139,6 +143,7 @@ def build_tracker(
         ConfigurationTypeError: a value has the wrong type.
     """
     options: dict[str, Any] = dict(emitter_options)
+    tracker_options = {k: options.pop(k) for k in _TRACKER_OPTIONS if k in options}
     if env.read("endpoint", endpoint).value is None and not sending_disabled(
         options.get("disabled")
     ):
@@ -154,6 +159,7 @@ def build_tracker(
         namespace=env.text("namespace", settings.namespace),
         platform=settings.platform,
         encode_base64=check_flag("encode_base64", settings.encode_base64),
+        **tracker_options,
     )
 
 

@@ -19,6 +19,7 @@ from snowplow_logging import (
     Emitter,
     SelfDescribing,
     SelfDescribingJson,
+    SnowplowHandler,
     StructuredEvent,
     Subject,
     Tracker,
@@ -385,3 +386,33 @@ class TestReadyHooks:
         assert events["0"]["event"]["user_ipaddress"] == _digest("203.0.113.9")
         assert events["1"]["event"].get("user_id") is None
         assert events["1"]["event"].get("domain_userid") is None
+
+
+class TestHandlerSettings:
+    """SnowplowHandler built from an endpoint passes before_send to its tracker."""
+
+    def test_handler_before_send(self, micro: MicroCollector) -> None:
+        """The handler's events go through the hook; what it drops is counted."""
+        log = logging.getLogger("tests.hooks.handler")
+        log.propagate = False
+        handler = SnowplowHandler(
+            endpoint=micro.endpoint,
+            before_send=chain(anonymize(), sample_by_schema({}, default=1.0)),
+        )
+        log.addHandler(handler)
+        try:
+            with bind(subject=Subject(user_id="u-42")):
+                log.warning("x", extra={"snowplow": _event(0)})
+            assert handler.flush()
+        finally:
+            log.removeHandler(handler)
+            handler.close()
+
+        (event,) = micro.good()
+        assert "uid" not in event.payload
+        assert handler.stats["tracker_dropped_by_hook"] == 0
+
+    def test_a_misspelt_hook_setting_is_named(self) -> None:
+        """before_sned: refused, with the right name suggested."""
+        with pytest.raises(ConfigurationTypeError, match="before_send"):
+            SnowplowHandler(endpoint="http://127.0.0.1:1", before_sned=anonymize())

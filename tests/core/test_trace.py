@@ -134,6 +134,23 @@ class TestTraceContext:
 
         assert [_trace_data(p) for p in emitter.payloads] == [[], []]
 
+    def test_handler_switched_off(self, micro: MicroCollector) -> None:
+        """SnowplowHandler(endpoint=..., trace_context=False): no entity in a span."""
+        log = logging.getLogger("tests.trace.off")
+        log.propagate = False
+        handler = SnowplowHandler(endpoint=micro.endpoint, trace_context=False)
+        log.addHandler(handler)
+        try:
+            with TRACER.start_as_current_span("request"):
+                log.warning("in", extra={"snowplow": _event(0)})
+            assert handler.flush()
+        finally:
+            log.removeHandler(handler)
+            handler.close()
+
+        (event,) = micro.good()
+        assert event.contexts == []
+
     def test_trace_context_must_be_a_bool(self) -> None:
         """A string is refused at construction, naming the setting."""
         with pytest.raises(ConfigurationTypeError, match="trace_context"):
