@@ -43,11 +43,18 @@ if #items > 0 then
 end
 return items
 """
-# Removes each item ARGV[2..] once from KEYS[1], from its head when it is there
+# Removes each item ARGV[3..] once from KEYS[1], from its head when it is there
 # (the emitter resolves events in order, so that is the usual case and costs
-# O(1)), and appends it to KEYS[2] if ARGV[1] is '1'.
+# O(1)), and appends it to KEYS[2] if ARGV[1] is '1'. ARGV[2] names this call:
+# KEYS[3] keeps the name of the last one, and the same call again (its reply was
+# lost and redis-py repeated it) does nothing, instead of removing a second copy
+# of an item pushed twice and appending the dead letters a second time.
 _SETTLE_LUA: Final = """
-for i = 2, #ARGV do
+if redis.call('HGET', KEYS[3], 'settle') == ARGV[2] then
+  return 0
+end
+redis.call('HSET', KEYS[3], 'settle', ARGV[2])
+for i = 3, #ARGV do
   local item = ARGV[i]
   if redis.call('LINDEX', KEYS[1], 0) == item then
     redis.call('LPOP', KEYS[1])
@@ -58,7 +65,7 @@ for i = 2, #ARGV do
     redis.call('RPUSH', KEYS[2], item)
   end
 end
-return #ARGV - 1
+return #ARGV - 2
 """
 
 
@@ -132,8 +139,12 @@ class ProcessingList:
     def settle(self, raws: list[Raw], *, dead: bool) -> None:
         """Remove items from the processing list; to the dead letters if ``dead``."""
         dead_letters = self.dead_letter_key if dead else None
-        keys = [self.processing_key, dead_letters or self.processing_key]
+        keys = [
+            self.processing_key,
+            dead_letters or self.processing_key,
+            self.takes_key,
+        ]
         flag = "0" if dead_letters is None else "1"
         for start in range(0, len(raws), MOST_PER_CALL):
             chunk = raws[start : start + MOST_PER_CALL]
-            self._settle_script(keys=keys, args=[flag, *chunk])
+            self._settle_script(keys=keys, args=[flag, uuid.uuid4().hex, *chunk])

@@ -27,7 +27,7 @@ from snowplow_logging import (
 from snowplow_logging._cli import main
 from snowplow_logging.micro import MicroCollector
 from snowplow_logging.redis import DEFAULT_KEY, RedisEmitter, RedisWorker
-from tests.collector import free_port
+from tests.collector import Collector, Reply, free_port
 from tests.processes import run_python, start_python
 
 FAST_RETRY = Retry(initial_delay=0.02, max_delay=0.1, jitter=0.0)
@@ -393,14 +393,16 @@ class TestRedisWorker:
         assert client.llen(f"{DEFAULT_KEY}:processing:w3") == 0
 
     def test_refused_events_go_to_dead_letters(
-        self, server: RedisServer, client: redis.Redis, micro: MicroCollector
+        self, server: RedisServer, client: redis.Redis
     ) -> None:
         """A batch the collector refuses for good (400) moves to <key>:failed."""
-        refused = json.dumps({"e": "pv", "eid": "x"})  # no tv: envelope refused
+        refused = json.dumps({"e": "pv", "eid": "x"})
         client.rpush("k", refused)
-        running = _Running(client, micro.endpoint, "w4", key="k")
-        _wait_until(lambda: client.llen("k:failed") == 1)
-        running.stop()
+        with Collector() as collector:  # a real collector answers 200 to bad rows
+            collector.default = Reply(status=400)
+            running = _Running(client, collector.url, "w4", key="k")
+            _wait_until(lambda: client.llen("k:failed") == 1)
+            running.stop()
 
         assert running.worker.stats["failed"] == 1
         assert client.lrange("k:failed", 0, -1) == [refused.encode()]

@@ -31,7 +31,7 @@ from redis.retry import Retry as RedisRetry
 
 from snowplow_logging.micro import MicroCollector
 from snowplow_logging.redis import DEFAULT_KEY, RedisWorker
-from tests.collector import free_port
+from tests.collector import Collector, Reply, free_port
 
 PROCESSING = f"{DEFAULT_KEY}:processing"
 
@@ -125,14 +125,23 @@ def _reset(sock: socket.socket) -> None:
 class LosingProxy:
     """Forwards TCP to Redis; loses the first non-empty reply to ``command``.
 
+    With ``integers``, the first positive integer reply instead (a settle's).
+
     ``kind`` ``"reset"`` resets the client's connection instead of answering;
     ``"timeout"`` keeps the reply until the client closes the connection. With
     ``refuse_after``, every connection is reset from then on.
     """
 
     def __init__(
-        self, upstream: int, command: bytes, kind: str, *, refuse_after: bool = False
+        self,
+        upstream: int,
+        command: bytes,
+        kind: str,
+        *,
+        refuse_after: bool = False,
+        integers: bool = False,
     ) -> None:
+        self._integers = integers  # lose a positive integer reply instead
         self._upstream = upstream
         self._command = command
         self._kind = kind
@@ -222,14 +231,23 @@ class LosingProxy:
 
     def _loses(self, name: bytes, reply: object) -> bool:
         with self._lock:
-            if not self._armed or name != self._command:
+            if not self._armed or name != self._command or not self._chosen(reply):
                 return False
-            if reply is None or reply == [] or not isinstance(reply, list | bytes):
-                return False
-            if isinstance(reply, bytes) and reply[:1] in b"-+:":
-                return False  # an error or a status: the command moved nothing
             self._armed = False
             return True
+
+    def _chosen(self, reply: object) -> bool:
+        """Whether ``reply`` is of the kind to lose (something moved or removed)."""
+        if self._integers:  # the settle script answers how many it removed
+            return (
+                isinstance(reply, bytes)
+                and reply[:1] == b":"
+                and reply.strip() != b":0"
+            )
+        if reply is None or reply == [] or not isinstance(reply, list | bytes):
+            return False
+        # An error or a status: the command moved nothing.
+        return not (isinstance(reply, bytes) and reply[:1] in b"-+:")
 
     def _lost(self, client: socket.socket) -> None:
         with self._lock:
@@ -467,3 +485,41 @@ class TestLostMoveReply:
         assert not drained
         assert direct.llen(f"{PROCESSING}:extra") == 2
         assert "2 events" in caplog.text
+
+
+class TestLostSettleReply:
+    """A settle that ran on the server but whose reply was lost runs once."""
+
+    def test_refused_events_reach_the_dead_letters_once(
+        self, server: _Server, direct: redis.Redis
+    ) -> None:
+        """redis-py repeats the script; the repeat must not append them again.
+
+        Before: 3 refused events, 6 dead letters.
+        """
+        direct.delete("dead")
+        direct.rpush(DEFAULT_KEY, *(_payload(n) for n in range(3)))
+        proxy = LosingProxy(server.port, b"EVALSHA", "reset", integers=True)
+        client = _through(proxy, retries=True)
+        with Collector() as collector:
+            collector.default = Reply(status=400)  # refused for good: dead letters
+            worker = RedisWorker(
+                client,
+                endpoint=collector.url,
+                name="lost-settle",
+                flush_interval=0.05,
+                block_timeout=0.1,
+                dead_letter_key="dead",
+            )
+            try:
+                with _Running(worker) as running:
+                    assert proxy.lost.wait(10)
+                    _wait_until(lambda: direct.llen(f"{PROCESSING}:lost-settle") == 0)
+                    running.stop()
+                    stats = running.worker.stats
+            finally:
+                client.close()
+                proxy.close()
+
+        assert stats["failed"] == 3
+        assert direct.llen("dead") == 3
