@@ -234,7 +234,11 @@ class Emitter(Engine[HttpItem]):
             on_success=on_success,
             on_failure=on_failure,
         )
-        self._display = "(sending disabled)" if given.value is None else display
+        if self.disabled:
+            display = (
+                f"{'' if given.value is None else display + ' '}(sending disabled)"
+            )
+        self._display = display
         self._disabled = itertools.count()
         if self.disabled:
             # Instance attributes shadow the engine's methods: the tracker

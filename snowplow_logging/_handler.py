@@ -15,6 +15,7 @@ a handler after its tracker was closed are dropped, counted and reported once.
 
 from __future__ import annotations
 
+import inspect
 import itertools
 import logging
 import math
@@ -142,7 +143,7 @@ class SnowplowHandler(logging.Handler):
             emitter_options["method"] = method
         key = (endpoint, settings, sorted(emitter_options.items()), env.snapshot())
         built = (None if tracker is not None else adopt(key)) or make_tracker(
-            tracker, endpoint, settings, emitter_options
+            tracker, endpoint, settings, emitter_options, _SETTINGS
         )
         super().__init__(level)
         self.tracker = built
@@ -397,3 +398,7 @@ class SnowplowHandler(logging.Handler):
 _EMIT: Final = SnowplowHandler.emit
 """The class's own ``emit``, as defined: what ``handle()`` may run inline."""
 _HANDLE_CODE: Final = SnowplowHandler.handle.__code__
+_SETTINGS: Final = frozenset(inspect.signature(SnowplowHandler).parameters) - {
+    "emitter_options"
+}
+"""The handler's own settings, suggested for a misspelt one."""

@@ -36,24 +36,6 @@ __all__ = [
     "tracker_from_environment",
 ]
 
-_HANDLER_SETTINGS: Final = (
-    "level",
-    "tracker",
-    "endpoint",
-    "app_id",
-    "namespace",
-    "method",
-    "platform",
-    "encode_base64",
-    "tag",
-    "capture_exceptions",
-    "app_version",
-    "record_entity_schema",
-    "record_entity_formatter",
-    "flush_timeout",
-)
-"""``SnowplowHandler``'s own settings, suggested for a misspelt one."""
-
 
 class Options:
     """The handler's own checked options."""
@@ -179,8 +161,11 @@ def make_tracker(
     endpoint: str | None,
     settings: TrackerSettings,
     emitter_options: Mapping[str, object],
+    own: Iterable[str] = (),
 ) -> Tracker:
     """The given tracker, or one built from ``endpoint`` and the emitter settings.
+
+    ``own`` are the handler's own setting names, suggested for a misspelt one.
 
     Raises:
         ConfigurationError: both ``tracker`` and emitter settings, or neither
@@ -188,7 +173,7 @@ def make_tracker(
         ConfigurationTypeError: a setting neither the handler nor the emitter
             has (with the closest name), or a value of the wrong type.
     """
-    check_emitter_options("SnowplowHandler", emitter_options, _HANDLER_SETTINGS)
+    check_emitter_options("SnowplowHandler", emitter_options, own)
     if tracker is None:
         return build_tracker(endpoint, settings, emitter_options)
     if endpoint is not None or emitter_options:

@@ -27,6 +27,7 @@ from snowplow_logging import (
     Tracker,
 )
 from snowplow_logging._protocol import GET_PATH, POST_PATH
+from snowplow_logging._retry import check_retry
 from snowplow_logging.structlog import SnowplowProcessor
 from tests.collector import Collector, Reply
 
@@ -395,17 +396,19 @@ class TestText:
             assert emitter.flush(timeout=10) is True
         assert (emitter.stats["requests"], emitter.stats["failed"]) == (2, 1)
 
-    @pytest.mark.parametrize(
-        ("retry", "attempts"),
-        [(False, 1), ("off", 1), ("true", None), (True, None)],
-    )
-    def test_retry_as_a_switch(self, retry: object, attempts: int | None) -> None:
-        """A bool (or its string) turns retry off or keeps the default policy."""
-        with Emitter("http://127.0.0.1:9", retry=retry, disabled=True) as emitter:  # type: ignore[arg-type]
-            assert emitter.sink is not None
-        from snowplow_logging._retry import check_retry
+    @pytest.mark.parametrize("retry", [False, "off", "no", "0"])
+    def test_retry_switched_off(self, collector: Collector, retry: object) -> None:
+        """retry=False (or its string) makes one attempt: a 503 fails the event."""
+        collector.default = Reply(503)
+        with Emitter(collector.url, retry=retry) as emitter:  # type: ignore[arg-type]
+            Tracker(emitters=emitter).track(_event())
+            assert emitter.flush(timeout=10) is True
+        assert (emitter.stats["requests"], emitter.stats["failed"]) == (1, 1)
 
-        assert check_retry(retry).max_attempts == attempts
+    @pytest.mark.parametrize("retry", [True, "true", "yes", None])
+    def test_retry_switched_on(self, retry: object) -> None:
+        """retry=True (or its string) is the default policy."""
+        assert check_retry(retry) == Retry()
 
     @pytest.mark.parametrize(
         ("settings", "message"),
