@@ -12,6 +12,7 @@ An auth object that signs each request is applied to every request.
 
 from __future__ import annotations
 
+import ssl
 from collections.abc import Mapping, MutableMapping
 from typing import Final, NamedTuple, cast
 
@@ -21,6 +22,8 @@ from requests.adapters import HTTPAdapter
 from requests.auth import HTTPBasicAuth
 from urllib3.connectionpool import ConnectionPool
 
+from snowplow_logging._delivery.url import redact
+from snowplow_logging._diagnostics import LOGGER
 from snowplow_logging._exceptions import SnowplowLoggingError
 
 __all__ = ["CONTENT_TYPE", "RequestsTransport", "Response", "TransportError"]
@@ -28,6 +31,15 @@ __all__ = ["CONTENT_TYPE", "RequestsTransport", "Response", "TransportError"]
 CONTENT_TYPE: Final = "application/json; charset=utf-8"
 _BODY_KEPT: Final = 65_536
 """Most bytes of an answer's body read before its connection is given up."""
+_PLAIN_HTTP_REPLIES: Final = frozenset(
+    {
+        "WRONG_VERSION_NUMBER",
+        "RECORD_LAYER_FAILURE",
+        "HTTP_REQUEST",
+        "PACKET_LENGTH_TOO_LONG",
+    }
+)
+"""OpenSSL's reasons when the server's first bytes are an HTTP answer, not TLS."""
 
 
 class TransportError(SnowplowLoggingError, OSError):
@@ -145,6 +157,7 @@ class RequestsTransport:
             else timeout
         )
         self._plain_http = url.lower().startswith("http://")
+        self._hinted = False  # the plain-HTTP hint is given once
         self._settings: _Settings | None = None
 
     def send(self, body: bytes | None = None, query: str = "") -> Response:
@@ -190,10 +203,26 @@ class RequestsTransport:
             self._settings = None  # resolve the settings again next time
             shown = _cause(exc)
             msg = f"{type(shown).__name__}: {shown}"
+            if _answers_plain_http(shown):
+                msg += self._plain_http_hint()
             raise TransportError(msg) from exc
         result = Response(response.status_code, response.headers.get("Retry-After"))
         _discard_body(response)
         return result
+
+    def _plain_http_hint(self) -> str:
+        """Say once that the https endpoint's server speaks plain HTTP."""
+        plain = "http://" + redact(self._url).split("://", 1)[1]
+        hint = f" (the server answers plain HTTP, not TLS: use {plain})"
+        if not self._hinted:
+            self._hinted = True
+            LOGGER.warning(
+                "Snowplow collector %s answers plain HTTP to TLS: the endpoint "
+                "should start with http:// (a local collector such as "
+                "`snowplow-logging micro` serves plain HTTP), or pass protocol='http'.",
+                redact(self._url),
+            )
+        return hint
 
     def _prepare_one(
         self, body: bytes | None = None, query: str = ""
@@ -268,6 +297,13 @@ def _discard_body(response: requests.Response) -> None:
     else:
         raw.close()  # the connection is dropped, not reused mid-body
         response.close()
+
+
+def _answers_plain_http(exc: BaseException) -> bool:
+    """Whether a TLS handshake failed because the server answered in HTTP."""
+    if isinstance(exc, urllib3.exceptions.SSLError) and exc.args:
+        exc = exc.args[0] if isinstance(exc.args[0], BaseException) else exc
+    return isinstance(exc, ssl.SSLError) and exc.reason in _PLAIN_HTTP_REPLIES
 
 
 def _cause(exc: BaseException) -> BaseException:
