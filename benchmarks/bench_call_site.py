@@ -11,7 +11,10 @@ in ``bench_instructions.py`` (two call counts differenced, so start-up cancels;
   (what the trace-context probe costs when there is nothing to read);
 - ``tagged, span``: inside a recording span of an SDK ``TracerProvider``;
 - ``tagged, hook``: a tracker with an identity ``before_send`` hook (payloads
-  are then built on the caller's thread).
+  are then built on the caller's thread);
+- ``probe`` and ``probe, otel imported``: the trace-context probe alone
+  (``snowplow_logging._trace.current_ids()``), without logging around it,
+  before and after ``opentelemetry.trace`` is imported, no span active.
 
 Every configuration sends to a local HTTP server answering ``200`` (its own
 process) and flushes before it exits. Prints instructions per call and the
@@ -53,6 +56,8 @@ CONFIGS = (
     "tagged, otel imported",
     "tagged, span",
     "tagged, hook",
+    "probe",
+    "probe, otel imported",
 )
 _TOTAL = re.compile(rb"^(?:summary|totals):\s*(\d+)", re.MULTILINE)
 _UNSUPPORTED = 3  # a child's exit status: this package lacks the feature
@@ -105,6 +110,7 @@ def _handler(config: str, port: int) -> logging.Handler:
             endpoint=f"http://127.0.0.1:{port}",
             app_id="bench",
             namespace="bench",
+            flush_timeout=600,  # valgrind on a shared machine: slow, not lost
             **options,
         )
     except TypeError:  # an older package: no such setting
@@ -133,8 +139,28 @@ def _around(config: str) -> AbstractContextManager[object]:
     return nullcontext()
 
 
+def probe(config: str, calls: int) -> None:
+    """Call the trace probe ``calls`` times, OpenTelemetry imported or not."""
+    try:
+        from snowplow_logging._trace import current_ids
+    except ImportError:  # an older package: no probe
+        sys.exit(_UNSUPPORTED)
+    if config == "probe, otel imported":
+        from opentelemetry import trace
+
+        trace.get_current_span()
+    current_ids()
+    gc.collect()
+    gc.freeze()
+    for _ in range(calls):
+        current_ids()
+
+
 def child(config: str, calls: int, port: int) -> None:
     """Make ``calls`` log calls in ``config``, then flush and check delivery."""
+    if config.startswith("probe"):
+        probe(config, calls)
+        return
     handler = _handler(config, port)
     logger = logging.getLogger("bench")
     logger.propagate = False
@@ -271,7 +297,7 @@ def _probe_ns() -> float | None:
 
 def report(results: dict[str, float]) -> None:
     """Print the table and the ratios."""
-    print("caller-thread instructions per logger.info call (callgrind)")
+    print("caller-thread instructions per call (callgrind): logger.info, or the probe")
     for config, value in results.items():
         print(f"  {config:<24} {value:>10,.0f}")
     tagged = results.get("tagged")

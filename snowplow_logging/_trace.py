@@ -10,17 +10,19 @@ where the payload is built (on the emitter's worker thread with
 
 Nothing here imports OpenTelemetry. No span can exist before something imported
 ``opentelemetry.trace``, so until then :func:`current_ids` only looks the module
-up in ``sys.modules``; the first time it is there, its ``get_current_span`` is
-kept (once per process) and called from then on. That keeps the cost of an
-event outside any span to a dictionary lookup, or to one ``get_current_span``
-call once the application uses OpenTelemetry (measured by
-``benchmarks/bench_call_site.py``).
+up in ``sys.modules``. The first time it is there, the reader is set up, once
+per process: with OpenTelemetry's default runtime context (a context variable
+holding a ``Context`` mapping), the current span is read straight from that
+variable under the key ``set_span_in_context`` uses, two C calls; with any
+other runtime context, through the public ``get_current_span``. The cost of an
+event outside any span is measured by ``benchmarks/bench_call_site.py``.
 """
 
 from __future__ import annotations
 
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from contextvars import ContextVar
 from typing import Any, Final
 
 from snowplow_logging._events import SelfDescribingJson
@@ -35,18 +37,28 @@ TraceIds = tuple[int, int]
 
 _OTEL_TRACE: Final = "opentelemetry.trace"
 _modules: Final = sys.modules
-_get_span: Callable[[], Any] | None = None
+_ready = False  # the reader below is set up
+_variable: ContextVar[Mapping[str, Any]] | None = None  # the default runtime's context
+_key = ""  # the span's key in that context
+_get_span: Callable[[], Any] | None = None  # the public reader otherwise
 
 
 def current_ids() -> TraceIds | None:
     """The current span's ids if it is recording, else ``None``; never raises."""
-    get_span = _get_span
-    if get_span is None:
+    if not _ready:
         if _OTEL_TRACE not in _modules:
             return None
-        get_span = _load()
+        _load()
     try:
-        span = get_span()
+        variable = _variable
+        if variable is not None:
+            span = variable.get().get(_key)
+            if span is None:  # the common case outside a span: nothing more
+                return None
+        elif _get_span is not None:
+            span = _get_span()
+        else:
+            return None
         if not span.is_recording():
             return None
         context = span.get_span_context()
@@ -55,13 +67,26 @@ def current_ids() -> TraceIds | None:
     return context.trace_id, context.span_id
 
 
-def _load() -> Callable[[], Any]:
-    """Keep ``opentelemetry.trace.get_current_span``, now that it is imported."""
-    global _get_span  # noqa: PLW0603 - set once per process
-    from opentelemetry import trace  # noqa: PLC0415 - only once the application did
+def _load() -> None:
+    """Set the reader up, now that ``opentelemetry.trace`` is imported (once)."""
+    global _ready, _variable, _key, _get_span  # noqa: PLW0603 - set once per process
+    try:
+        from opentelemetry import context as otel_context  # noqa: PLC0415 - only once the application did
+        from opentelemetry import trace  # noqa: PLC0415 - only once the application did
 
-    _get_span = trace.get_current_span
-    return _get_span
+        _get_span = trace.get_current_span
+        runtime = otel_context._RUNTIME_CONTEXT  # noqa: SLF001 - checked below, else the public reader
+        variable = getattr(runtime, "_current_context", None)
+        (key,) = trace.set_span_in_context(trace.INVALID_SPAN, otel_context.Context())
+        if (
+            isinstance(variable, ContextVar)
+            and variable.get() is otel_context.get_current()
+            and isinstance(key, str)
+        ):
+            _variable, _key = variable, key
+    except Exception:  # noqa: BLE001 - an unusual setup: the public reader, if any
+        _variable = None
+    _ready = True
 
 
 def entity(ids: TraceIds) -> SelfDescribingJson:

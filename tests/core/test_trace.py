@@ -159,17 +159,33 @@ class TestTraceContext:
     def test_a_broken_tracing_setup_never_stops_the_event(
         self, monkeypatch: pytest.MonkeyPatch
     ) -> None:
-        """get_current_span raising: the event is sent without the entity."""
+        """Reading the context raising: the event is sent without the entity."""
 
-        def broken() -> trace.Span:
-            raise RuntimeError("broken context")
+        class Broken:
+            def get(self) -> object:
+                raise RuntimeError("broken context")
 
-        monkeypatch.setattr(_trace, "_get_span", broken)
+        _trace.current_ids()  # the reader is set up
+        monkeypatch.setattr(_trace, "_variable", Broken())
         emitter = CapturingEmitter()
-        Tracker(emitters=emitter).track(_event())
+        with TRACER.start_as_current_span("request"):
+            Tracker(emitters=emitter).track(_event())
 
         assert len(emitter.payloads) == 1
         assert _trace_data(emitter.payloads[0]) == []
+
+    def test_the_public_reader_when_the_runtime_context_is_not_the_default(
+        self, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        """Without the context variable, get_current_span gives the same ids."""
+        _trace.current_ids()
+        monkeypatch.setattr(_trace, "_variable", None)
+        emitter = CapturingEmitter()
+        with TRACER.start_as_current_span("request") as span:
+            Tracker(emitters=emitter).track(_event())
+        Tracker(emitters=emitter).track(_event(1))
+
+        assert [_trace_data(p) for p in emitter.payloads] == [[_ids(span)], []]
 
     def test_a_detached_context_has_no_span(self) -> None:
         """After the span's context is detached, events carry no entity."""
