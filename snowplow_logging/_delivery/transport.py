@@ -22,9 +22,9 @@ from requests.adapters import HTTPAdapter
 from requests.auth import HTTPBasicAuth
 from urllib3.connectionpool import ConnectionPool
 
+from snowplow_logging._delivery.response import Response, TransportError
 from snowplow_logging._delivery.url import redact
 from snowplow_logging._diagnostics import LOGGER
-from snowplow_logging._exceptions import SnowplowLoggingError
 
 __all__ = ["CONTENT_TYPE", "RequestsTransport", "Response", "TransportError"]
 
@@ -40,17 +40,6 @@ _PLAIN_HTTP_REPLIES: Final = frozenset(
     }
 )
 """OpenSSL's reasons when the server's first bytes are an HTTP answer, not TLS."""
-
-
-class TransportError(SnowplowLoggingError, OSError):
-    """A request got no HTTP response: refused, reset, timed out, DNS, TLS."""
-
-
-class Response(NamedTuple):
-    """What the engine needs from a response: the status and ``Retry-After``."""
-
-    status: int
-    retry_after: str | None
 
 
 class _Settings(NamedTuple):
