@@ -16,6 +16,10 @@ from typing import TypeVar
 
 import pytest
 from selenium import webdriver
+from selenium.common.exceptions import (
+    NoSuchElementException,
+    StaleElementReferenceException,
+)
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.support.ui import WebDriverWait
 
@@ -63,5 +67,15 @@ def wait_until(
     timeout: float = 20.0,
     message: str = "",
 ) -> _T:
-    """``condition(driver)`` once truthy, polled by selenium; fails after ``timeout``."""
-    return WebDriverWait(driver, timeout, poll_frequency=0.05).until(condition, message)
+    """``condition(driver)`` once truthy, polled by selenium; fails after ``timeout``.
+
+    An element missing or replaced while the condition reads it (the page
+    re-renders) counts as not yet.
+    """
+    wait = WebDriverWait(
+        driver,
+        timeout,
+        poll_frequency=0.05,
+        ignored_exceptions=(NoSuchElementException, StaleElementReferenceException),
+    )
+    return wait.until(condition, message)

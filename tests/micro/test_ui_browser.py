@@ -9,7 +9,7 @@ holding markup are shown as text and never run.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import pytest
 from selenium import webdriver
@@ -97,14 +97,19 @@ def _cells(row: WebElement) -> list[str]:
     return [cell.text for cell in row.find_elements(By.TAG_NAME, "td")]
 
 
-def _showing(driver: webdriver.Chrome, count: int) -> list[WebElement]:
-    """The rows, once the table shows exactly ``count`` of them."""
-    wait_until(
-        driver,
-        lambda d: len(_rows(d)) == count,
-        message=f"the table never showed {count} rows",
-    )
-    return _rows(driver)
+def _table(driver: webdriver.Chrome, count: int) -> list[list[str]]:
+    """The cells of each row, once the table shows exactly ``count`` rows.
+
+    Read in one go inside the wait: a re-render mid-read is retried.
+    """
+
+    def read(d: webdriver.Chrome) -> list[list[str]] | None:
+        rows = _rows(d)
+        return [_cells(row) for row in rows] if len(rows) == count else None
+
+    table = wait_until(driver, read, message=f"the table never showed {count} rows")
+    assert table is not None
+    return table
 
 
 def _filter(driver: webdriver.Chrome, **chosen: str) -> None:
@@ -115,15 +120,37 @@ def _filter(driver: webdriver.Chrome, **chosen: str) -> None:
         )
 
 
-def _open(driver: webdriver.Chrome, row: WebElement) -> WebElement:
-    """Click a row; the detail view once it shows."""
-    row.click()
+def _open(
+    driver: webdriver.Chrome, pick: Callable[[list[str]], bool] = lambda _: True
+) -> None:
+    """Click the first row whose cells ``pick`` accepts; wait for its detail."""
+
+    def click(d: webdriver.Chrome) -> bool:
+        for row in _rows(d):
+            if pick(_cells(row)):
+                row.click()
+                return "selected" in (row.get_attribute("class") or "")
+        return False
+
+    wait_until(driver, click, message="no row to open")
     wait_until(
         driver,
         lambda d: d.find_element(By.ID, "detail").is_displayed(),
         message="the detail view never showed",
     )
-    return driver.find_element(By.ID, "detail")
+
+
+def _texts(driver: webdriver.Chrome, selector: str) -> list[str]:
+    """The text of every element matching ``selector``, read in one go."""
+    return wait_until(
+        driver,
+        lambda d: [e.text for e in d.find_elements(By.CSS_SELECTOR, selector)] or [""],
+    )
+
+
+def _text(driver: webdriver.Chrome, selector: str) -> str:
+    """The text of the element matching ``selector``."""
+    return _texts(driver, selector)[0]
 
 
 class TestEventTable:
@@ -133,8 +160,7 @@ class TestEventTable:
         self, micro: MicroCollector, page: webdriver.Chrome
     ) -> None:
         """The five events show, with status, type, schema, app and user columns."""
-        rows = _showing(page, SENT)
-        table = sorted(tuple(_cells(row)[1:]) for row in rows)
+        table = sorted(tuple(cells[1:]) for cells in _table(page, SENT))
 
         assert micro.summary() == {"total": 5, "good": 4, "bad": 1}
         assert table == sorted(
@@ -152,11 +178,11 @@ class TestEventTable:
                 ("bad", "unstruct", MISSING, "broken", "-"),
             ]
         )
-        assert page.find_element(By.ID, "counts").text == ("5 events: 4 good, 1 bad")
+        assert _text(page, "#counts") == "5 events: 4 good, 1 bad"
 
     def test_filters_narrow(self, page: webdriver.Chrome) -> None:
         """Each filter keeps only the matching events; clearing them shows all."""
-        _showing(page, SENT)
+        _table(page, SENT)
         counts = {}
         for name, chosen in {
             "app blog": {"app": "blog"},
@@ -169,9 +195,8 @@ class TestEventTable:
         }.items():
             _filter(page, **chosen)
             counts[name] = len(_rows(page))
-        blog = {"app": "blog"}
-        _filter(page, **blog)
-        schema_cell = _cells(_rows(page)[0])[3]
+        _filter(page, app="blog")
+        schema_cell = _table(page, 1)[0][3]
         _filter(page)
 
         assert counts == {
@@ -184,25 +209,25 @@ class TestEventTable:
             "app blog, status bad": 0,
         }
         assert schema_cell == LINK_CLICK
-        assert len(_showing(page, SENT)) == SENT
-        assert page.find_element(By.ID, "shown").text == "showing 5 of 5"
+        assert len(_table(page, SENT)) == SENT
+        assert _text(page, "#shown") == "showing 5 of 5"
 
     def test_new_events_appear_live(
         self, micro: MicroCollector, page: webdriver.Chrome
     ) -> None:
         """An event sent while the page is open shows without a reload."""
         _filter(page)
-        _showing(page, SENT)
+        _table(page, SENT)
         late = Tracker(emitters=Emitter(micro.endpoint), app_id="late")
         late.track(PageView(page_url="https://late.test/"))
         assert late.close(timeout=10)
 
-        rows = _showing(page, SENT + 1)
+        rows = _table(page, SENT + 1)
         _filter(page, app="late")
-        late_rows = _showing(page, 1)
+        late_rows = _table(page, 1)
 
         assert len(rows) == SENT + 1
-        assert _cells(late_rows[0])[1:3] == ["good", "page_view"]
+        assert late_rows[0][1:3] == ["good", "page_view"]
         assert "late" in [
             option.text
             for option in Select(page.find_element(By.ID, "filter-app")).options
@@ -211,7 +236,7 @@ class TestEventTable:
         micro.reset()
         _send(micro.endpoint)  # back to the five events for the other tests
         micro.wait_for(SENT, timeout=10)
-        _showing(page, SENT)
+        _table(page, SENT)
 
 
 class TestDetail:
@@ -220,28 +245,32 @@ class TestDetail:
     def test_bad_event_shows_its_reason(self, page: webdriver.Chrome) -> None:
         """The bad event's detail lists why it is bad, naming the missing schema."""
         _filter(page, status="bad")
-        detail = _open(page, _showing(page, 1)[0])
-        reasons = detail.find_elements(By.CSS_SELECTOR, "#reasons li")
+        _table(page, 1)
+        _open(page)
+        reasons = _texts(page, "#reasons li")
+        title = _text(page, "#detail-title")
+        event = _text(page, "#self-describing")
         _filter(page)
 
-        assert reasons
-        assert any("com.example/missing" in reason.text for reason in reasons)
-        assert detail.find_element(By.ID, "detail-title").text == "bad unstruct"
-        assert '"a": 1' in detail.find_element(By.ID, "self-describing").text
+        assert any("com.example/missing" in reason for reason in reasons)
+        assert title == "bad unstruct"
+        assert '"a": 1' in event
 
     def test_self_describing_event_and_entities(self, page: webdriver.Chrome) -> None:
         """A good event's detail: the decoded event's schema and data, each entity."""
         _filter(page, schema=LINK_CLICK)
-        detail = _open(page, _showing(page, 1)[0])
-        event = detail.find_element(By.ID, "self-describing").text
-        entities = detail.find_element(By.ID, "entities").text
+        _table(page, 1)
+        _open(page)
+        event = _text(page, "#self-describing")
+        entities = _text(page, "#entities")
+        reasons = page.find_elements(By.CSS_SELECTOR, "#reasons")
         _filter(page)
 
         assert LINK_CLICK in event
         assert '"targetUrl": "https://blog.test/post"' in event
         assert APPLICATION in entities
         assert '"version": "1.2"' in entities
-        assert detail.find_elements(By.CSS_SELECTOR, "#reasons") == []
+        assert reasons == []
 
 
 class TestEscaping:
@@ -250,12 +279,10 @@ class TestEscaping:
     def test_markup_renders_as_text(self, page: webdriver.Chrome) -> None:
         """A <script> label and an <img onerror> user id: shown verbatim, never run."""
         _filter(page, type="struct")
-        row = next(
-            r for r in _showing(page, 2) if _cells(r)[5] == IMG_USER
-        )  # the user id cell shows the markup as characters
-        detail = _open(page, row)
-        raw = detail.find_element(By.ID, "raw").text
-        user = detail.find_element(By.CSS_SELECTOR, "dl").text
+        users = [cells[5] for cells in _table(page, 2)]
+        _open(page, lambda cells: cells[5] == IMG_USER)  # the markup, as characters
+        raw = _text(page, "#raw")
+        user = _text(page, "#detail dl")
         injected = page.execute_script(
             "return {xss: window.__xss === undefined ? null : window.__xss,"
             " scripts: document.scripts.length,"
@@ -263,6 +290,7 @@ class TestEscaping:
         )
         _filter(page)
 
+        assert IMG_USER in users
         assert SCRIPT_LABEL in raw
         assert IMG_USER in user
         assert injected == {"xss": None, "scripts": 1, "images": 0}

@@ -19,6 +19,7 @@
   let events = []; // normalised, newest first
   let selected = null; // the key of the event shown in the detail view
   let lastSummary = null;
+  let lastData = null;
   let ticks = 0;
 
   function element(tag, text, className) {
@@ -349,6 +350,12 @@
       ask("/micro/good", { limit: LIMIT }),
       ask("/micro/bad", { limit: LIMIT }),
     ]);
+    lastSummary = seen;
+    document.getElementById("counts").textContent =
+      `${summary.total} events: ${summary.good} good, ${summary.bad} bad`;
+    const data = JSON.stringify([good, bad]);
+    if (data === lastData) return; // nothing new: leave the page as the user has it
+    lastData = data;
     const items = [
       ...(Array.isArray(good) ? good : []).map(fromGood),
       ...(Array.isArray(bad) ? bad : []).map(fromBad),
@@ -357,9 +364,6 @@
     items.sort((a, b) => (b.time || "").localeCompare(a.time || "") || b.index - a.index);
     assignKeys(items);
     events = items;
-    lastSummary = seen;
-    document.getElementById("counts").textContent =
-      `${summary.total} events: ${summary.good} good, ${summary.bad} bad`;
     render();
   }
 
