@@ -63,26 +63,28 @@
     return value !== null && typeof value === "object" && typeof value.schema === "string";
   }
 
-  // The parameters of a bad event: its rawEvent's, else the collector payload's
-  // query string, in either of the shapes Micro has used.
-  function badParameters(record) {
-    const raw = record.rawEvent;
-    if (raw && raw.parameters && typeof raw.parameters === "object") {
-      return raw.parameters;
-    }
+  // Name-value pairs as an object: [{name, value}] or ["name=value"].
+  function pairs(list) {
     const params = {};
-    const query = record.collectorPayload && record.collectorPayload.querystring;
-    if (Array.isArray(query)) {
-      for (const item of query) {
-        if (item && typeof item === "object" && typeof item.name === "string") {
-          params[item.name] = item.value;
-        } else if (typeof item === "string") {
-          const at = item.indexOf("=");
-          if (at > 0) params[item.slice(0, at)] = item.slice(at + 1);
-        }
+    for (const item of list) {
+      if (item && typeof item === "object" && typeof item.name === "string") {
+        params[item.name] = item.value;
+      } else if (typeof item === "string") {
+        const at = item.indexOf("=");
+        if (at > 0) params[item.slice(0, at)] = item.slice(at + 1);
       }
     }
     return params;
+  }
+
+  // The parameters of a bad event: its rawEvent's, else the collector payload's
+  // query string, in any of the shapes Micro has used.
+  function badParameters(record) {
+    const raw = record.rawEvent && record.rawEvent.parameters;
+    if (Array.isArray(raw)) return pairs(raw);
+    if (raw && typeof raw === "object") return raw;
+    const query = record.collectorPayload && record.collectorPayload.querystring;
+    return Array.isArray(query) ? pairs(query) : {};
   }
 
   function text(value) {
