@@ -16,7 +16,7 @@ import time
 import weakref
 from typing import Final
 
-__all__ = ["LOGGER", "RateLimitedLog"]
+__all__ = ["LOGGER", "RateLimitedLog", "counted"]
 
 LOGGER: Final = logging.getLogger("snowplow_logging")
 
@@ -56,14 +56,18 @@ class RateLimitedLog:
                 return False
             self._seen[key] = (now, 0)
         if suppressed:
-            msg = f"{msg} (%d similar messages suppressed)"
-            args = (*args, suppressed)
+            msg = f"{msg} (%s suppressed)"
+            args = (*args, counted(suppressed, "similar message"))
         self._logger.log(level, msg, *args)
         return True
 
     def warning(self, key: str, msg: str, *args: object) -> bool:
         """Log at WARNING, rate-limited by ``key``."""
         return self.log(logging.WARNING, key, msg, *args)
+
+    def renew_lock(self) -> None:
+        """A fresh lock for a forked child, where another thread may have held it."""
+        self._lock = threading.RLock()
 
     def reset(self) -> None:
         """Forget what was logged, so the next message of each key is logged."""
@@ -74,9 +78,14 @@ class RateLimitedLog:
 _LOGS: Final[weakref.WeakSet[RateLimitedLog]] = weakref.WeakSet()
 
 
+def counted(count: int, noun: str) -> str:
+    """``"1 event"``, ``"2 events"``: a count and its noun, plural unless one."""
+    return f"{count} {noun}" if count == 1 else f"{count} {noun}s"
+
+
 def _after_fork_in_child() -> None:
     for log in list(_LOGS):
-        log._lock = threading.RLock()  # noqa: SLF001 - the class's own at-fork reset
+        log.renew_lock()
 
 
 os.register_at_fork(after_in_child=_after_fork_in_child)

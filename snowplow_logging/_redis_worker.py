@@ -10,7 +10,7 @@ from collections.abc import Callable, Mapping
 from typing import cast
 
 from snowplow_logging._checks import check_count, check_seconds
-from snowplow_logging._diagnostics import LOGGER, RateLimitedLog
+from snowplow_logging._diagnostics import LOGGER, RateLimitedLog, counted
 from snowplow_logging._emitter import Emitter
 from snowplow_logging._exceptions import (
     ClosedError,
@@ -297,10 +297,10 @@ class RedisWorker:
             left = sum((Counter(raws) - self._unsettled).values())
         if left:
             LOGGER.warning(
-                "Snowplow worker %s: %d events this run did not send stay in %r "
+                "Snowplow worker %s: %s this run did not send stay in %r "
                 "for the next run.",
                 self.name,
-                left,
+                counted(left, "event"),
                 self.processing_key,
             )
         return not left
@@ -366,10 +366,10 @@ class RedisWorker:
                 self._unsettled.update(raws)
             self._notices.warning(
                 "settle",
-                "Snowplow worker %s: could not remove %d delivered events from "
+                "Snowplow worker %s: could not remove %s from "
                 "%r (%r); a restart will send them again.",
                 self.name,
-                len(raws),
+                counted(len(raws), "delivered event"),
                 self.processing_key,
                 exc,
             )

@@ -33,7 +33,7 @@ from snowplow_logging._delivery import exit as _exit
 from snowplow_logging._delivery.queue import Buffer
 from snowplow_logging._delivery.sink import Item, Payload, Pending, Sink
 from snowplow_logging._delivery.worker import FailureCallback, SuccessCallback, Worker
-from snowplow_logging._diagnostics import LOGGER, RateLimitedLog
+from snowplow_logging._diagnostics import LOGGER, RateLimitedLog, counted
 from snowplow_logging._retry import Retry
 
 __all__ = ["Engine", "FailureCallback", "Settings", "SuccessCallback"]
@@ -303,10 +303,10 @@ class Engine(Generic[Item]):
                 unsent = 0 if buffer.reported else buffer.dropped_unsent
             if unsent:
                 LOGGER.warning(
-                    "Snowplow %s: %d events could not be delivered before the "
+                    "Snowplow %s: %s could not be delivered before the "
                     "close deadline and were dropped.",
                     self.sink.describe,
-                    unsent,
+                    counted(unsent, "event"),
                 )
             with buffer.cond:
                 buffer.reported = buffer.abandoned

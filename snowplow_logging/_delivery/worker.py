@@ -19,7 +19,7 @@ from typing import Final, Generic, TypeAlias
 
 from snowplow_logging._delivery.queue import Buffer
 from snowplow_logging._delivery.sink import Attempt, Item, Payload, Pending, Sink
-from snowplow_logging._diagnostics import RateLimitedLog
+from snowplow_logging._diagnostics import RateLimitedLog, counted
 from snowplow_logging._retry import Outcome, Retry
 
 __all__ = ["FailureCallback", "SuccessCallback", "Worker"]
@@ -213,9 +213,9 @@ class Worker(Generic[Item]):
                 self._settle(0, count, batch, ok=False)
                 self.notices.warning(
                     "failed",
-                    "Snowplow %s: %d events failed (%s) and were dropped.",
+                    "Snowplow %s: %s failed (%s) and were dropped.",
                     sink.describe,
-                    count,
+                    counted(count, "event"),
                     result.reason,
                 )
                 return True
@@ -305,8 +305,8 @@ class Worker(Generic[Item]):
             self._reported_drops = dropped
             if self.notices.warning(
                 "queue_full",
-                "Snowplow %s: queue full; %d new events dropped so far.",
+                "Snowplow %s: queue full; %s dropped so far.",
                 self.sink.describe,
-                dropped,
+                counted(dropped, "new event"),
             ):
                 self._buffer.drop_wakes = True  # the next drop may wake us again
