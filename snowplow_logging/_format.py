@@ -18,6 +18,7 @@ from collections.abc import Sequence
 from typing import Final
 
 from snowplow_logging._exceptions import InvalidEventError, InvalidEventTypeError
+from snowplow_logging._limits import enrich_length, over_limit, url_part_errors
 from snowplow_logging._protocol import (
     COLOR_DEPTH,
     IGLU_URI,
@@ -42,6 +43,7 @@ __all__ = [
     "format_size",
     "format_text",
     "format_timestamp",
+    "format_url",
     "format_uuid",
     "iso_ms",
     "shown",
@@ -127,6 +129,7 @@ def format_text(
         and value
         and (max_length is None or len(value) <= max_length)
         and value.isascii()
+        and "\t" not in value  # Enrich counts a tab as 4
     ):
         return value
     if value is None or value == "":
@@ -137,14 +140,34 @@ def format_text(
     if not isinstance(value, str):
         msg = f"{field!r} must be a string (got {type(value).__name__} {shown(value)})."
         raise InvalidEventTypeError(msg)
-    if max_length is not None and len(value) > max_length:
+    if max_length is not None and over_limit(value, max_length):
         msg = (
-            f"{field!r} must be at most {max_length} characters, the collector's limit "
-            f"(got {len(value)})."
+            f"{field!r} must be at most {max_length} characters as the pipeline counts "
+            f"them, UTF-16 units, a tab as 4 (got {enrich_length(value)})."
         )
         raise InvalidEventError(msg)
     check_unicode(field, value)
     return value
+
+
+def format_url(
+    field: str, wire: str, value: object, *, required: bool = False
+) -> str | None:
+    """Check a URL field (``url``, ``refr``): its length and each part's (``URL_PARTS``).
+
+    Raises:
+        InvalidEventTypeError: ``value`` is not a ``str``.
+        InvalidEventError: it is empty but required, or it or a part of it is
+            longer than the pipeline keeps.
+    """
+    text = format_text(field, value, required=required, max_length=max_length(wire))
+    if text is None:
+        return None
+    errors = url_part_errors(wire, text)  # no parsing for a short ASCII URL
+    if errors:
+        msg = f"{field!r}: {errors[0].partition(': ')[2]} (the pipeline's limit)."
+        raise InvalidEventError(msg)
+    return text
 
 
 def format_int(

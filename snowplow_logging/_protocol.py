@@ -23,9 +23,13 @@ from typing import Final, Literal, TypeAlias
 __all__ = [
     "ALWAYS_REQUIRED",
     "FIELDS",
+    "GET_FIELDS",
     "GET_PATH",
+    "GET_REQUEST_LINE_MAX",
+    "MAX_JSON_DEPTH",
     "POST_PATH",
     "REQUIRED_BY_EVENT",
+    "URL_PARTS",
     "Field",
     "Kind",
     "Payload",
@@ -112,7 +116,11 @@ TRANSACTION_ITEM: Final = "ti"
 EVENT_TYPES: Final = frozenset(
     {PAGE_VIEW, PAGE_PING, STRUCT_EVENT, UNSTRUCT_EVENT, TRANSACTION, TRANSACTION_ITEM}
 )
-"""Every value ``e`` may take."""
+"""Every value ``e`` this tracker writes."""
+LEGACY_STRUCT_EVENT: Final = "ev"
+ENRICH_EVENT_TYPES: Final = EVENT_TYPES | {LEGACY_STRUCT_EVENT}
+"""Every value of ``e`` Enrich makes an event of: ours and the legacy ``ev``
+(a structured event). ``ad`` passes its first step, then fails for want of a schema."""
 
 # --- Schemas -------------------------------------------------------------------
 PAYLOAD_DATA_SCHEMA: Final = (
@@ -142,9 +150,31 @@ INT_MAX: Final = 2**31 - 1
 """Integer fields are Java ``int`` in Enrich."""
 
 MS_MIN: Final = 100_000_000_000
-"""The smallest timestamp accepted (1973-03-03): anything lower is seconds, not ms."""
+"""The smallest timestamp the tracker builds (1973-03-03): anything lower is
+most likely seconds, not ms, so a programmer's value below it is refused."""
 MS_MAX: Final = 253_402_300_799_999
 """The largest timestamp accepted (9999-12-31T23:59:59.999Z)."""
+ENRICH_MS_MIN: Final = -62_167_219_200_000
+"""The smallest timestamp Enrich accepts (0000-01-01T00:00:00.000Z): it refuses
+only a year outside 0..9999."""
+
+MAX_JSON_DEPTH: Final = 40
+"""Enrich's (and Snowplow Micro's) ``maxJsonDepth``: a JSON value inside 40 or
+more arrays and objects is refused, counted over the whole ``ue_*``/``co``/``cx``
+text (wrapper included) and over a POST body."""
+EVENT_DATA_DEPTH: Final = MAX_JSON_DEPTH - 4
+"""How many levels of arrays/objects a self-describing event's ``data`` may hold
+below itself (the data is level 0): the ``unstruct_event`` wrapper and the event
+hold the data at depth 2, and a value at depth 40 is refused."""
+ENTITY_DATA_DEPTH: Final = MAX_JSON_DEPTH - 5
+"""The same for an entity's ``data``, one level deeper: the contexts wrapper, its
+array and the entity hold it at depth 3. Event construction applies this one to
+every self-describing JSON (it cannot tell which it will be)."""
+GET_REQUEST_LINE_MAX: Final = 20_480
+"""The most bytes the collector reads in a request line (``GET /i?... HTTP/1.1``);
+a longer GET is refused before Enrich sees it."""
+TAB_WIDTH: Final = 4
+"""Enrich stores text TSV-safe: each tab becomes this many spaces."""
 
 IGLU_URI: Final = re.compile(
     r"^iglu:[a-zA-Z0-9\-_.]+/[a-zA-Z0-9\-_]+/[a-zA-Z0-9\-_]+/[0-9]+-[0-9]+-[0-9]+$"
@@ -155,13 +185,28 @@ UUID_PATTERN: Final = re.compile(
 
 # --- The field table (payload_data 1-0-4, Enrich's atomic columns) -------------
 Kind: TypeAlias = Literal[
-    "text", "int", "decimal", "ms", "uuid", "platform", "event", "size", "json", "b64"
+    "text",
+    "int",
+    "decimal",
+    "ms",
+    "uuid",
+    "platform",
+    "event",
+    "size",
+    "json",
+    "b64",
+    "flag",
+    "ip",
+    "url",
+    "ignored",
 ]
 """What a field's value is on the wire: free ``text``; an ``int`` within
 ``INT_MIN``..``INT_MAX``; ``decimal`` digits; ``ms`` since the epoch within
-``MS_MIN``..``MS_MAX``; a canonical ``uuid``; a ``platform`` code; an ``event``
-type; a ``size`` ``WIDTHxHEIGHT``; self-describing ``json``, or that JSON as
-URL-safe ``b64``."""
+``ENRICH_MS_MIN``..``MS_MAX``; a canonical ``uuid``; a ``platform`` code; an
+``event`` type; a ``size`` ``WIDTHxHEIGHT``; self-describing ``json``, or that
+JSON as URL-safe ``b64``; a ``flag`` ``1`` or ``0``; an ``ip`` (Enrich keeps what
+comes before the first ``,``, ``|`` or space); a ``url`` (text whose parts have
+limits of their own, :data:`URL_PARTS`); ``ignored``: allowed, and unread by Enrich."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -184,12 +229,15 @@ def _table(*fields: Field) -> Mapping[str, Field]:
     return MappingProxyType({f.name: f for f in fields})
 
 
-def _unused(names: str) -> tuple[Field, ...]:
-    """Text fields that payload_data allows and this tracker never writes.
+def _unused(
+    names: str, kind: Kind = "ignored", limit: int | None = None
+) -> tuple[Field, ...]:
+    """Fields that payload_data allows and this tracker never writes.
 
-    Browser features, ad and social fields...: they are named only here.
+    Browser features, ad and social fields...: they are named only here, with
+    the rule Enrich applies to each (``ignored``: none, Enrich does not read it).
     """
-    return tuple(Field(name) for name in names.split())
+    return tuple(Field(name, kind, limit) for name in names.split())
 
 
 FIELDS: Final[Mapping[str, Field]] = _table(
@@ -199,23 +247,26 @@ FIELDS: Final[Mapping[str, Field]] = _table(
     Field(CREATED_TSTAMP, "ms"),
     Field(TIMEZONE, max_length=255),
     Field(EVENT, "event"),
-    *_unused("tid"),
+    *_unused("tid", "int"),
     Field(EVENT_ID, "uuid", max_length=36),
     Field(TRACKER_VERSION, max_length=100),
     Field(DOMAIN_USER_ID, max_length=128),
     Field(NETWORK_USER_ID, max_length=128),
     Field(USER_ID, max_length=255),
     Field(DOMAIN_SESSION_INDEX, "int"),
-    Field(IP_ADDRESS, max_length=128),
+    Field(IP_ADDRESS, "ip", max_length=128),
     Field(RESOLUTION, "size"),
-    Field(PAGE_URL, max_length=4096),
+    Field(PAGE_URL, "url", max_length=4096),
     Field(PAGE_TITLE, max_length=2000),
-    Field(PAGE_REFERRER, max_length=4096),
-    *_unused("fp ctype cookie"),
+    Field(PAGE_REFERRER, "url", max_length=4096),
+    *_unused("fp", "text", 128),
+    *_unused("ctype"),
+    *_unused("cookie", "flag"),
     Field(LANGUAGE, max_length=255),
-    *_unused("f_pdf f_qt f_realp f_wma f_dir f_fla f_java f_gears f_ag"),
+    *_unused("f_pdf f_qt f_realp f_wma f_dir f_fla f_java f_gears f_ag", "flag"),
     Field(COLOR_DEPTH, max_length=12),
-    *_unused("ds cs"),
+    *_unused("ds", "size"),
+    *_unused("cs", "text", 128),
     Field(VIEWPORT, "size"),
     *_unused("mac"),
     Field(PING_X_MIN, "int"),
@@ -235,7 +286,7 @@ FIELDS: Final[Mapping[str, Field]] = _table(
     Field(TI_ORDER_ID, max_length=255),
     Field(TI_SKU, max_length=255),
     Field(TI_NAME, max_length=255),
-    *_unused("ti_na"),
+    *_unused("ti_na", "text", 255),
     Field(TI_CATEGORY, max_length=255),
     Field(TI_PRICE, "decimal"),
     Field(TI_QUANTITY, "int"),
@@ -254,14 +305,31 @@ FIELDS: Final[Mapping[str, Field]] = _table(
     Field(USERAGENT, max_length=1000),
     Field(TRACKER_NETWORK_USER_ID, max_length=128),
     Field(SENT_TSTAMP, "ms"),
-    Field(DOMAIN_SESSION_ID, "uuid"),
+    Field(DOMAIN_SESSION_ID, "uuid", max_length=128),
     Field(TRUE_TSTAMP, "ms"),
 )
 """Every field payload_data 1-0-4 allows (``additionalProperties: false``), by
 wire name: the kind of its value and the length of its atomic column."""
 
+GET_FIELDS: Final[Mapping[str, Field]] = MappingProxyType(
+    {
+        **FIELDS,
+        **_table(
+            Field("cv", max_length=100),
+            Field("ev_ca", max_length=1000),
+            Field("ev_ac", max_length=1000),
+            Field("ev_la", max_length=4096),
+            Field("ev_pr", max_length=1000),
+            Field("ev_va", "decimal"),
+        ),
+    }
+)
+"""What Enrich reads from a GET query: :data:`FIELDS` and the legacy fields
+payload_data does not allow (``cv``, ``ev_*``). Any other key is ignored."""
+
 ALWAYS_REQUIRED: Final = (TRACKER_VERSION, PLATFORM, EVENT)
-"""The fields every event must carry."""
+"""The fields payload_data requires of every event in a POST body. Enrich itself
+needs only ``e``: a GET without ``tv`` or ``p`` is good."""
 
 REQUIRED_BY_EVENT: Final[Mapping[str, tuple[str, ...]]] = MappingProxyType(
     {
@@ -273,7 +341,30 @@ REQUIRED_BY_EVENT: Final[Mapping[str, tuple[str, ...]]] = MappingProxyType(
         UNSTRUCT_EVENT: (),
     }
 )
-"""The non-empty fields each event type needs beyond :data:`ALWAYS_REQUIRED`."""
+"""The non-empty fields the tracker requires of each event type (docs/protocol.md
+section 3). Enrich requires none of them: the local collector does not either."""
+
+URL_PARTS: Final[Mapping[str, tuple[tuple[str, int], ...]]] = MappingProxyType(
+    {
+        PAGE_URL: (
+            ("scheme", 16),
+            ("host", 255),
+            ("path", 3000),
+            ("query", 6000),
+            ("fragment", 3000),
+        ),
+        PAGE_REFERRER: (
+            ("scheme", 16),
+            ("host", 255),
+            ("path", 6000),
+            ("query", 6000),
+            ("fragment", 3000),
+        ),
+    }
+)
+"""The atomic columns Enrich splits ``url`` and ``refr`` into (``page_urlpath``...,
+``refr_urlpath``...) and their lengths, measured on the raw (still
+percent-encoded) parts, spaces written ``%20``."""
 
 
 def max_length(name: str) -> int | None:

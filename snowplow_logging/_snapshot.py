@@ -13,10 +13,11 @@ from typing import Final
 
 from snowplow_logging._exceptions import InvalidEventError, InvalidEventTypeError
 from snowplow_logging._format import check_unicode, shown
+from snowplow_logging._protocol import ENTITY_DATA_DEPTH
 
 __all__ = ["check_json_data"]
 
-_MAX_JSON_DEPTH: Final = 64
+_MAX_JSON_DEPTH: Final = ENTITY_DATA_DEPTH  # the pipeline's limit (issue #16)
 
 
 def check_json_data(field: str, value: object) -> dict[str, object]:

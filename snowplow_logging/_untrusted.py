@@ -18,6 +18,7 @@ from collections.abc import Callable, Mapping
 from typing import Final, Literal, TypeAlias
 
 from snowplow_logging import _format as fmt
+from snowplow_logging import _limits as limits
 from snowplow_logging import _protocol as proto
 from snowplow_logging import _tokens as tokens
 from snowplow_logging._exceptions import InvalidEventError, InvalidEventTypeError
@@ -203,10 +204,14 @@ def _token(name: str, value: object, parse: Callable[[str], str | None]) -> Kept
 
 
 def fit_text(name: str, value: object, limit: int, *, ints: bool = False) -> Kept:
-    """Text (or, when ``ints``, an ``int``) repaired and clipped to ``limit`` code points."""
+    """Text (or, when ``ints``, an ``int``) repaired and clipped to ``limit``.
+
+    The limit is counted as the pipeline counts: UTF-16 units, a tab as 4
+    (:func:`snowplow_logging._limits.clip`); no character is split.
+    """
     text, repaired = _text_of(name, value, ints=ints)
-    if len(text) > limit:
-        text = text[:limit]  # code points: no surrogate is left to split
+    if limits.over_limit(text, limit):
+        text = limits.clip(text, limit)
         _count(name, "clipped")
     return _outcome(name, value, text, text or None, repaired)
 
@@ -376,6 +381,7 @@ def fit(values: Mapping[str, object], attrs: dict[str, object]) -> dict[str, str
             and value
             and len(value) <= limit
             and value.isprintable()  # no control character nor surrogate
+            and (value.isascii() or not limits.over_limit(value, limit))  # UTF-16
         ):
             attrs[name] = wire[key] = value
             continue

@@ -121,23 +121,58 @@ class TestOneLimit:
         """A value at the limit builds; one character more is refused."""
         limit = proto.max_length(name)
         assert limit is not None
+        # A page URL's path has a limit of its own (3000): fill the query instead.
+        head = "?" if name == proto.PAGE_URL else ""
 
-        build("x" * limit)
+        build(head + "x" * (limit - len(head)))
         with pytest.raises(InvalidEventError, match=f"at most {limit} characters"):
-            build("x" * (limit + 1))
+            build(head + "x" * (limit + 1 - len(head)))
 
     @pytest.mark.parametrize(
-        "name", [n for n, spec in proto.FIELDS.items() if spec.max_length]
+        ("name", "build"), _BUILDERS, ids=[n for n, _ in _BUILDERS]
     )
-    def test_collector(self, name: str) -> None:
-        """The collector's field rules flag a value over the same limit."""
+    def test_construction_counts_utf16_and_tabs(
+        self, name: str, build: Callable[[str], object]
+    ) -> None:
+        """The limit counts as the pipeline does: an emoji is 2 units, a tab 4."""
         limit = proto.max_length(name)
         assert limit is not None
-        errors: list[str] = []
+        if name in (proto.COLOR_DEPTH, proto.IP_ADDRESS, proto.LANGUAGE):
+            return  # these are a number, an address, a language tag: no emoji fits
+        head = "?" if name == proto.PAGE_URL else ""
+        room = limit - len(head)
 
-        check_fields({name: "x" * (limit + 1)}, errors)
+        build(head + "\U0001f600" * (room // 2))
+        with pytest.raises(InvalidEventError, match="UTF-16 units, a tab as 4 "):
+            build(head + "\U0001f600" * (room // 2 + 1))
+        with pytest.raises(InvalidEventError, match="UTF-16 units, a tab as 4 "):
+            build(head + "\t" * (room // 4 + 1))
 
-        assert f"{name}: longer than {limit} characters ({limit + 1})" in errors
+    @pytest.mark.parametrize(
+        "name",
+        [
+            n
+            for n, spec in proto.FIELDS.items()
+            if spec.max_length and spec.kind in ("text", "url", "ip")
+        ],
+    )
+    def test_collector(self, name: str) -> None:
+        """The collector's field rules flag a value over the same limit, in UTF-16 units."""
+        limit = proto.max_length(name)
+        assert limit is not None
+        at_limit: list[str] = []
+        over: list[str] = []
+
+        # A tab counts 4 (in a page URL 12: its spaces are then written %20).
+        tab = limit >= 4 and name != proto.PAGE_URL
+        full = "x" * (limit - 4) + "\t" if tab else "x" * limit
+        check_fields({name: full}, at_limit, post=False)
+        check_fields({name: "x" * (limit - 1) + "\U0001f600"}, over, post=False)
+
+        assert not [e for e in at_limit if e.startswith(f"{name}: longer")]
+        assert any(
+            e.startswith(f"{name}: longer than {limit} UTF-16 units") for e in over
+        ), over
 
     def test_every_limited_text_field_is_built(self) -> None:
         """Each text field with a limit that an event or subject sets is tested above."""
@@ -145,10 +180,11 @@ class TestOneLimit:
         limited = {
             name
             for name, spec in proto.FIELDS.items()
-            if spec.max_length and spec.kind == "text"
+            if spec.max_length and spec.kind in ("text", "url", "ip")
         }
         # Set by the tracker (its settings tests cover them) or never by us.
         others = {proto.NAMESPACE, proto.APP_ID, proto.TRACKER_VERSION}
         others |= {proto.NETWORK_USER_ID, proto.TI_ORDER_ID, proto.TI_CURRENCY}
+        others |= {"fp", "cs", "ti_na"}
 
         assert limited - others == built

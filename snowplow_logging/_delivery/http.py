@@ -21,9 +21,9 @@ from __future__ import annotations
 import re
 import time
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Final, NamedTuple, TypeVar
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
 
 from snowplow_logging import _protocol as proto
 from snowplow_logging._delivery.sink import Attempt, Payload
@@ -31,7 +31,14 @@ from snowplow_logging._delivery.transport import RequestsTransport, TransportErr
 from snowplow_logging._json import dumps_compact
 from snowplow_logging._retry import Outcome, Retry, parse_retry_after
 
-__all__ = ["HttpItem", "HttpSink", "encode_get", "encode_post"]
+__all__ = [
+    "HttpItem",
+    "HttpSink",
+    "RequestLineTooLongError",
+    "encode_get",
+    "encode_post",
+    "get_within",
+]
 
 _BODY_HEAD: Final = f'{{"schema":"{proto.PAYLOAD_DATA_SCHEMA}","data":['
 _BODY_TAIL: Final = "]}"
@@ -205,6 +212,42 @@ def encode_get(payload: Payload) -> HttpItem:
     )
 
 
+# --- The collector's request-line limit (issue #16) --------------------------------
+_LINE_AROUND_QUERY: Final = (
+    len("GET ") + len("?") + len(" HTTP/1.1") + len(str(proto.MS_MAX))
+)
+"""What a GET request line holds besides the path and the query without its ``stm``
+value (counted at its longest)."""
+
+
+class RequestLineTooLongError(ValueError):
+    """A GET event the collector would refuse: its request line is over the limit."""
+
+
+def get_within(path: str) -> Callable[[Payload], HttpItem]:
+    """:func:`encode_get` for a collector at ``path``, refusing a too long request line.
+
+    The collector reads at most :data:`~snowplow_logging._protocol.GET_REQUEST_LINE_MAX`
+    bytes of a request line and answers an error for more, so such an event is
+    failed here, with the reason, never sent (send it by POST instead).
+    """
+    budget = proto.GET_REQUEST_LINE_MAX - _LINE_AROUND_QUERY - len(path)
+
+    def prepare(payload: Payload) -> HttpItem:
+        item = encode_get(payload)
+        size = len(item.head) + len(item.tail)  # percent-encoded: ASCII
+        if size > budget:
+            msg = (
+                f"a GET request line of {size + _LINE_AROUND_QUERY + len(path)} bytes "
+                f"or more, over the collector's {proto.GET_REQUEST_LINE_MAX}-byte "
+                "limit; send such events by POST"
+            )
+            raise RequestLineTooLongError(msg)
+        return item
+
+    return prepare
+
+
 class HttpSink:
     """Sends prepared events to one collector URL.
 
@@ -232,7 +275,9 @@ class HttpSink:
         self.batch_size = 1 if self._get else batch_size
         self._byte_limit = byte_limit
         self._retry = retry
-        self.prepare = encode_get if self._get else encode_post
+        self.prepare = (
+            get_within(urlsplit(display).path or "/") if self._get else encode_post
+        )
         self._stm = ""
 
     def pack(self, ready: deque[HttpItem]) -> list[HttpItem]:

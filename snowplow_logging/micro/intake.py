@@ -20,6 +20,7 @@ from snowplow_logging.micro.validate import (
     IgluResolver,
     check_envelope,
     check_payload,
+    collector_content_type,
     read_json,
 )
 
@@ -61,15 +62,10 @@ def events_from_post(info: RequestInfo, body: bytes, resolver: IgluResolver) -> 
     request; each event also carries its own faults.
     """
     refused: list[str] = []
-    if info.content_type not in CONTENT_TYPES:
+    if collector_content_type(info.content_type) not in CONTENT_TYPES:
         refused.append(
-            f"Content-Type: must be exactly one of {', '.join(CONTENT_TYPES)} "
+            f"Content-Type: must be one of {', '.join(CONTENT_TYPES)}, any case "
             f"(got {info.content_type!r})"
-        )
-    if info.query:
-        refused.append(
-            "URL: a POST must carry no query parameters; Enrich merges them into "
-            f"every event of the body (got ?{info.query[:80]})"
         )
     try:
         parsed = read_json(body.decode("utf-8"))
@@ -81,6 +77,9 @@ def events_from_post(info: RequestInfo, body: bytes, resolver: IgluResolver) -> 
         )
     events, envelope_errors = check_envelope(parsed, resolver)
     refused.extend(envelope_errors)
+    if info.query:  # Enrich merges the URL's parameters into every event, winning
+        extra = dict(parse_qsl(info.query, keep_blank_values=True))
+        events = [{**e, **extra} if isinstance(e, dict) else e for e in events]
     if refused and not events:
         return Intake([], [BadEvent(errors=tuple(refused), request=info)], refused=True)
     return _check_events(events, info, resolver, refused)
@@ -111,7 +110,7 @@ def _check_events(
     good: list[GoodEvent] = []
     bad: list[BadEvent] = []
     for event in events:
-        checked = check_payload(event, resolver)
+        checked = check_payload(event, resolver, post=False)  # body: the envelope's
         if checked.errors or refused:
             bad.append(
                 BadEvent(

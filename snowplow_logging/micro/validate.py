@@ -30,6 +30,7 @@ from typing import Final
 
 from snowplow_logging import _protocol as proto
 from snowplow_logging._json import decode_b64
+from snowplow_logging._limits import json_depth, text_depth_bound
 from snowplow_logging.micro.fields import check_fields, shown
 from snowplow_logging.micro.iglu import BUNDLED_SCHEMAS, Decoded, IgluResolver
 
@@ -39,7 +40,9 @@ __all__ = [
     "IgluResolver",
     "check_envelope",
     "check_payload",
+    "collector_content_type",
     "read_json",
+    "too_deep",
 ]
 
 _JSON_FIELDS: Final = {
@@ -56,18 +59,39 @@ _WRAPPER_PREFIX: Final = {
 }
 
 
-def read_json(text: str) -> object:
+def read_json(text: str, *, max_depth: int | None = None) -> object:
     """``json.loads`` as a pipeline reads JSON: only what JSON can write.
 
     Python's decoder also reads ``NaN``, ``Infinity`` and numbers past a double
     (``1e999`` as ``inf``), which it would then write back as ``NaN``/``Infinity``,
     invalid JSON; here they are errors.
 
+    Args:
+        text: the JSON text.
+        max_depth: refuse JSON nested deeper than this, as Enrich refuses a
+            ``ue_*``/``co``/``cx`` or a body deeper than
+            :data:`~snowplow_logging._protocol.MAX_JSON_DEPTH` (a value inside 40
+            arrays or objects); None: no limit but the parser's.
+
     Raises:
-        ValueError: ``text`` is not JSON (also past Python's int-string limit).
+        ValueError: ``text`` is not JSON (also past Python's int-string limit), or
+            nested deeper than ``max_depth``.
         RecursionError: it is nested deeper than the parser goes.
     """
-    return json.loads(text, parse_constant=_not_a_number, parse_float=_finite)
+    value = json.loads(text, parse_constant=_not_a_number, parse_float=_finite)
+    if max_depth is not None and too_deep(text, value, max_depth):
+        msg = f"nested deeper than Enrich's maximum JSON depth, {max_depth}"
+        raise ValueError(msg)
+    return value
+
+
+def too_deep(text: str, value: object, max_depth: int = proto.MAX_JSON_DEPTH) -> bool:
+    """Whether ``value`` (parsed from ``text``) nests deeper than ``max_depth``."""
+    return (
+        type(value) in (dict, list)
+        and text_depth_bound(text) > max_depth
+        and json_depth(value, max_depth) > max_depth
+    )
 
 
 def _not_a_number(name: str) -> object:
@@ -128,7 +152,7 @@ class CheckedEvent:
 
 
 def check_payload(
-    payload: object, resolver: IgluResolver | None = None
+    payload: object, resolver: IgluResolver | None = None, *, post: bool = True
 ) -> CheckedEvent:
     """Validate one event payload (a flat ``{field: str}`` mapping) as Enrich would.
 
@@ -140,9 +164,14 @@ def check_payload(
             an emitter receives them or a collector reads them from a request.
         resolver: where schemas come from; by default one shared resolver with
             the bundled Iglu Central schemas only, built on first use.
+        post: the payload comes (or would go) in a POST body, so payload_data's
+            rules apply too: string values, known keys, ``tv``/``p``/``e``. With
+            ``post=False`` (a GET query) only Enrich's own rules do: ``e`` is
+            required, unknown keys are ignored.
 
     Returns:
-        The event with its errors (empty if good) and decoded JSON parts.
+        The event with its errors (empty if good) and decoded JSON parts. It
+        never raises for any payload: an internal error is an error of the event.
 
     Raises:
         ImportError: ``jsonschema`` is not installed (with no ``resolver``).
@@ -157,11 +186,38 @@ def check_payload(
         )
     checked = CheckedEvent(payload)
     errors = checked.errors
-    fields = check_fields(payload, errors)
-    checked.event = _check_json(fields, "ue", resolver, errors)  # type: ignore[assignment]
-    entities = _check_json(fields, "co", resolver, errors)
-    checked.entities = entities if isinstance(entities, list) else []
+    try:
+        fields = check_fields(payload, errors, post=post)
+        checked.event = _check_json(fields, "ue", resolver, errors)  # type: ignore[assignment]
+        entities = _check_json(fields, "co", resolver, errors)
+        checked.entities = entities if isinstance(entities, list) else []
+    except Exception as exc:  # noqa: BLE001 - a validator bug must not lose the event
+        checked.event, checked.entities = None, []
+        errors.append(
+            f"internal error while validating: {type(exc).__name__}: {str(exc)[:200]}"
+        )
     return checked
+
+
+def collector_content_type(header: str | None) -> str | None:
+    """The ``Content-Type`` the collector hands Enrich for ``header``.
+
+    The collector parses the header and passes on its media type and charset,
+    lower-cased (``Application/JSON;charset=UTF-8`` becomes
+    ``application/json; charset=utf-8``); Enrich then compares that string with
+    its list. None when there is no header.
+    """
+    if header is None:
+        return None
+    media, *params = (part.strip() for part in header.split(";"))
+    kept = [media.lower()]
+    for param in params:
+        name, _, value = param.partition("=")
+        if name.strip():
+            kept.append(
+                f"{name.strip().lower()}={value.strip().strip(chr(34)).lower()}"
+            )
+    return "; ".join(kept)
 
 
 def check_envelope(
@@ -189,7 +245,13 @@ def check_envelope(
         return events, [
             f"body: 'schema' must be {_PAYLOAD_DATA_PREFIX}* (got {shown(schema)})"
         ]
-    return events, [f"body: {error}" for error in resolver.errors(schema, data)]
+    errors = [f"body: {error}" for error in resolver.errors(schema, data)]
+    if errors and json_depth(data) > proto.MAX_JSON_DEPTH - 1:  # data is 1 deep
+        errors.append(
+            "body: nested deeper than Enrich's maximum JSON depth, "
+            f"{proto.MAX_JSON_DEPTH}"
+        )
+    return events, errors
 
 
 def _check_json(
@@ -197,26 +259,22 @@ def _check_json(
 ) -> object:
     """Decode and validate ``ue_px``/``ue_pr`` (kind "ue") or ``cx``/``co`` ("co")."""
     plain, encoded = _JSON_FIELDS[kind]
-    is_ue_event = fields.get(proto.EVENT) == proto.UNSTRUCT_EVENT
-    if plain not in fields and encoded not in fields:
-        if kind == "ue" and is_ue_event:
-            errors.append(f"{plain}/{encoded}: required for e=ue")
-        return None
-    present = [name for name in (encoded, plain) if name in fields]
-    if len(present) == 2:  # noqa: PLR2004 - both forms of one field
-        errors.append(f"{plain}/{encoded}: both forms sent; send one")
-    if kind == "ue" and not is_ue_event:
-        errors.append(f"{present[0]}: only allowed on e=ue")
-    if len(present) != 1:
-        return None
-    name = present[0]
-    key = (name, fields[name])
-    decoded = resolver.recall(key)
-    if decoded is None:
-        decoded = _decode_and_validate(kind, name, fields[name], resolver)
-        resolver.remember(key, decoded)
-    errors.extend(decoded[0])
-    return decoded[1]
+    # Enrich requires neither (an e=ue without ue_* is good, with no schema) and
+    # reads ue_* on any event type; given both forms it keeps one of them, so
+    # each form given is checked and the first good one (encoded first) is kept.
+    data: object = None
+    for name in (encoded, plain):
+        if name not in fields:
+            continue
+        key = (name, fields[name])
+        decoded = resolver.recall(key)
+        if decoded is None:
+            decoded = _decode_and_validate(kind, name, fields[name], resolver)
+            resolver.remember(key, decoded)
+        errors.extend(decoded[0])
+        if data is None:
+            data = decoded[1]
+    return data
 
 
 def _decode_and_validate(
@@ -247,7 +305,9 @@ def _decode_envelope(
     name: str, value: str, *, encoded: bool, errors: list[str]
 ) -> dict[str, object] | None:
     try:
-        wrapper = read_json(decode_b64(value) if encoded else value)
+        wrapper = read_json(
+            decode_b64(value) if encoded else value, max_depth=proto.MAX_JSON_DEPTH
+        )
     except (ValueError, RecursionError) as exc:
         errors.append(f"{name}: not {'base64 ' if encoded else ''}JSON: {exc}")
         return None

@@ -80,7 +80,7 @@ class TestMicroCommand:
     def test_serves_prints_and_stops(self, micro_process: _Micro) -> None:
         """It announces its URL, validates, prints a line per event, stops on SIGTERM."""
         response = requests.get(f"{micro_process.endpoint}/i", params=GOOD, timeout=10)
-        bad = requests.get(f"{micro_process.endpoint}/i?e=pv", timeout=10)
+        bad = requests.get(f"{micro_process.endpoint}/i?e=pv&vid=x", timeout=10)
         summary = requests.get(f"{micro_process.endpoint}/micro/all", timeout=10).json()
         assert micro_process.process.stdout is not None
         lines = [micro_process.process.stdout.readline() for _ in range(2)]

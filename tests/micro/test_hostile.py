@@ -520,11 +520,16 @@ NUMBER_FIELDS = [
     ("ttm", BIG, {}),
     ("res", f"{BIG}x1", {}),
     ("vp", f"1x{BIG}", {}),
+    ("se_va", "1e" + BIG, {}),  # BigDecimal's scale is a Java int
+    ("tr_tt", "1e2147483648", {"e": "tr", "tr_id": "o"}),
+]
+LONG_DECIMALS = [
     ("tr_tt", BIG, {"e": "tr", "tr_id": "o"}),
     ("se_va", BIG, {}),
     ("ti_pr", "9" * 400 + ".5", {"e": "ti", "ti_id": "o", "ti_sk": "s"}),
     ("se_va", "1e999", {}),
 ]
+"""Decimals java.math.BigDecimal reads, however long: Enrich keeps them."""
 
 
 def _raw(micro: MicroCollector, request: bytes) -> bytes:
@@ -566,32 +571,83 @@ class TestHugeNumbers:
         served = requests.get(f"{micro.endpoint}/micro/bad", timeout=10)
         assert served.status_code == 200
 
+    @pytest.mark.parametrize(("name", "value", "extra"), LONG_DECIMALS)
+    @pytest.mark.parametrize("method", ["POST", "GET"])
+    def test_long_decimals_are_good(
+        self,
+        micro: MicroCollector,
+        method: str,
+        name: str,
+        value: str,
+        extra: dict[str, str],
+    ) -> None:
+        """Enrich reads any length of decimal digits (a BigDecimal): good, and served."""
+        payload = {**GOOD, **extra, name: value}
+        if method == "POST":
+            response = _post(micro, [payload])
+        else:
+            response = requests.get(f"{micro.endpoint}/i", params=payload, timeout=10)
+
+        assert response.status_code == 200, response.text[:200]
+        assert micro.summary() == {"total": 1, "good": 1, "bad": 0}, micro.bad()
+        assert (
+            requests.get(f"{micro.endpoint}/micro/good", timeout=10).status_code == 200
+        )
+
     @pytest.mark.parametrize(
         ("name", "value"),
         [
             ("vid", "12\n"),
-            ("vid", "\u0661\u0662"),  # Arabic-Indic digits: int() reads them
+            ("vid", "1\u00b2"),  # a superscript 2: isdigit(), but no digit to Java
             (
                 "dtm",
-                "\u0661\u0667\u0669\u0665\u0664\u0662\u0660\u0668\u0660\u0660\u0661\u0662\u0663",
-            ),
-            ("dtm", "\u00b2"),  # a superscript 2: isdigit() but not int()
+                "1700000000000\u00b2",
+            ),  # the crash of issue 16: isdigit(), then int()
+            ("dtm", "\U0001d7ce" * 13),  # mathematical digits: Java reads UTF-16 units
             ("stm", "1795420800123\n"),
+            ("stm", " 1795420800123"),
             ("res", "1920x1080\n"),
+            ("res", "\u0661x1"),  # Enrich's size pattern is ASCII \\d
             ("se_va", "1.5\n"),
             ("eid", GOOD["eid"] + "\n"),
         ],
     )
-    def test_only_ascii_digits_matched_whole(
+    def test_only_java_digits_matched_whole(
         self, micro: MicroCollector, name: str, value: str
     ) -> None:
-        """Enrich reads ASCII digits, the whole value: anything else is bad."""
+        """Enrich reads the whole value, digits Java reads: anything else is bad."""
         response = requests.get(
             f"{micro.endpoint}/i", params={**GOOD, name: value}, timeout=10
         )
 
         assert response.status_code == 200, response.text[:200]
         assert micro.summary()["bad"] == 1
+        (error,) = micro.bad()[0].errors
+        assert error.startswith(f"{name}: must be"), error
+
+    @pytest.mark.parametrize(
+        ("name", "value"),
+        [
+            ("vid", "\u0661\u0662"),  # Arabic-Indic digits: Java's parseInt reads them
+            (
+                "dtm",
+                "\u0661\u0667\u0669\u0665\u0664\u0662\u0660\u0668\u0660\u0660\u0661\u0662\u0663",
+            ),
+            ("vid", "+5"),
+            ("se_va", ".5"),
+            ("se_va", "+5."),
+            ("dtm", "5"),  # 1970: Enrich takes any year from 0 to 9999
+            ("dtm", "-62167219200000"),  # 0000-01-01T00:00:00.000Z
+            ("vid", "null"),  # Enrich's legacy "no value"
+        ],
+    )
+    def test_what_java_reads_is_good(
+        self, micro: MicroCollector, name: str, value: str
+    ) -> None:
+        """Signs, bare fractions, other scripts' digits, early years: as Enrich reads them."""
+        requests.get(f"{micro.endpoint}/i", params={**GOOD, name: value}, timeout=10)
+
+        assert micro.summary() == {"total": 1, "good": 1, "bad": 0}, micro.bad()
 
     def test_in_range_values_still_good(self, micro: MicroCollector) -> None:
         payload = {

@@ -59,25 +59,48 @@ class TestCheckPayload:
             ({"se_va": "nan"}, "se_va: must be a decimal number"),
             ({"e": "pp", "url": "u", "pp_mix": "1.5"}, "pp_mix: must be an integer"),
             ({"vid": "2147483648"}, "vid: must be an integer"),
-            ({"stm": "1700000000"}, "stm: must be milliseconds"),
+            ({"stm": "253402300800000"}, "stm: must be milliseconds"),  # year 10000
             ({"dtm": "1700000000123.5"}, "dtm: must be milliseconds"),
             ({"sid": "59ed13b1a5724dae"}, "sid: must be a UUID"),
             ({"res": "1920X1080"}, "res: must be WIDTHxHEIGHT"),
             ({"p": "desktop"}, "p: must be a platform code"),
             ({"e": "xx"}, "e: must be an event type"),
-            ({"se_ca": ""}, "se_ca: required for e=se"),
             ({"tr_cu": "EURO"}, "tr_cu: longer than 3"),
             ({"ti_na": "x", "zz": "1"}, "zz: not a field of payload_data 1-0-4"),
             ({"se_va": 1.5}, "se_va: must be a string (got 1.5)"),
             ({"aid": None}, "aid: must be a string (got null)"),
-            ({"e": "ue"}, "ue_pr/ue_px: required for e=ue"),
             ({"cx": "!!!"}, "cx: not base64 JSON"),
             (
                 {"co": '{"schema":"iglu:a/b/jsonschema/1-0-0","data":[]}'},
                 "co: the envelope must name",
             ),
-            ({"co": "[]", "cx": "W10"}, "co/cx: both forms sent"),
-            ({"ue_pr": "{}"}, "ue_pr: only allowed on e=ue"),
+            ({"co": "[]", "cx": "W10"}, "co: the envelope must be an object"),
+            ({"ue_pr": "{}"}, "ue_pr: the envelope must be an object"),
+            ({"e": "ad"}, "e: must be an event type"),
+            ({"f_pdf": "true"}, "f_pdf: must be 1 or 0"),
+            ({"cookie": "2"}, "cookie: must be 1 or 0"),
+            ({"tid": "1.5"}, "tid: must be an integer"),
+            ({"ds": "1x"}, "ds: must be WIDTHxHEIGHT"),
+            ({"fp": "f" * 129}, "fp: longer than 128"),
+            ({"cs": "c" * 129}, "cs: longer than 128"),
+            ({"se_ca": "\U0001f600" * 501}, "se_ca: longer than 1000 UTF-16 units"),
+            ({"tr_cu": "EU\t"}, "tr_cu: longer than 3"),
+            ({"ip": "1" * 129}, "ip: longer than 128"),
+            ({"url": "http://a.b/" + "p" * 3000}, "url: its path is longer than 3000"),
+            (
+                {"url": "http://a.b/?" + "q" * 6001},
+                "url: its query is longer than 6000",
+            ),
+            ({"url": "http://a.b/#" + "f" * 3001}, "url: its fragment is longer"),
+            (
+                {"url": "/" + " " * 1400},
+                "url: longer than 4096 UTF-16 units with spaces",
+            ),
+            (
+                {"refr": "http://a.b/" + "p" * 6000},
+                "refr: its path is longer than 6000",
+            ),
+            ({"url": "http://[::1/"}, "url: not a URI Enrich can parse"),
         ],
     )
     def test_field_rules(
@@ -89,10 +112,80 @@ class TestCheckPayload:
         assert any(reason in error for error in errors), errors
 
     def test_missing_required(self, resolver: IgluResolver) -> None:
-        """tv, p and e are required."""
-        errors = check_payload({"eid": GOOD["eid"]}, resolver).errors
+        """payload_data requires tv, p and e of a POSTed event; Enrich only e."""
+        posted = check_payload({"eid": GOOD["eid"]}, resolver).errors
+        got = check_payload({"eid": GOOD["eid"]}, resolver, post=False).errors
 
-        assert {"tv: required", "p: required", "e: required"} <= set(errors)
+        assert set(posted) == {
+            "tv: required by payload_data",
+            "p: required by payload_data",
+            "e: required by payload_data",
+        }
+        assert got == ["e: required (Enrich finds no event type)"]
+
+    @pytest.mark.parametrize(
+        "payload",
+        [
+            {"e": "pp", "p": "web", "tv": "lol"},  # Snowplow Micro's own test request
+            {"e": "pv"},  # no url
+            {"e": "se"},  # no category, no action
+            {"e": "tr"},
+            {"e": "ti"},
+            {"e": "ue"},  # no ue_*: good, with no schema
+            {"e": "ev", "ev_ca": "c", "ev_va": "1"},  # the legacy structured event
+            {
+                "e": "pv",
+                "ue_pr": json.dumps(
+                    {
+                        "schema": "iglu:com.snowplowanalytics.snowplow/unstruct_event/jsonschema/1-0-0",
+                        "data": {
+                            "schema": "iglu:com.snowplowanalytics.snowplow/application/jsonschema/1-0-0",
+                            "data": {"version": "1"},
+                        },
+                    }
+                ),
+            },  # ue_* on any event type
+            {
+                "e": "pv",
+                "zz": "1",
+                "cv": "x",
+            },  # keys Enrich ignores, or reads from a GET
+            {"e": "se", "se_ca": "a\tb", "tr_cu": "E\nU\rR"},  # controls removed
+            {"e": "se", "se_ca": "\U0001f600" * 500},  # 1000 UTF-16 units
+            {"e": "pv", "url": "http://a.b/" + "p" * 2989 + "?" + "q" * 1000},
+            {"e": "pv", "ip": "1.2.3.4," + "5" * 200},  # Enrich keeps the first address
+        ],
+    )
+    def test_what_enrich_accepts(
+        self, resolver: IgluResolver, payload: dict[str, str]
+    ) -> None:
+        """Rules our collector had and Enrich has not: these GET events are good."""
+        assert check_payload(payload, resolver, post=False).errors == []
+
+    def test_never_raises(self, resolver: IgluResolver) -> None:
+        """An internal error is the event's error, never an exception out."""
+
+        class Hostile(dict[str, object]):
+            def items(self) -> object:  # type: ignore[override]
+                raise RuntimeError("boom")
+
+        checked = check_payload(Hostile(e="pv"), resolver)
+
+        assert checked.errors == ["internal error while validating: RuntimeError: boom"]
+
+    @pytest.mark.parametrize(("depth", "good"), [(40, True), (41, False)])
+    def test_json_depth(self, resolver: IgluResolver, depth: int, good: bool) -> None:
+        """Enrich refuses a ue_*/co/cx whose JSON is nested deeper than 40."""
+        # The wrapper (1), the event (2), its data (3), then nested objects.
+        data: object = 1
+        for _ in range(depth - 3):
+            data = {"a": data}
+        payload = _ue("iglu:com.acme/anything/jsonschema/1-0-0", data)
+
+        errors = check_payload(payload, resolver).errors
+
+        deep = [e for e in errors if "maximum JSON depth" in e]
+        assert (deep == []) is good, errors
 
     def test_unknown_schema(self, resolver: IgluResolver) -> None:
         """An event whose schema is not known is bad with "schema not found"."""
