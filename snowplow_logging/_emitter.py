@@ -30,7 +30,7 @@ if TYPE_CHECKING:
 
     from snowplow_logging._delivery.sink import Pending
 
-__all__ = ["Emitter", "check_method", "set_exit_timeout"]
+__all__ = ["Emitter", "check_method", "sending_disabled", "set_exit_timeout"]
 
 _NOWHERE: Final = "http://127.0.0.1"
 """Where a disabled emitter without an endpoint would send: nothing is sent."""

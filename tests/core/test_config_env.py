@@ -452,6 +452,17 @@ class TestText:
                 ),
             ),
             (
+                {"levle": "INFO"},
+                "SnowplowHandler has no setting 'levle': did you mean 'level'?",
+            ),
+            (
+                {"flush_timout": 1},
+                (
+                    "SnowplowHandler has no setting 'flush_timout': did you mean "
+                    "'flush_timeout'?"
+                ),
+            ),
+            (
                 {"endpont": "http://127.0.0.1:9"},
                 "SnowplowHandler has no setting 'endpont': did you mean 'endpoint'?",
             ),
