@@ -259,6 +259,40 @@ class TestResolver:
         ]
         assert IgluResolver().errors(uri, {"a": 1}) == [f"schema not found: {uri}"]
 
+    @pytest.mark.parametrize(
+        ("fmt", "good", "bad"),
+        [
+            ("date-time", "2026-11-23T08:00:00.123Z", "2026-11-23 08:00"),
+            ("date-time", "2026-11-23T08:00:00+01:00", "yesterday"),
+            ("uri", "https://shop.test/p?q=1", "not a uri"),
+            ("hostname", "shop.test", "-shop-.test"),
+            ("ipv4", "192.0.2.1", "192.0.2.300"),
+            ("ipv6", "2001:db8::1", "2001:db8:::1"),
+            ("email", "a@shop.test", "shop.test"),
+            ("uuid", "9a1e2f6c-0c5f-4b8e-9d5a-3c1f1e2d3b4a", "534"),
+        ],
+    )
+    def test_formats_checked_as_iglu_does(
+        self, tmp_path: Path, fmt: str, good: str, bad: str
+    ) -> None:
+        """Each format Iglu checks is checked, by the quick test and the validator alike."""
+        folder = tmp_path / "schemas" / "com.example" / "formatted" / "jsonschema"
+        folder.mkdir(parents=True)
+        schema = {
+            "type": "object",
+            "properties": {"v": {"type": "string", "format": fmt, "maxLength": 64}},
+            "additionalProperties": False,
+        }
+        (folder / "1-0-0").write_text(json.dumps(schema), encoding="utf-8")
+        uri = "iglu:com.example/formatted/jsonschema/1-0-0"
+        resolver = IgluResolver([tmp_path])
+
+        assert resolver.errors(uri, {"v": good}) == []
+        (error,) = resolver.errors(uri, {"v": bad})
+        assert error == f"{uri}: v: {bad!r} is not a {fmt!r}"
+        payload = _ue(uri, {"v": bad})
+        assert check_payload(payload, resolver).errors == [f"ue_px: {error}"]
+
     def test_missing_jsonschema_names_the_extra(self) -> None:
         """Without jsonschema, the error says what to install."""
         code = (
