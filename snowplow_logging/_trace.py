@@ -27,7 +27,7 @@ from typing import Any, Final
 
 from snowplow_logging._events import SelfDescribingJson
 
-__all__ = ["TRACE_SCHEMA", "TraceIds", "current_ids", "entity"]
+__all__ = ["OTEL_TRACE", "TRACE_SCHEMA", "TraceIds", "current_ids", "entity"]
 
 TRACE_SCHEMA: Final = "iglu:io.github.snowplow-logging/trace/jsonschema/1-0-0"
 """The Iglu URI of the trace entity, shipped in the package's ``schemas`` folder."""
@@ -35,7 +35,8 @@ TRACE_SCHEMA: Final = "iglu:io.github.snowplow-logging/trace/jsonschema/1-0-0"
 TraceIds = tuple[int, int]
 """A recording span's ``(trace_id, span_id)``, as OpenTelemetry holds them."""
 
-_OTEL_TRACE: Final = "opentelemetry.trace"
+OTEL_TRACE: Final = "opentelemetry.trace"
+"""The module whose import makes spans possible at all."""
 _modules: Final = sys.modules
 _ready = False  # the reader below is set up
 _variable: ContextVar[Mapping[str, Any]] | None = None  # the default runtime's context
@@ -46,7 +47,7 @@ _get_span: Callable[[], Any] | None = None  # the public reader otherwise
 def current_ids() -> TraceIds | None:
     """The current span's ids if it is recording, else ``None``; never raises."""
     if not _ready:
-        if _OTEL_TRACE not in _modules:
+        if OTEL_TRACE not in _modules:
             return None
         _load()
     try:

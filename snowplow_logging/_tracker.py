@@ -8,6 +8,7 @@ emitter. It does no I/O itself; sending belongs to the emitter.
 from __future__ import annotations
 
 import itertools
+import sys
 from collections.abc import Callable, Mapping, Sequence
 from typing import Final, Self
 
@@ -40,6 +41,8 @@ __all__ = [
 _NAMESPACE_MAX: Final = proto.max_length(proto.NAMESPACE)
 _APP_ID_MAX: Final = proto.max_length(proto.APP_ID)
 _current_ids: Final = _trace.current_ids
+_modules: Final = sys.modules
+_OTEL_TRACE: Final = _trace.OTEL_TRACE
 
 
 class Tracker:
@@ -303,7 +306,9 @@ class Tracker:
             dtm = event_time(created_ms)
         if type(context) is not tuple:
             context = tuple(context)  # the caller may change its own sequence
-        trace = self._trace
+        # No span can exist until the application imported OpenTelemetry: one
+        # dictionary lookup instead of the probe's call.
+        trace = self._trace if _OTEL_TRACE in _modules else None
         try:
             defer_to(
                 Submitted(
