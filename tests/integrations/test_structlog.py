@@ -726,7 +726,11 @@ def _stdlib_setup(
         renderer = (
             structlog.processors.JSONRenderer()
             if index == 0
-            else structlog.dev.ConsoleRenderer(colors=False)
+            # Plain tracebacks: rich's (when installed) quote the source lines,
+            # which name the tag; what is checked is the record, not the source.
+            else structlog.dev.ConsoleRenderer(
+                colors=False, exception_formatter=structlog.dev.plain_traceback
+            )
         )
         stream_handler.setFormatter(
             structlog.stdlib.ProcessorFormatter(
