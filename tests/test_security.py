@@ -275,7 +275,7 @@ class TestLocalCollector:
         assert address[0] == "127.0.0.1"
 
     def test_oversized_body_is_refused_and_the_collector_survives(self) -> None:
-        """A body over max_body_size gets 400, then the next request is served."""
+        """A body over max_body_size gets 413, then the next request is served."""
         with MicroCollector(max_body_size=1_000) as micro:
             with socket.create_connection(("127.0.0.1", micro.port), timeout=5) as raw:
                 raw.sendall(
@@ -289,5 +289,5 @@ class TestLocalCollector:
             status = connection.getresponse().status
             connection.close()
 
-        assert first.startswith((b"HTTP/1.1 400", b"HTTP/1.0 400"))
+        assert first.startswith((b"HTTP/1.1 413", b"HTTP/1.0 413"))
         assert status == 200

@@ -17,31 +17,36 @@ Snowplow Micro's REST shapes (``/micro/all``, ``/micro/good``, ``/micro/bad``,
         assert micro.bad() == []
         assert [e.event_type for e in micro.good()] == ["page_view", "unstruct", "struct"]
 
-Answers: 200 when a request could be read as events, good or bad, as a real
-collector does (a 1x1 GIF for ``/i`` and ``/ice.png``); bad events are reported
-by :meth:`MicroCollector.bad`, ``/micro/bad`` and the console. A request refused
-whole is answered 400 with ``{"good", "bad", "errors"}`` and still recorded. A
-POST is refused whole, as Enrich refuses it, for a
-``Content-Type`` other than exactly ``application/json`` (optionally with
-``; charset=utf-8`` or ``UTF-8``), query parameters on its URL, a body over
-``max_body_size``, or a body failing ``payload_data`` (e.g. one non-string value).
+Answers, as the real collector's: 200 for whatever a tracker path carries, good
+or bad (``ok`` for a POST, the 1x1 GIF with no-cache headers for a GET or HEAD on
+``/i``, ``/ice.png`` or ``/<vendor>/<version>``); bad events are reported by
+:meth:`MicroCollector.bad`, ``/micro/bad`` and the console. Only a body over
+``max_body_size`` is refused (413). Each answer sets the ``sp`` cookie (the
+network user id, read back as ``network_userid``; ``cookie=`` renames it or turns
+it off); an ``SP-Anonymous`` request gets none, the all-zeros network user id and
+the IP ``unknown``. A preflight allows ``Content-Type`` and ``SP-Anonymous`` for
+an hour. No request is answered 500: an internal error is a bad event saying so.
 
-REST shapes (GET, or POST with a JSON object of filters):
+REST, in Snowplow Micro 4.5.2's shapes (:mod:`~snowplow_logging.micro.rest`):
 
-- ``/micro/all`` and ``/micro/reset``: ``{"total": 7, "good": 5, "bad": 2}``.
-- ``/micro/good``: ``[{"event": {<atomic columns: app_id, event, event_id,
-  dvce_created_tstamp...; unstruct_event, contexts>}, "rawEvent": {"api",
-  "parameters", "contentType", "source", "context"}, "eventType": "page_view",
-  "schema": "iglu:...", "contexts": ["iglu:..."]}]``; filters ``event_type``,
-  ``schema``, ``app_id``, ``contexts``, ``limit``.
-- ``/micro/bad``: ``[{"collectorPayload": {"api", "querystring", "contentType",
-  "body", "source", "context"}, "rawEvent": {...} or null, "errors": ["eid: must
-  be a UUID (got 'x')"]}]``; filters ``event_type``, ``schema``, ``app_id``,
-  ``vendor``, ``version``, ``limit``.
+- ``/micro/all``: ``{"total": 7, "good": 5, "bad": 2}``; ``/micro/reset``:
+  ``Reset completed``.
+- ``/micro/good``: newest first, ``[{"rawEvent": {"api", "parameters",
+  "contentType", "source", "context"}, "eventType": "page_view", "schema":
+  "iglu:...", "contexts": ["iglu:..."], "event": {<every atomic column, nulls
+  included>}, "incomplete": false}]``; structured events have the schema
+  ``iglu:com.google.analytics/event/jsonschema/1-0-0``, as Enrich names it.
+- ``/micro/bad``: newest first, ``[{"collectorPayload": {"api", "querystring":
+  ["e=pv", ...], "contentType", "body", "source", "context"}, "rawEvent": {...}
+  or null, "errors": ["Error while validating the event.", "<bad row JSON>"]}]``;
+  :attr:`BadEvent.errors` keeps the readable reasons (``eid: must be a UUID``).
+- POST filters as JSON (``event_type``, ``schema``, ``contexts``, ``limit``;
+  ``vendor``, ``version`` for bad; ``app_id`` too), or in the query string;
+  unknown ones are ignored. ``POST /micro/events`` pages, filters and sorts.
 
-Events are listed oldest first; ``limit=N`` keeps the N most recent.
 ``/micro/iglu/<vendor>/<name>/jsonschema/<version>`` serves a known schema and
-``/health`` answers ``OK``.
+``/health`` answers ``OK``. In Python, :meth:`MicroCollector.good` and
+:meth:`MicroCollector.bad` list events oldest first.
 
 The validator is public too, for payloads that never reach a collector:
 :func:`check_payload` checks one payload as Enrich would and returns a

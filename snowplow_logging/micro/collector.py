@@ -10,6 +10,7 @@ thread; its query methods read the store directly. See
 from __future__ import annotations
 
 import os
+import re
 import threading
 from collections.abc import Iterable
 from pathlib import Path
@@ -19,14 +20,15 @@ from snowplow_logging._exceptions import ConfigurationError, ConfigurationTypeEr
 from snowplow_logging.micro.events import BadEvent, GoodEvent
 from snowplow_logging.micro.filters import EventFilter
 from snowplow_logging.micro.intake import EventSink
-from snowplow_logging.micro.server import CollectorServer
+from snowplow_logging.micro.server import DEFAULT_COOKIE, CollectorServer
 from snowplow_logging.micro.store import EventStore
 from snowplow_logging.micro.validate import IgluResolver
 
 __all__ = ["DEFAULT_HISTORY", "DEFAULT_MAX_BODY_SIZE", "MicroCollector"]
 
-DEFAULT_MAX_BODY_SIZE: Final = 1024 * 1024
-"""The largest POST body accepted by default, in bytes (1 MiB)."""
+DEFAULT_MAX_BODY_SIZE: Final = 2 * 1024 * 1024
+"""The largest POST body accepted by default, in bytes: 2 MiB, past which the
+collector Snowplow Micro runs answers 413."""
 DEFAULT_HISTORY: Final = 10_000
 """How many good and how many bad events are kept by default."""
 
@@ -49,7 +51,11 @@ class MicroCollector:
         history: events of each kind (good, bad) kept for queries; older ones are
             forgotten but still counted.
         max_body_size: the largest POST body accepted, in bytes; a larger one is
-            answered 400 and recorded as a bad event.
+            answered 413, as the collector answers it, and recorded as a bad event.
+        cookie: the name of the collector's cookie holding the network user id
+            (``sp``, as the collector's default): read from each request, set on
+            each answer and written as ``network_userid``; None for no cookie (a
+            new network user id per request).
         on_event: called with each :class:`GoodEvent` or :class:`BadEvent` once
             stored, on the connection's thread; exceptions are swallowed.
 
@@ -69,8 +75,10 @@ class MicroCollector:
         history: int = DEFAULT_HISTORY,
         max_body_size: int = DEFAULT_MAX_BODY_SIZE,
         on_event: EventSink | None = None,
+        cookie: str | None = DEFAULT_COOKIE,
     ) -> None:
         _check_int("port", port, low=0, high=65535)
+        self._cookie = _check_cookie(cookie)
         _check_int("max_body_size", max_body_size, low=1)
         self._host = _check_host(host)
         self._on_event = _check_callable(on_event)
@@ -109,6 +117,7 @@ class MicroCollector:
                     store=self._store,
                     max_body_size=self._max_body_size,
                     on_event=self._on_event,
+                    cookie_name=self._cookie,
                 )
                 self._thread = threading.Thread(
                     target=server.serve_forever,
@@ -168,6 +177,11 @@ class MicroCollector:
         """Counts since the last reset, as ``/micro/all``: ``{"total", "good", "bad"}``."""
         return self._store.summary()
 
+    @property
+    def cookie(self) -> str | None:
+        """The network user id cookie's name (``sp``), or None when there is none."""
+        return self._cookie
+
     def good(
         self,
         *,
@@ -179,11 +193,15 @@ class MicroCollector:
     ) -> list[GoodEvent]:
         """The good events kept, oldest first, optionally filtered.
 
+        (``/micro/good`` lists them newest first, as Snowplow Micro does.)
+
         Args:
             event_type: ``page_view``, ``page_ping``, ``struct``, ``unstruct``,
                 ``transaction``, ``transaction_item``, or the tracker code (``pv``...).
             schema: the event's schema URI; built-in events have Enrich's
-                (``iglu:com.snowplowanalytics.snowplow/page_view/jsonschema/1-0-0``...).
+                (``iglu:com.snowplowanalytics.snowplow/page_view/jsonschema/1-0-0``,
+                ``iglu:com.google.analytics/event/jsonschema/1-0-0`` for a
+                structured event...).
             app_id: the ``aid`` sent.
             contexts: entity schema URIs the event must all carry.
             limit: at most this many, the most recent.
@@ -247,6 +265,22 @@ def _check_host(host: object) -> str:
         msg = f"'host' must be a non-empty string (got {host!r})."
         raise ConfigurationTypeError(msg)
     return host
+
+
+_COOKIE_NAME: Final = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]{1,256}")
+"""An RFC 6265 cookie name: an HTTP token."""
+
+
+def _check_cookie(cookie: object) -> str | None:
+    if cookie is None:
+        return None
+    if not isinstance(cookie, str):
+        msg = f"'cookie' must be a cookie name or None (got {cookie!r})."
+        raise ConfigurationTypeError(msg)
+    if _COOKIE_NAME.fullmatch(cookie) is None:
+        msg = f"'cookie' must be a cookie name, an HTTP token (got {cookie!r})."
+        raise ConfigurationError(msg)
+    return cookie
 
 
 def _check_callable(on_event: object) -> EventSink | None:

@@ -13,23 +13,31 @@ from dataclasses import dataclass, field
 from typing import Any, Final
 
 from snowplow_logging import _protocol as proto
+from snowplow_logging.micro.badrows import micro_errors
 from snowplow_logging.micro.enrich import (
     BUILTIN_SCHEMAS,
+    COLLECTOR_NAME,
     EVENT_NAMES,
     enriched,
     iso_time,
 )
 
-__all__ = ["BadEvent", "GoodEvent", "RequestInfo", "api", "payload_text"]
+__all__ = ["BadEvent", "GoodEvent", "RequestInfo", "api_of", "payload_text"]
 
-_SOURCE_NAME: Final = "snowplow-logging-micro"
-_GET_API: Final = {"vendor": "com.snowplowanalytics.snowplow", "version": "tp1"}
-_POST_API: Final = {"vendor": "com.snowplowanalytics.snowplow", "version": "tp2"}
+_SNOWPLOW: Final = "com.snowplowanalytics.snowplow"
+_TP1_PATHS: Final = frozenset({"/i", "/ice.png"})
 
 
-def api(method: str) -> Mapping[str, str]:
-    """The tracker API a request used: ``tp2`` for POST, ``tp1`` for GET."""
-    return _POST_API if method == "POST" else _GET_API
+def api_of(path: str) -> tuple[str, str]:
+    """The ``(vendor, version)`` Enrich reads from a request path.
+
+    ``/i`` and ``/ice.png`` are ``tp1``; ``/<vendor>/<version>`` names its own
+    (``/com.snowplowanalytics.snowplow/tp2`` is ``tp2``, by POST or GET).
+    """
+    if path in _TP1_PATHS or path.startswith("/ice.png"):
+        return _SNOWPLOW, "tp1"
+    vendor, _, version = path.strip("/").partition("/")
+    return vendor, version
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -37,14 +45,18 @@ class RequestInfo:
     """What the collector saw of one HTTP request; shared by its events.
 
     Attributes:
-        method: ``GET`` or ``POST``.
+        method: ``GET``, ``POST``...
         path: the URL path.
         query: the raw query string ("" when none).
         content_type: the ``Content-Type`` header, if any.
         body: the body as text (POST), or None.
-        headers: the request headers, in order.
-        ip: the client address.
+        headers: the request headers kept, in order (an ``SP-Anonymous`` request
+            keeps no ``Cookie``, ``X-Forwarded-For`` or ``X-Real-Ip``).
+        ip: the client address as Enrich reads it (the first ``X-Forwarded-For``
+            address, else the peer's); ``unknown`` for an ``SP-Anonymous`` request.
         received_ms: when the request arrived (``collector_tstamp``).
+        network_userid: the collector's network user id: the ``sp`` cookie's
+            value, or a new one it set; all zeros for ``SP-Anonymous``.
     """
 
     method: str
@@ -55,42 +67,66 @@ class RequestInfo:
     headers: tuple[tuple[str, str], ...] = ()
     ip: str = ""
     received_ms: int = 0
+    network_userid: str | None = None
 
-    def _header(self, name: str) -> str | None:
+    @property
+    def api(self) -> dict[str, str]:
+        """Micro's ``api``: the vendor and version of the path."""
+        vendor, version = api_of(self.path)
+        return {"vendor": vendor, "version": version}
+
+    def header(self, name: str) -> str | None:
+        """The first kept header called ``name`` (any case), or None."""
         lowered = name.lower()
         return next((v for k, v in self.headers if k.lower() == lowered), None)
 
     def _common(self) -> dict[str, object]:
+        header_lines = [f"{name}: {value}" for name, value in self.headers]
         return {
-            "api": dict(api(self.method)),
-            "contentType": self.content_type,
-            "source": {"name": _SOURCE_NAME, "encoding": "UTF-8", "hostname": None},
+            "api": self.api,
+            "contentType": (
+                None if self.content_type is None else self.content_type.lower()
+            ),
+            "source": {"name": COLLECTOR_NAME, "encoding": "UTF-8", "hostname": None},
             "context": {
                 "timestamp": iso_time(self.received_ms),
-                "ipAddress": self.ip,
-                "useragent": self._header("User-Agent"),
-                "refererUri": self._header("Referer"),
-                "headers": [f"{name}: {value}" for name, value in self.headers],
-                "userId": None,
+                "ipAddress": self.ip or None,
+                "useragent": self.header("User-Agent"),
+                "refererUri": self.header("Referer"),
+                "headers": header_lines,
+                "userId": self.network_userid,
             },
         }
 
     def collector_payload(self) -> dict[str, object]:
-        """Micro's ``collectorPayload``: the request as the collector received it."""
+        """Micro's ``collectorPayload``: the request as the collector received it.
+
+        Its ``querystring`` lists ``name=value`` strings, decoded, as Micro does.
+        """
         from urllib.parse import parse_qsl  # noqa: PLC0415 - only for the JSON view
 
+        common = self._common()
         return {
-            **self._common(),
+            "api": common["api"],
             "querystring": [
-                {"name": k, "value": v}
-                for k, v in parse_qsl(self.query, keep_blank_values=True)
+                f"{k}={v}" for k, v in parse_qsl(self.query, keep_blank_values=True)
             ],
+            "contentType": common["contentType"],
             "body": self.body,
+            "source": common["source"],
+            "context": common["context"],
         }
 
     def raw_event(self, payload: Mapping[str, object]) -> dict[str, object]:
         """Micro's ``rawEvent``: one event's parameters with the request context."""
-        return {**self._common(), "parameters": dict(payload)}
+        common = self._common()
+        return {
+            "api": common["api"],
+            "parameters": dict(payload),
+            "contentType": common["contentType"],
+            "source": common["source"],
+            "context": common["context"],
+        }
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -125,7 +161,7 @@ class GoodEvent:
         """The event's schema: the self-describing event's, or Enrich's built-in one."""
         if self.self_describing is not None:
             return str(self.self_describing.get("schema"))
-        return BUILTIN_SCHEMAS.get(self.payload.get(proto.EVENT, ""), "")
+        return BUILTIN_SCHEMAS.get(self.event_type, "")
 
     @property
     def contexts(self) -> list[str]:
@@ -148,13 +184,22 @@ class GoodEvent:
             return self.event
         if key == "rawEvent":
             return self.request.raw_event(self.payload)
+        if key == "schema":
+            return self.schema or None
+        if key == "incomplete":
+            return False
         if key in _GOOD_KEYS:
             return getattr(self, _GOOD_KEYS[key])
         raise KeyError(key)
 
     def to_json(self) -> dict[str, object]:
-        """The ``/micro/good`` object: ``event``, ``rawEvent``, ``eventType``..."""
-        return {key: self[key] for key in ("event", "rawEvent", *_GOOD_KEYS)}
+        """The ``/micro/good`` object, Micro's keys in Micro's order.
+
+        ``rawEvent``, ``eventType``, ``schema``, ``contexts``, ``event`` (every
+        atomic column, see :mod:`~snowplow_logging.micro.enrich`) and
+        ``incomplete`` (always false: an event here is good or bad).
+        """
+        return {key: self[key] for key in _GOOD_JSON}
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -197,7 +242,7 @@ class BadEvent:
                 None if self.payload is None else self.request.raw_event(self.payload)
             )
         if key == "errors":
-            return list(self.errors)
+            return micro_errors(self)
         raise KeyError(key)
 
     def to_json(self) -> dict[str, object]:
@@ -205,12 +250,16 @@ class BadEvent:
         return {key: self[key] for key in ("collectorPayload", "rawEvent", "errors")}
 
 
-_GOOD_KEYS: Final = {
-    "eventType": "event_type",
-    "schema": "schema",
-    "contexts": "contexts",
-}
+_GOOD_KEYS: Final = {"eventType": "event_type", "contexts": "contexts"}
 """JSON keys of a good event served by an attribute of the same meaning."""
+_GOOD_JSON: Final = (
+    "rawEvent",
+    "eventType",
+    "schema",
+    "contexts",
+    "event",
+    "incomplete",
+)
 
 
 def payload_text(payload: Mapping[str, object] | None, name: str) -> str | None:

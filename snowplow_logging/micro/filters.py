@@ -10,11 +10,10 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Final
 
 from snowplow_logging import _protocol as proto
 from snowplow_logging._exceptions import ConfigurationError, ConfigurationTypeError
-from snowplow_logging.micro.events import BadEvent, GoodEvent, api, payload_text
+from snowplow_logging.micro.events import BadEvent, GoodEvent, payload_text
 from snowplow_logging.micro.fields import whole_number
 
 __all__ = ["EventFilter"]
@@ -63,16 +62,14 @@ class EventFilter:
     def from_json(cls, value: object) -> EventFilter:
         """Read filters from a request: query parameters or a POSTed JSON object.
 
+        Unknown keys are ignored, as Snowplow Micro ignores them.
+
         Raises:
-            ConfigurationError: an unknown key or a value of the wrong type.
+            ConfigurationError: a value of the wrong type.
         """
         if not isinstance(value, Mapping):
             msg = f"filters must be a JSON object (got {type(value).__name__})."
             raise ConfigurationTypeError(msg)
-        unknown = sorted(set(value) - _FILTER_KEYS)
-        if unknown:
-            msg = f"unknown filter {unknown[0]!r}; use one of {sorted(_FILTER_KEYS)}."
-            raise ConfigurationError(msg)
         contexts = value.get("contexts") or ()
         limit = value.get("limit")
         if isinstance(limit, str):
@@ -93,7 +90,7 @@ class EventFilter:
 
     def keeps(self, event: GoodEvent | BadEvent) -> bool:
         """True when ``event`` matches every filter set."""
-        where = api(event.request.method)
+        where = event.request.api
         return (
             (self.app_id is None or event.app_id == self.app_id)
             and (
@@ -112,8 +109,3 @@ class EventFilter:
                 )
             )
         )
-
-
-_FILTER_KEYS: Final = frozenset(
-    {"event_type", "schema", "app_id", "contexts", "vendor", "version", "limit"}
-)

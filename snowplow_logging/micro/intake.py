@@ -3,9 +3,10 @@
 :func:`events_from_post` and :func:`events_from_get` read the events of one
 tracker request (docs/protocol.md 1.2, 1.3), validate each one with
 :func:`~snowplow_logging.micro.check_payload` and sort them into good and bad,
-as a pipeline would. A request-level fault (content type, query parameters on a
-POST, an invalid envelope, unreadable JSON or query) makes every event of the
-request bad and the request refused whole. No I/O: the server feeds these.
+as a pipeline would. A request-level fault (content type, an invalid envelope,
+unreadable JSON or query) makes every event of the request bad. A check that
+raises makes its event bad with the reason (never a 500). No I/O: the collector's
+routes (:mod:`~snowplow_logging.micro.collect`) feed these.
 """
 
 from __future__ import annotations
@@ -51,7 +52,9 @@ class Intake(NamedTuple):
     good: list[GoodEvent]
     bad: list[BadEvent]
     refused: bool = False
-    """True when a pipeline would reject the whole request (answered 400)."""
+    """True when no event of the request could be read, or the request as a whole
+    fails (its envelope, content type...): every event of it is bad. The collector
+    still answers 200, as a real one does; Enrich writes the bad rows."""
 
 
 def events_from_post(info: RequestInfo, body: bytes, resolver: IgluResolver) -> Intake:
@@ -110,7 +113,17 @@ def _check_events(
     good: list[GoodEvent] = []
     bad: list[BadEvent] = []
     for event in events:
-        checked = check_payload(event, resolver, post=False)  # body: the envelope's
+        try:
+            checked = check_payload(event, resolver, post=False)  # body: the envelope's
+        except Exception as exc:  # noqa: BLE001 - a bad event says why, never a 500
+            reason = f"internal error while validating: {type(exc).__name__}: {exc}"
+            payload = event if isinstance(event, Mapping) else None
+            bad.append(
+                BadEvent(
+                    errors=(*refused, reason[:1000]), payload=payload, request=info
+                )
+            )
+            continue
         if checked.errors or refused:
             bad.append(
                 BadEvent(

@@ -11,10 +11,12 @@ listening on loopback wants a loopback ``Host`` (:func:`host_name`,
 from __future__ import annotations
 
 import ipaddress
+import re
 from typing import Final
 from urllib.parse import urlsplit
 
 __all__ = [
+    "PREFLIGHT_MAX_AGE",
     "cors_headers",
     "from_other_site",
     "host_name",
@@ -79,16 +81,39 @@ def from_other_site(origin: str | None, fetch_site: str | None) -> bool:
     return fetch_site is not None and fetch_site.strip().lower() not in _LOCAL_SITES
 
 
-def cors_headers(origin: str | None, *, tracker: bool) -> list[str]:
-    """CORS header lines: any origin on the tracker paths, loopback pages elsewhere."""
+PREFLIGHT_MAX_AGE: Final = 3600
+"""``Access-Control-Max-Age`` of a preflight, the collector's default (60 minutes)."""
+_ORIGIN: Final = re.compile(r"[a-zA-Z][a-zA-Z0-9+.-]*://[^\s/?#]+")
+
+
+def _tracker_origin(origin: str | None) -> str:
+    """The origin a tracker path allows: the first of the ``Origin`` header, else ``*``.
+
+    As the collector does: ``null`` or a value that is no origin allows ``*``.
+    """
+    first = (origin or "").strip().split(" ")[0]
+    if not first.isascii() or not first.isprintable():
+        return "*"
+    return first if _ORIGIN.fullmatch(first) else "*"
+
+
+def cors_headers(origin: str | None, *, tracker: bool, preflight: bool) -> list[str]:
+    """CORS header lines: any origin on the tracker paths, loopback pages elsewhere.
+
+    The tracker paths answer as the collector does: the request's origin (or
+    ``*``) with credentials; a preflight also allows the ``Content-Type`` and
+    ``SP-Anonymous`` headers for an hour (``Access-Control-Max-Age: 3600``).
+    """
     if tracker:
         lines = [
-            f"Access-Control-Allow-Origin: {origin or '*'}",
-            "Access-Control-Allow-Headers: Content-Type, SP-Anonymous",
-            "Access-Control-Allow-Methods: POST, GET, OPTIONS",
+            f"Access-Control-Allow-Origin: {_tracker_origin(origin)}",
+            "Access-Control-Allow-Credentials: true",
         ]
-        if origin:
-            lines.append("Access-Control-Allow-Credentials: true")
+        if preflight:
+            lines += [
+                "Access-Control-Allow-Headers: Content-Type, SP-Anonymous",
+                f"Access-Control-Max-Age: {PREFLIGHT_MAX_AGE}",
+            ]
         return lines
     lines = ["Vary: Origin", "X-Content-Type-Options: nosniff"]
     if origin is not None and is_loopback_origin(origin):
@@ -97,4 +122,6 @@ def cors_headers(origin: str | None, *, tracker: bool) -> list[str]:
             "Access-Control-Allow-Headers: Content-Type",
             "Access-Control-Allow-Methods: POST, GET, OPTIONS",
         ]
+        if preflight:
+            lines.append(f"Access-Control-Max-Age: {PREFLIGHT_MAX_AGE}")
     return lines
