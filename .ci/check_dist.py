@@ -22,6 +22,8 @@ WHEEL_MUST_HOLD = [
     f"{PACKAGE}/schemas/io.github.snowplow-logging/page/jsonschema/1-0-0",
     f"{PACKAGE}/schemas/io.github.snowplow-logging/log_record/jsonschema/1-0-0",
     f"{PACKAGE}/iglu/schemas/com.snowplowanalytics.snowplow/application_error/jsonschema/1-0-2",
+    f"{PACKAGE}/iglu/schemas/com.snowplowanalytics.snowplow/web_page/jsonschema/1-0-0",
+    f"{PACKAGE}/iglu/schemas/com.snowplowanalytics.snowplow/browser_context/jsonschema/2-0-0",
 ]
 WHEEL_LICENCES = ["licenses/LICENSE", f"licenses/{PACKAGE}/iglu/LICENSE"]
 WHEEL_ENTRY_POINTS = [
