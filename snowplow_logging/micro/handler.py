@@ -2,7 +2,8 @@
 
 :class:`RequestHandler` is the stdlib :class:`~http.server.BaseHTTPRequestHandler`
 of a :class:`~snowplow_logging.micro.server.CollectorServer`: keep-alive HTTP/1.1,
-bodies read within the size limit (``Content-Length`` or chunked), every answer
+a request line over the collector's 20,480 bytes refused (400), bodies read
+within the size limit (``Content-Length`` or chunked), every answer
 written in one ``sendall``. It routes ``/micro/*`` to
 :mod:`~snowplow_logging.micro.rest`, the tracker paths to
 :mod:`~snowplow_logging.micro.collect` and answers ``/health``; HEAD is a GET
@@ -24,8 +25,11 @@ from http.server import BaseHTTPRequestHandler
 from typing import TYPE_CHECKING, Final
 from urllib.parse import urlsplit
 
+from snowplow_logging._protocol import GET_REQUEST_LINE_MAX
 from snowplow_logging._version import __version__
 from snowplow_logging.micro import collect, rest
+from snowplow_logging.micro.events import BadEvent
+from snowplow_logging.micro.intake import Intake
 from snowplow_logging.micro.origins import cors_headers
 
 if TYPE_CHECKING:
@@ -62,6 +66,30 @@ class RequestHandler(BaseHTTPRequestHandler):
         self.server.track(self.connection, active=False)
         with contextlib.suppress(OSError):  # the peer is gone
             super().finish()
+
+    def parse_request(self) -> bool:
+        """Read the request line and headers; refuse a line the collector refuses.
+
+        The collector reads at most 20,480 bytes of a request line: a longer one
+        is answered 400 before any route (a GET event that long never reaches
+        Enrich). Here it is also recorded as a bad event, so it is not lost unseen.
+        """
+        if not super().parse_request():
+            return False
+        line: bytes = getattr(self, "raw_requestline", b"")  # set by handle_one_request
+        length = len(line.rstrip(b"\r\n"))
+        if length <= GET_REQUEST_LINE_MAX:
+            return True
+        self.close_connection = True
+        query = self.path.partition("?")[2]
+        reason = (
+            f"request line: {length} bytes, more than the collector's "
+            f"{GET_REQUEST_LINE_MAX}; it refuses the request (send long events by POST)"
+        )
+        info = collect.request_info(self, query)
+        self.server.record(Intake([], [BadEvent(errors=(reason,), request=info)]))
+        self.respond_json(400, {"error": reason})
+        return False
 
     def version_string(self) -> str:
         """The ``Server`` header: ours, without the Python version."""

@@ -107,6 +107,26 @@ class TestAnswers:
             assert response.status_code == 413
             assert post(micro, [GOOD]).status_code == 200
 
+    def test_request_line_limit(self, micro: MicroCollector) -> None:
+        """A request line over 20,480 bytes is refused (400) and recorded; 20,480 is not."""
+        base = "/i?" + "&".join(f"{k}={v}" for k, v in GOOD.items()) + "&se_la="
+        fixed = len("GET  HTTP/1.1") + len(base)
+        statuses = []
+        for size in (20_480, 20_481):
+            connection = http.client.HTTPConnection("127.0.0.1", micro.port, timeout=10)
+            try:
+                connection.request("GET", base + "a" * (size - fixed))
+                response = connection.getresponse()
+                response.read()
+                statuses.append(response.status)
+            finally:
+                connection.close()
+
+        assert statuses == [200, 400]
+        assert len(micro.good()) == 1
+        (bad,) = micro.bad()
+        assert bad.errors[0].startswith("request line: 20481 bytes, more than")
+
     def test_other_vendor_paths(self, micro: MicroCollector) -> None:
         """/vendor/version is a collector path (a bad row here); /r/... is off."""
         other = requests.post(f"{micro.endpoint}/com.acme/v1", data=b"{}", timeout=10)
