@@ -5,6 +5,8 @@ from __future__ import annotations
 import email.utils
 import http.client
 import json
+import math
+import socket
 import time
 import uuid
 from collections.abc import Iterator, Mapping, Sequence
@@ -14,6 +16,7 @@ import requests
 
 from snowplow_logging.micro import IgluResolver, MicroCollector, collect, intake, rest
 from snowplow_logging.micro.collect import ANONYMOUS_USER_ID, PIXEL
+from snowplow_logging.micro.handler import _finite
 
 TP2 = "/com.snowplowanalytics.snowplow/tp2"
 JSON = "application/json; charset=utf-8"
@@ -348,3 +351,83 @@ class TestNeverFiveHundred:
         assert response.status_code == 400
         assert response.json()["error"] == "internal error: ValueError: broken store"
         assert micro.bad()[0].errors == ("internal error: ValueError: broken store",)
+
+
+def _raw(micro: MicroCollector, request: bytes) -> bytes:
+    """Send ``request`` as bytes on a new connection; the whole answer."""
+    with socket.create_connection(("127.0.0.1", micro.port), timeout=10) as raw:
+        raw.sendall(request)
+        raw.shutdown(socket.SHUT_WR)
+        answer = b""
+        while chunk := raw.recv(65536):
+            answer += chunk
+    return answer
+
+
+class TestBodies:
+    """Chunked bodies, other methods, short bodies: answered, never a 500."""
+
+    def _chunked(self, chunks: bytes) -> bytes:
+        return (
+            f"POST {TP2} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: {JSON}\r\n"
+            "Transfer-Encoding: chunked\r\nConnection: close\r\n\r\n"
+        ).encode() + chunks
+
+    def test_chunked_body(self, micro: MicroCollector) -> None:
+        body = json.dumps({"schema": PAYLOAD_DATA, "data": [GOOD]}).encode()
+        half = len(body) // 2
+        chunks = b"".join(
+            f"{len(part):x};ext=1\r\n".encode() + part + b"\r\n"
+            for part in (body[:half], body[half:])
+        )
+
+        answer = _raw(micro, self._chunked(chunks + b"0\r\nX-Trailer: 1\r\n\r\n"))
+
+        assert answer.startswith(b"HTTP/1.1 200 ")
+        assert len(micro.good()) == 1
+
+    @pytest.mark.parametrize(
+        ("chunks", "status"),
+        [(b"zz\r\nabc\r\n0\r\n\r\n", b"400"), (b"ffff\r\n" + b"a" * 70_000, b"413")],
+    )
+    def test_bad_chunks(
+        self, resolver: IgluResolver, chunks: bytes, status: bytes
+    ) -> None:
+        with MicroCollector(resolver=resolver, max_body_size=60_000) as micro:
+            answer = _raw(micro, self._chunked(chunks))
+
+            assert answer.startswith(b"HTTP/1.1 " + status), answer[:60]
+            assert micro.summary() == {"total": 1, "good": 0, "bad": 1}
+
+    def test_short_body(self, micro: MicroCollector) -> None:
+        """A body shorter than its Content-Length: a bad event, 400."""
+        answer = _raw(
+            micro,
+            f"POST {TP2} HTTP/1.1\r\nHost: x\r\nContent-Type: {JSON}\r\n"
+            "Content-Length: 100\r\n\r\n{}".encode(),
+        )
+
+        assert answer.startswith(b"HTTP/1.1 400 ")
+        assert micro.bad()[0].errors == ("body: 2 of 100 bytes arrived",)
+
+    @pytest.mark.parametrize("method", ["PUT", "DELETE"])
+    def test_other_methods(self, micro: MicroCollector, method: str) -> None:
+        """PUT and DELETE have no route: 404 on every path, nothing recorded."""
+        statuses = {
+            requests.request(method, f"{micro.endpoint}{path}", timeout=10).status_code
+            for path in (TP2, "/i", "/health", "/micro/all")
+        }
+
+        assert statuses == {404}
+        assert micro.summary()["total"] == 0
+
+    def test_target_not_a_url(self, micro: MicroCollector) -> None:
+        answer = _raw(micro, b"GET http://[::1 HTTP/1.1\r\nHost: x\r\n\r\n")
+
+        assert answer.startswith(b"HTTP/1.1 400 ")
+
+    def test_non_finite_numbers_become_null(self) -> None:
+        """The last guard of strict JSON: a NaN or infinity anywhere is written null."""
+        value = {"a": [math.inf, {"b": math.nan}], "c": (1.5, -math.inf), "d": "x"}
+
+        assert _finite(value) == {"a": [None, {"b": None}], "c": [1.5, None], "d": "x"}

@@ -322,6 +322,60 @@ class TestEvents:
         assert [e["se_label"] for e in valid["events"]] == ["0", "2", "4"]
         assert [e["se_label"] for e in failed["events"]] == ["bad"]
 
+    def test_time_range_and_descending_sort(self, micro: MicroCollector) -> None:
+        """timeRange keeps collector times in [start, end); desc puts nulls last."""
+        self._send(micro)
+        times = sorted(e.request.received_ms for e in micro.good())
+        start = instant(times[0])
+
+        inside = rest(micro, "events", {
+            "filters": [], "page": 1, "pageSize": 10, "validEvents": None,
+            "timeRange": {"start": start, "end": None},
+            "sorting": {"column": "se_label", "desc": True},
+        })  # fmt: skip
+        empty = rest(micro, "events", {
+            "filters": [], "page": 1, "pageSize": 10,
+            "timeRange": {"start": None, "end": start},
+        })  # fmt: skip
+        by_null = rest(micro, "events", {
+            "filters": [{"column": "contexts_x", "values": ["a"]}], "page": 1,
+            "pageSize": 10, "sorting": {"column": "user_id", "desc": False},
+        })  # fmt: skip
+
+        assert [e["se_label"] for e in inside["events"]] == [
+            "bad",
+            "4",
+            "3",
+            "2",
+            "1",
+            "0",
+        ]
+        assert (empty["events"], empty["totalItems"], empty["totalPages"]) == ([], 0, 1)
+        assert by_null["totalItems"] == 6
+
+    @pytest.mark.parametrize(
+        "body",
+        [
+            {"filters": "x", "page": 1, "pageSize": 1},
+            {"filters": [{"column": 1, "values": []}], "page": 1, "pageSize": 1},
+            {"filters": [{"column": "a", "values": [1]}], "page": 1, "pageSize": 1},
+            {"filters": [], "page": 0, "pageSize": 1},
+            {"filters": [], "page": 1, "pageSize": 1, "validEvents": "yes"},
+            {"filters": [], "page": 1, "pageSize": 1, "timeRange": [1]},
+            {"filters": [], "page": 1, "pageSize": 1, "timeRange": {"start": "soon"}},
+            {"filters": [], "page": 1, "pageSize": 1, "sorting": {"column": "a"}},
+            [1],
+        ],
+    )
+    def test_mistyped_requests(self, micro: MicroCollector, body: object) -> None:
+        """Each part of an EventsRequest of the wrong shape is a 422 naming it."""
+        response = requests.post(
+            f"{micro.endpoint}/micro/events", json=body, timeout=10
+        )
+
+        assert response.status_code == 422
+        assert response.json()["error"]
+
     @pytest.mark.parametrize(
         ("body", "status"),
         [
