@@ -41,11 +41,12 @@ from snowplow_logging._reentry import GUARD, in_signal_handler
 from snowplow_logging._tags import (
     CLAIMS,
     EXCEPTION,
-    IGNORED_CHILDREN,
     IGNORED_LOGGERS,
+    IGNORED_NAMES,
     Tag,
     claim,
     from_structlog,
+    learn_ignored,
 )
 from snowplow_logging._tags import events as _events
 from snowplow_logging._tracker import Tracker
@@ -212,9 +213,8 @@ class SnowplowHandler(logging.Handler):
         ):
             return False
         name: object = record.name  # makeLogRecord() leaves the name None
-        if name in IGNORED_LOGGERS or (
-            isinstance(name, str) and name.startswith(IGNORED_CHILDREN)
-        ):
+        ignored = IGNORED_NAMES.get(name) if type(name) is str else None
+        if ignored or (ignored is None and learn_ignored(name)):
             return False
         if (self.filters or not self._own_filter) and not self.filter(record):
             return False

@@ -23,6 +23,7 @@ __all__ = [
     "EXCEPTION",
     "IGNORED_CHILDREN",
     "IGNORED_LOGGERS",
+    "IGNORED_NAMES",
     "Tag",
     "activate_claims",
     "claim",
@@ -30,6 +31,7 @@ __all__ = [
     "events",
     "from_structlog",
     "is_ignored",
+    "learn_ignored",
 ]
 
 Tag: TypeAlias = Event | SelfDescribingJson | Mapping[str, object]
@@ -51,6 +53,25 @@ def is_ignored(name: object) -> bool:
     return name in IGNORED_LOGGERS or (
         isinstance(name, str) and name.startswith(IGNORED_CHILDREN)
     )
+
+
+IGNORED_NAMES: Final[dict[str, bool]] = {}
+""":func:`is_ignored` of the logger names seen, for the handler's hot path:
+one ``dict.get`` where the test is a tuple scan and a ``startswith``. A
+program has a bounded set of loggers; past :data:`_NAMES_KEPT` names the
+cache is emptied and starts again."""
+_NAMES_KEPT: Final = 4096
+
+
+def learn_ignored(name: object) -> bool:
+    """:func:`is_ignored` of ``name``, remembered in :data:`IGNORED_NAMES` if a str."""
+    ignored = is_ignored(name)
+    if type(name) is not str:  # None from makeLogRecord(), or anything else
+        return ignored
+    if len(IGNORED_NAMES) >= _NAMES_KEPT:
+        IGNORED_NAMES.clear()
+    IGNORED_NAMES[name] = ignored
+    return ignored
 
 
 def from_structlog(record: logging.LogRecord) -> bool:

@@ -138,9 +138,15 @@ class Engine(Generic[Item]):
         if self._pid != os.getpid():  # a fork that skipped the at-fork hooks
             self._after_fork_in_child()
         buffer = self._buffer
-        # ``with``, not acquire/try: a signal handler that raises between an
-        # acquire and its ``try`` would leave the lock held for good.
-        with buffer.lock:  # counts only drops: Buffer derives inputs and accepted
+        lock = buffer.lock
+        # acquire() inside the ``try`` (half the cost of ``with`` on this
+        # path): a signal handler runs at the end of the acquire call, inside
+        # the ``try``, so one that raises there still releases the lock. If it
+        # raised while acquire() waited, nothing is held: release() says so
+        # with RuntimeError, which is dropped so that the handler's own
+        # exception goes on.
+        try:
+            lock.acquire()  # counts only drops: Buffer derives inputs and accepted
             queue = buffer.queue
             if buffer.closed:
                 buffer.dropped_closed += 1
@@ -159,6 +165,11 @@ class Engine(Generic[Item]):
                     return
                 queue.append(item)
                 queued = len(queue)
+        finally:
+            try:  # noqa: SIM105 - contextlib.suppress is a ``with``: what this avoids
+                lock.release()
+            except RuntimeError:  # acquire() was interrupted: not held
+                pass
         if queued < 0:
             LOGGER.warning(
                 "Snowplow %s: an event was tracked after this process's final flush "
