@@ -54,7 +54,7 @@ class TestImportSideEffects:
     """import snowplow_logging neither imports structlog nor configures logging."""
 
     def test_no_structlog_no_logging_configuration(self) -> None:
-        """A fresh interpreter: no structlog module, root logger untouched, no output."""
+        """A fresh interpreter: no structlog or requests, root logger untouched, no output."""
         out = _run(
             "import logging, sys, json\n"
             f"WEB = {WEB_MODULES!r}\n"
@@ -64,6 +64,7 @@ class TestImportSideEffects:
             "lib = logging.getLogger('snowplow_logging')\n"
             "print(json.dumps({'structlog': 'structlog' in sys.modules,\n"
             "  'jsonschema': 'jsonschema' in sys.modules,\n"
+            "  'http': sorted(m for m in ('requests', 'urllib3') if m in sys.modules),\n"
             "  'web': sorted(m for m in WEB if m in sys.modules),\n"
             "  'root_level': root.level, 'root_handlers': len(root.handlers),\n"
             "  'lib_handlers': len(lib.handlers), 'lib_level': lib.level,\n"
@@ -73,6 +74,7 @@ class TestImportSideEffects:
         assert json.loads(out) == {
             "structlog": False,
             "jsonschema": False,
+            "http": [],  # requests loads with the first emitter
             "web": [],
             "root_level": 30,
             "root_handlers": 0,
@@ -162,3 +164,16 @@ class TestMissingExtras:
             module,
         )
         assert f"pip install 'snowplow-logging[{extra}]'" in error["message"]
+
+
+def test_requests_loads_with_the_first_emitter() -> None:
+    """Building an Emitter imports the transport (and requests) it needs."""
+    out = _run(
+        "import sys, snowplow_logging\n"
+        "before = 'requests' in sys.modules\n"
+        "emitter = snowplow_logging.Emitter('http://127.0.0.1:9')\n"
+        "print(before, 'requests' in sys.modules)\n"
+        "emitter.close(timeout=0)\n"
+    )
+
+    assert out.split() == ["False", "True"]

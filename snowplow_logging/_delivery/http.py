@@ -22,14 +22,17 @@ import re
 import time
 from collections import deque
 from collections.abc import Callable, Sequence
-from typing import Final, NamedTuple, TypeVar
+from typing import TYPE_CHECKING, Final, NamedTuple, TypeVar
 from urllib.parse import quote, urlsplit
 
 from snowplow_logging import _protocol as proto
+from snowplow_logging._delivery.response import TransportError
 from snowplow_logging._delivery.sink import Attempt, Payload
-from snowplow_logging._delivery.transport import RequestsTransport, TransportError
 from snowplow_logging._json import dumps_compact
 from snowplow_logging._retry import Outcome, Retry, parse_retry_after
+
+if TYPE_CHECKING:  # requests is imported with the first emitter, not the package
+    from snowplow_logging._delivery.transport import RequestsTransport
 
 __all__ = [
     "HttpItem",
