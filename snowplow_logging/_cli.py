@@ -25,6 +25,7 @@ from pathlib import Path
 from types import FrameType
 from typing import Final, TextIO
 
+from snowplow_logging._diagnostics import counted
 from snowplow_logging._exceptions import ConfigurationError, ConfigurationTypeError
 from snowplow_logging._version import __version__
 from snowplow_logging.micro import (
@@ -262,11 +263,12 @@ def _micro(args: argparse.Namespace) -> int:
     summary = collector.summary()
     _say(
         banner,
-        f"stopped: {summary['total']} events, {summary['good']} good, {summary['bad']} bad",
+        f"stopped: {counted(summary['total'], 'event')}, {summary['good']} good, {summary['bad']} bad",
     )
     if args.fail_on_bad and gate.bad:
         _say(
-            sys.stderr, f"snowplow-logging micro: {gate.bad} bad events (--fail-on-bad)"
+            sys.stderr,
+            f"snowplow-logging micro: {counted(gate.bad, 'bad event')} (--fail-on-bad)",
         )
         return EXIT_BAD_EVENTS
     return 0

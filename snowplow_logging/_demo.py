@@ -33,6 +33,7 @@ from snowplow_logging import (
     Subject,
     Tracker,
 )
+from snowplow_logging._diagnostics import counted
 from snowplow_logging.micro import BadEvent, GoodEvent, MicroCollector
 
 __all__ = ["SECTIONS", "DemoRun", "run_demo"]
@@ -190,7 +191,7 @@ def run_demo(*, out: TextIO | None = None) -> int:
         good, bad = micro.good(), micro.bad()
     titles = "; ".join(title for title, _ in SECTIONS)
     print(
-        f"snowplow-logging demo: {sent} events ({titles}) sent to {micro.endpoint}\n",
+        f"snowplow-logging demo: {counted(sent, 'event')} ({titles}) sent to {micro.endpoint}\n",
         file=stream,
     )
     _print_table(stream, good, bad)
@@ -201,11 +202,11 @@ def run_demo(*, out: TextIO | None = None) -> int:
                 f"BAD {event.event_type or '-'}: {'; '.join(event.errors)}", file=stream
             )
         print(
-            f"\n{len(bad)} bad, {sent - received} missing of {sent} events.",
+            f"\n{len(bad)} bad, {sent - received} missing of {counted(sent, 'event')}.",
             file=stream,
         )
         return 1
-    print(f"\nAll {sent} events are good.", file=stream)
+    print(f"\nAll {sent} events are good.", file=stream)  # the demo sends 12
     return 0
 
 

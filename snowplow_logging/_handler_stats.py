@@ -13,7 +13,7 @@ import itertools
 from collections.abc import Iterable, Mapping
 
 from snowplow_logging._delivery import exit as _exit
-from snowplow_logging._diagnostics import LOGGER
+from snowplow_logging._diagnostics import LOGGER, counted
 from snowplow_logging._emitters import peek
 
 __all__ = ["Drops", "dropped_after_close", "emitter_stats"]
@@ -58,11 +58,11 @@ class Drops:
         if dropped and not self._warned_late:
             self._warned_late = True
             LOGGER.warning(
-                "Snowplow handler %r: %d events logged after the handler was closed "
-                "(a logging reconfiguration?) were dropped; later ones count in "
+                "Snowplow handler %r: dropped %s logged after the handler was "
+                "closed (a logging reconfiguration?); later ones count in "
                 "stats['after_close'] and stats['emitter_dropped_closed'].",
                 handler,
-                dropped,
+                counted(dropped, "event"),
             )
 
 

@@ -16,6 +16,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Final, Self
 
+from snowplow_logging._diagnostics import counted
 from snowplow_logging._exceptions import ConfigurationError, ConfigurationTypeError
 from snowplow_logging.micro.events import BadEvent, GoodEvent
 from snowplow_logging.micro.filters import EventFilter
@@ -252,7 +253,7 @@ class MicroCollector:
         now = self._store.summary()
         reasons = [error for event in self._store.bad()[:3] for error in event.errors]
         msg = (
-            f"waited {timeout:g} s for {count} events; received {now['total']} "
+            f"waited {timeout:g} s for {counted(count, 'event')}; received {now['total']} "
             f"({now['good']} good, {now['bad']} bad)"
         )
         if reasons:

@@ -114,7 +114,7 @@ class TestMicroCommand:
         assert (line["app_id"], line["event"]) == ("shop", "page_view")
         assert line["event_id"] == GOOD["eid"]
         assert status == 0
-        assert "stopped: 1 events" in err
+        assert "stopped: 1 event," in err
 
     def test_port_taken(self) -> None:
         """A port already in use: exit 1 naming the address."""

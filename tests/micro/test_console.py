@@ -418,7 +418,7 @@ class TestCommand:
             _send(endpoint, delivered=False)
             status = process.wait(timeout=20)
             out.until("stopped: 3 events, 2 good, 1 bad")
-            err.until("1 bad events (--fail-on-bad)")
+            err.until("1 bad event (--fail-on-bad)")
 
         assert status == 1
 
