@@ -28,7 +28,9 @@ Number: TypeAlias = int | float | decimal.Decimal | str
 
 # Length limits from the protocol table, read once here so that building an
 # event costs no table lookup (#13).
+_PAGE_URL_MAX: Final = proto.shortest(proto.PAGE_URL)
 _PAGE_TITLE_MAX: Final = proto.max_length(proto.PAGE_TITLE)
+_REFERRER_MAX: Final = proto.shortest(proto.PAGE_REFERRER)
 _SE_CATEGORY_MAX: Final = proto.max_length(proto.SE_CATEGORY)
 _SE_ACTION_MAX: Final = proto.max_length(proto.SE_ACTION)
 _SE_LABEL_MAX: Final = proto.max_length(proto.SE_LABEL)
@@ -143,16 +145,18 @@ def _part(
 
 def _page_fields(event: PageView | PagePing) -> dict[str, str | None]:
     """The page fields page views and page pings share (``url``, ``page``, ``refr``)."""
+    url = fmt.format_url(
+        "page_url", proto.PAGE_URL, event.page_url, _PAGE_URL_MAX, required=True
+    )
+    referrer = fmt.format_url(
+        "referrer", proto.PAGE_REFERRER, event.referrer, _REFERRER_MAX
+    )
     return {
-        proto.PAGE_URL: fmt.format_url(
-            "page_url", proto.PAGE_URL, event.page_url, required=True
-        ),
+        proto.PAGE_URL: url,
         proto.PAGE_TITLE: fmt.format_text(
             "page_title", event.page_title, max_length=_PAGE_TITLE_MAX
         ),
-        proto.PAGE_REFERRER: fmt.format_url(
-            "referrer", proto.PAGE_REFERRER, event.referrer
-        ),
+        proto.PAGE_REFERRER: referrer,
     }
 
 

@@ -18,7 +18,14 @@ from collections.abc import Sequence
 from typing import Final
 
 from snowplow_logging._exceptions import InvalidEventError, InvalidEventTypeError
-from snowplow_logging._limits import enrich_length, over_limit, url_part_errors
+from snowplow_logging._limits import (
+    SCHEME_MAX,
+    URL_FAST_LENGTH,
+    enrich_length,
+    over_limit,
+    url_fits,
+    url_part_errors,
+)
 from snowplow_logging._protocol import (
     COLOR_DEPTH,
     IGLU_URI,
@@ -36,6 +43,7 @@ __all__ = [
     "check_instance",
     "check_sequence",
     "check_unicode",
+    "check_url",
     "format_color_depth",
     "format_decimal",
     "format_int",
@@ -151,23 +159,59 @@ def format_text(
 
 
 def format_url(
-    field: str, wire: str, value: object, *, required: bool = False
+    field: str, wire: str, value: object, limit: int, *, required: bool = False
 ) -> str | None:
-    """Check a URL field (``url``, ``refr``): its length and each part's (``URL_PARTS``).
+    """Check a URL field (``url``, ``refr``) as :func:`format_text`, then its parts.
+
+    A short ASCII URL with its first colon within a scheme's length has no part
+    over its limit: it is returned at once (this runs at the call site).
+
+    Args:
+        field: the keyword, for messages.
+        wire: the protocol field.
+        value: the URL given.
+        limit: the field's length limit (``wire``'s).
+        required: refuse ``None`` and ``""``.
 
     Raises:
         InvalidEventTypeError: ``value`` is not a ``str``.
         InvalidEventError: it is empty but required, or it or a part of it is
             longer than the pipeline keeps.
     """
-    text = format_text(field, value, required=required, max_length=max_length(wire))
-    if text is None:
-        return None
-    errors = url_part_errors(wire, text)  # no parsing for a short ASCII URL
+    if (
+        value.__class__ is str
+        and value
+        and len(value) <= URL_FAST_LENGTH
+        and value.isascii()
+        and "\t" not in value
+        and value.find(":") <= SCHEME_MAX
+        and "[" not in value
+    ):
+        return value
+    text = format_text(field, value, required=required, max_length=limit)
+    if text is not None:
+        check_url(field, wire, text)
+    return text
+
+
+def check_url(field: str, wire: str, text: str) -> None:
+    """Check each part of the URL field ``wire`` (``url``, ``refr``) against ``URL_PARTS``.
+
+    Args:
+        field: the keyword, for messages.
+        wire: the protocol field.
+        text: the URL, already checked by :func:`format_text`.
+
+    Raises:
+        InvalidEventError: a part is longer than the pipeline keeps, or the
+            pipeline cannot parse the URL.
+    """
+    if url_fits(text):
+        return
+    errors = url_part_errors(wire, text)
     if errors:
         msg = f"{field!r}: {errors[0].partition(': ')[2]} (the pipeline's limit)."
         raise InvalidEventError(msg)
-    return text
 
 
 def format_int(

@@ -27,12 +27,15 @@ from snowplow_logging._protocol import (
 )
 
 __all__ = [
+    "SCHEME_MAX",
+    "URL_FAST_LENGTH",
     "clip",
     "enrich_length",
     "enrich_text",
     "json_depth",
     "over_limit",
     "text_depth_bound",
+    "url_fits",
     "url_part_errors",
 ]
 
@@ -40,10 +43,28 @@ _CONTROL: Final = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
 """ASCII control characters but the tab: Enrich removes them from text."""
 
 
-_URL_FAST: Final = min(limit for parts in URL_PARTS.values() for _, limit in parts[1:])
+URL_FAST_LENGTH: Final = min(
+    limit for parts in URL_PARTS.values() for _, limit in parts[1:]
+)
 """An ASCII URL this short has no part over its limit (the host's, 255), but
 perhaps its scheme: checked by where its first colon is."""
-_SCHEME_MAX: Final = dict(URL_PARTS[PAGE_URL])["scheme"]
+SCHEME_MAX: Final = dict(URL_PARTS[PAGE_URL])["scheme"]
+
+
+def url_fits(value: str) -> bool:
+    """True when ``value`` is a URL whose parts certainly fit, cheaply decided.
+
+    A short ASCII URL (255 characters or fewer, so even with its spaces as %20
+    under every limit but the scheme's) whose first colon is within the scheme's
+    limit, and with no ``[`` (an IPv6 host, which may not parse). False means
+    "measure it": :func:`url_part_errors`.
+    """
+    return (
+        len(value) <= URL_FAST_LENGTH
+        and value.isascii()
+        and value.find(":") <= SCHEME_MAX
+        and "[" not in value
+    )
 
 
 def enrich_text(value: str) -> str:
@@ -100,13 +121,8 @@ def url_part_errors(name: str, value: str) -> list[str]:
     spaces as ``%20`` (Enrich stores the parsed URI); ``refr`` as written. A URL
     with a malformed authority (``http://[x``) is refused: Enrich cannot parse it.
     """
-    if (
-        len(value) <= _URL_FAST
-        and value.isascii()
-        and value.find(":") <= _SCHEME_MAX
-        and "[" not in value  # an IPv6 host: parsed below
-    ):
-        return []  # every part fits (even with its spaces as %20): the usual case
+    if url_fits(value):
+        return []  # the usual case
     text = enrich_text(value)
     if not text:
         return []
