@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Final
 from urllib.parse import parse_qs
 
 from snowplow_logging._exceptions import ConfigurationError, ConfigurationTypeError
+from snowplow_logging._protocol import MAX_JSON_DEPTH
 from snowplow_logging.micro.events import BadEvent, GoodEvent
 from snowplow_logging.micro.filters import EventFilter
 from snowplow_logging.micro.origins import from_other_site, host_name, is_loopback_host
@@ -135,8 +136,10 @@ class _NotJsonError(ValueError):
 
 
 def _json(body: bytes, what: str) -> object:
+    # One depth for every Python: past it, 3.11's parser recursed out and
+    # 3.12's, with a deeper C stack, read on to a type error (422).
     try:
-        return read_json(body.decode("utf-8"))
+        return read_json(body.decode("utf-8"), max_depth=MAX_JSON_DEPTH)
     except RecursionError:
         msg = f"{what}: the JSON is nested too deeply"
         raise _NotJsonError(msg) from None
