@@ -176,10 +176,15 @@ class Worker(Generic[Item]):
         for item in taken:
             if buffer.abandoned:  # these count as unsent already: stop building
                 return False
+            payload: Payload | None = None
             try:
-                out(prepare(item if isinstance(item, dict) else item.build()))
+                payload = item if isinstance(item, dict) else item.build()
+                out(prepare(payload))
             except BaseException as exc:  # noqa: BLE001 - a bad payload (even one raising SystemExit from __str__) must not stop the others
-                self._settle(0, 1)
+                # A payload the sink refuses (one too long for a GET, say) goes
+                # to on_failure like any failed event; one that could not be
+                # built has no payload to give.
+                self._settle(0, 1, unprepared=() if payload is None else (payload,))
                 self.notices.warning(
                     "encode", "Dropped a payload that cannot be encoded: %r", exc
                 )
@@ -237,6 +242,7 @@ class Worker(Generic[Item]):
         batch: Sequence[Item] = (),
         *,
         ok: bool = False,
+        unprepared: Sequence[Payload] = (),
     ) -> None:
         """Count a batch's events as sent or failed, and wake flush() callers.
 
@@ -255,20 +261,22 @@ class Worker(Generic[Item]):
                 buffer.in_flight -= sent + failed
             buffer.sent += sent
             buffer.failed += failed
-            if callback is None or not batch:
+            if callback is None or not (batch or unprepared):
                 buffer.notify_flushers()
                 return
             buffer.settling = sent + failed  # flush() waits for the callback too
         try:
-            self._callback(batch, ok)
+            self._callback(batch, ok, unprepared)
         finally:
             with buffer.cond:
                 buffer.settling = 0
                 buffer.notify_flushers()
 
-    def _callback(self, batch: Sequence[Item], sent: bool) -> None:
+    def _callback(
+        self, batch: Sequence[Item], sent: bool, unprepared: Sequence[Payload] = ()
+    ) -> None:
         try:
-            payloads = self.sink.payloads(batch)
+            payloads = list(unprepared) if unprepared else self.sink.payloads(batch)
             if sent and self._on_success is not None:
                 self._on_success(payloads)
             elif not sent and self._on_failure is not None:

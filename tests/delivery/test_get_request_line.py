@@ -62,7 +62,16 @@ class TestRequestLine:
         self, collector: Collector, warnings: _Warnings
     ) -> None:
         """4,000 'é' fit se_la (4,096) but take 24,000 bytes percent-encoded."""
-        emitter = Emitter(collector.url, method="get", retry=FAST, flush_interval=60)
+        failures: list[tuple[int, list[str]]] = []
+        emitter = Emitter(
+            collector.url,
+            method="get",
+            retry=FAST,
+            flush_interval=60,
+            on_failure=lambda sent, failed: failures.append(
+                (sent, [p["se_la"][:3] for p in failed])
+            ),
+        )
         try:
             emitter.input(_payload(se_la="é" * 4000))
             emitter.input(_payload(se_la="small"))
@@ -73,6 +82,7 @@ class TestRequestLine:
 
         assert [r.events()[0]["se_la"] for r in collector.requests] == ["small"]
         assert (stats["sent"], stats["failed"]) == (1, 1)
+        assert failures == [(0, ["ééé"])]  # on_failure has it, as any failed event
         assert warnings.seen.wait(10)
         assert any(
             f"over the collector's {GET_REQUEST_LINE_MAX}-byte limit" in m
