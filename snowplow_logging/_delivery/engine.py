@@ -315,7 +315,7 @@ class Engine(Generic[Item]):
             if unsent:
                 LOGGER.warning(
                     "Snowplow %s: %s could not be delivered before the "
-                    "close deadline and were dropped.",
+                    "close deadline, dropped.",
                     self.sink.describe,
                     counted(unsent, "event"),
                 )

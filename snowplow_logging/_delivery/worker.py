@@ -218,7 +218,7 @@ class Worker(Generic[Item]):
                 self._settle(0, count, batch, ok=False)
                 self.notices.warning(
                     "failed",
-                    "Snowplow %s: %s failed (%s) and were dropped.",
+                    "Snowplow %s: %s failed (%s), dropped.",
                     sink.describe,
                     counted(count, "event"),
                     result.reason,

@@ -6,6 +6,10 @@ import json
 
 import pytest
 
+# requests loads with the first emitter; an in-process pytester run drops the
+# modules it imported, and a second run's fresh http.cookiejar then no longer
+# matches the first run's cookie jar classes. Imported here, it stays loaded.
+import snowplow_logging._delivery.transport  # noqa: F401
 from snowplow_logging.pytest_plugin import MicroFixture
 
 pytest_plugins = ["pytester"]
