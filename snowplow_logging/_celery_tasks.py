@@ -45,7 +45,7 @@ def install_task_context() -> None:
     Call it once where the worker imports your Celery app (calling it again
     changes nothing). Works with every pool and with ``task_always_eager``.
 
-    .. versionadded:: 0.2.0
+    .. versionadded:: 0.1.0
     """
     from celery import signals  # noqa: PLC0415 - only snowplow_logging.celery calls this
 

@@ -47,7 +47,7 @@ bound: Final = _CURRENT.get
 class Binding:
     """What :func:`bind` returns: a context manager, or call :meth:`reset` yourself.
 
-    .. versionadded:: 0.2.0
+    .. versionadded:: 0.1.0
     """
 
     __slots__ = ("_done", "_token")
@@ -93,7 +93,7 @@ def bind(
         ConfigurationTypeError: ``subject`` is not a :class:`Subject` or
             ``context`` not a sequence of :class:`SelfDescribingJson`.
 
-    .. versionadded:: 0.2.0
+    .. versionadded:: 0.1.0
     """
     given: object = subject
     if given is not None and not isinstance(given, Subject):

@@ -89,7 +89,7 @@ class RedisWorker:
         ConfigurationError: a setting has a value that cannot work.
         ConfigurationTypeError: a setting has the wrong type.
 
-    .. versionadded:: 0.2.0
+    .. versionadded:: 0.1.0
     """
 
     def __init__(

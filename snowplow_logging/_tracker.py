@@ -290,7 +290,7 @@ class Tracker:
         Raises:
             InvalidEventError: ``created_ms`` is not a plausible ms timestamp.
 
-        .. versionadded:: 0.2.0
+        .. versionadded:: 0.1.0
         """
         defer_to = self._defer_to
         if defer_to is None or isinstance(event, EcommerceTransaction):

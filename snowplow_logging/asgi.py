@@ -19,7 +19,7 @@ with a copy of its context (Starlette's thread pool for sync endpoints).
 :class:`~snowplow_logging.SnowplowLifespan`: every emitter is closed when the
 lifespan shutdown ends.
 
-.. versionadded:: 0.2.0
+.. versionadded:: 0.1.0
 """
 
 from __future__ import annotations

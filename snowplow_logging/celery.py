@@ -16,7 +16,7 @@ per worker process and collector) and finishes once the collector answered
 a worker needs ``include=["snowplow_logging.celery"]`` (or ``imports``) in its
 app's configuration.
 
-.. versionadded:: 0.2.0
+.. versionadded:: 0.1.0
 """
 
 from __future__ import annotations
@@ -122,7 +122,7 @@ class CeleryEmitter(Engine[Payload]):
         ConfigurationError: a setting has a value that cannot work.
         ConfigurationTypeError: a setting has the wrong type.
 
-    .. versionadded:: 0.2.0
+    .. versionadded:: 0.1.0
     """
 
     def __init__(

@@ -40,7 +40,7 @@ Settings, read when Django builds its middleware:
     ``True`` to attach the page entity (the package's schema), or the Iglu
     URI of your copy of it; default ``False``.
 
-.. versionadded:: 0.2.0
+.. versionadded:: 0.1.0
 """
 
 from __future__ import annotations

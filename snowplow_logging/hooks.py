@@ -8,7 +8,7 @@ built (a ``dict[str, str]`` with the protocol's field names: ``uid``, ``ip``,
 thread that tracks the event, so they can read the caller's context variables
 (a consent flag of the current request, for instance).
 
-.. versionadded:: 0.2.0
+.. versionadded:: 0.1.0
 """
 
 from __future__ import annotations

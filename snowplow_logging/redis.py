@@ -16,7 +16,7 @@ a worker killed at any moment finds its events there when it restarts under the
 same name, and sends them again (a few may arrive twice). Events the collector
 refuses for good, and list items that are not payloads, go to a dead-letter list.
 
-.. versionadded:: 0.2.0
+.. versionadded:: 0.1.0
 """
 
 from __future__ import annotations
@@ -71,7 +71,7 @@ class RedisEmitter(Engine[str]):
         ConfigurationError: a setting has a value that cannot work.
         ConfigurationTypeError: a setting has the wrong type.
 
-    .. versionadded:: 0.2.0
+    .. versionadded:: 0.1.0
     """
 
     def __init__(

@@ -11,7 +11,7 @@ Only ``sqlite3`` from the standard library is needed. Delivery is at least
 once: a row leaves the file when the collector accepted (or refused for good)
 its event, so a process killed between the two sends it again at the next start.
 
-.. versionadded:: 0.2.0
+.. versionadded:: 0.1.0
 """
 
 from __future__ import annotations
@@ -95,7 +95,7 @@ class SpoolEmitter:
             file is not a spool, or another process (or emitter) has it open.
         ConfigurationTypeError: a setting has the wrong type.
 
-    .. versionadded:: 0.2.0
+    .. versionadded:: 0.1.0
     """
 
     def __init__(

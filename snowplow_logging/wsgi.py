@@ -16,7 +16,7 @@ event tracked while the request is served, through the logging handler, the
 structlog processor or ``Tracker.track``, carries them. The binding ends when
 the server closes the response, so a streamed body's events carry them too.
 
-.. versionadded:: 0.2.0
+.. versionadded:: 0.1.0
 """
 
 from __future__ import annotations

@@ -164,7 +164,7 @@ class IgluResolver:
             valid JSON Schema (Draft 4 metaschema) or not named by a version; the
             message names the file and the reason.
 
-    .. versionadded:: 0.2.0
+    .. versionadded:: 0.1.0
     """
 
     def __init__(

@@ -117,7 +117,7 @@ def _bundled_resolver() -> IgluResolver:
 class CheckedEvent:
     """One payload after validation, as :func:`check_payload` returns it.
 
-    .. versionadded:: 0.2.0
+    .. versionadded:: 0.1.0
 
     Attributes:
         payload: the payload as received.
@@ -176,7 +176,7 @@ def check_payload(
     Raises:
         ImportError: ``jsonschema`` is not installed (with no ``resolver``).
 
-    .. versionadded:: 0.2.0
+    .. versionadded:: 0.1.0
     """
     if resolver is None:
         resolver = _bundled_resolver()
