@@ -63,39 +63,6 @@ _TOTAL = re.compile(rb"^(?:summary|totals):\s*(\d+)", re.MULTILINE)
 _UNSUPPORTED = 3  # a child's exit status: this package lacks the feature
 
 
-def serve() -> None:
-    """Answer every HTTP/1.1 request ``200`` with an empty body, keeping alive."""
-    import asyncio
-
-    class Collector(asyncio.Protocol):
-        def connection_made(self, transport: asyncio.BaseTransport) -> None:
-            self.transport = cast("asyncio.Transport", transport)
-            self.buffer = bytearray()
-
-        def data_received(self, data: bytes) -> None:
-            buffer = self.buffer
-            buffer += data
-            while (end := buffer.find(b"\r\n\r\n")) >= 0:
-                head = bytes(buffer[:end]).lower()
-                start = head.find(b"content-length:")
-                length = 0
-                if start >= 0:
-                    stop = head.find(b"\r\n", start)
-                    length = int(head[start + 15 : stop if stop >= 0 else None])
-                if len(buffer) < end + 4 + length:
-                    return
-                del buffer[: end + 4 + length]
-                self.transport.write(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n")
-
-    async def run() -> None:
-        loop = asyncio.get_running_loop()
-        server = await loop.create_server(Collector, "127.0.0.1", 0)
-        print(server.sockets[0].getsockname()[1], flush=True)
-        await server.serve_forever()
-
-    asyncio.run(run())
-
-
 # --- the child (runs under valgrind) ---------------------------------------------
 
 
@@ -327,6 +294,10 @@ def main() -> None:
     parser.add_argument("--serve", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.serve:
+        # The collector stand-in is bench_instructions.py's (this directory is
+        # sys.path[0]); only this process imports it, not the children.
+        from bench_instructions import serve
+
         serve()
         return
     if args.child:
