@@ -21,13 +21,12 @@ from snowplow_logging._delivery.url import collector_url
 from snowplow_logging._delivery.worker import FailureCallback, SuccessCallback
 from snowplow_logging._emitters import peek
 from snowplow_logging._exceptions import ConfigurationError, ConfigurationTypeError
-from snowplow_logging._protocol import Payload
 from snowplow_logging._retry import Retry, check_retry
 
 if TYPE_CHECKING:
     import requests
 
-    from snowplow_logging._delivery.sink import Pending
+    from snowplow_logging._delivery.sink import Queued
 
 __all__ = ["Emitter", "check_method", "sending_disabled", "set_exit_timeout"]
 
@@ -249,7 +248,7 @@ class Emitter(Engine[HttpItem]):
             # nothing for the switch.
             vars(self).update(put=self._drop, input=self._drop, defer=self._drop)
 
-    def _drop(self, item: Payload | Pending) -> None:
+    def _drop(self, item: Queued) -> None:
         """Count an event that is not sent because sending is disabled."""
         next(self._disabled)
 

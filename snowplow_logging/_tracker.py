@@ -10,10 +10,11 @@ from __future__ import annotations
 import itertools
 import sys
 from collections.abc import Callable, Mapping, Sequence
+from functools import partial
 from typing import Final, Self
 
 from snowplow_logging import _format as fmt
-from snowplow_logging import _payloads, _trace
+from snowplow_logging import _payloads, _pending, _trace
 from snowplow_logging import _protocol as proto
 from snowplow_logging._before_send import BeforeSend, HookStage
 from snowplow_logging._checks import check_callable, check_setting
@@ -25,7 +26,7 @@ from snowplow_logging._emitters import EmitterLike, check_emitters, each, peek
 from snowplow_logging._events import Event, SelfDescribingJson
 from snowplow_logging._json import JsonDefault, JsonEncoding
 from snowplow_logging._payloads import PayloadBuilder, event_id
-from snowplow_logging._pending import PendingEvent, Submitted, event_time
+from snowplow_logging._pending import PendingEvent, event_time
 from snowplow_logging._protocol import Payload
 from snowplow_logging._subject import Subject
 from snowplow_logging._version import TRACKER_VERSION
@@ -83,6 +84,7 @@ class Tracker:
     __slots__ = (
         "__weakref__",
         "_build_one",
+        "_build_parts",
         "_builder",
         "_closed",
         "_common",
@@ -92,6 +94,7 @@ class Tracker:
         "_encoding",
         "_hook",
         "_log",
+        "_submit_to",
         "_trace",
         "_tracked",
         "app_id",
@@ -158,6 +161,8 @@ class Tracker:
             log=self._log,
         )
         self._build_one = self._builder.build_one
+        self._build_parts = partial(_pending.build_parts, self._build_one)
+        self._submit_to = _pending.submitter(only, self._defer_to)
         self._closed = False
         # itertools.count: next() is atomic, so counting takes no lock (and a
         # signal handler tracking on a thread inside the tracker cannot deadlock).
@@ -292,8 +297,8 @@ class Tracker:
 
         .. versionadded:: 0.1.0
         """
-        defer_to = self._defer_to
-        if defer_to is None or isinstance(event, EcommerceTransaction):
+        submit_to = self._submit_to
+        if submit_to is None or isinstance(event, EcommerceTransaction):
             if stamp is not None:
                 created_ms = fmt.iso_ms(stamp) or created_ms
             self.track(event, created_ms=created_ms, context=context)
@@ -310,17 +315,15 @@ class Tracker:
         # dictionary lookup instead of the probe's call.
         trace = self._trace if _OTEL_TRACE in _modules else None
         try:
-            defer_to(
-                Submitted(
-                    (
-                        self._build_one,
-                        event,
-                        dtm,
-                        context,
-                        stamp,
-                        _bound(),
-                        None if trace is None else trace(),
-                    )
+            submit_to(
+                (
+                    self._build_parts,
+                    event,
+                    dtm,
+                    context,
+                    stamp,
+                    _bound(),
+                    None if trace is None else trace(),
                 )
             )
         except Exception as exc:  # noqa: BLE001 - reported and counted, never raised

@@ -31,7 +31,7 @@ from typing import Final, Generic, NamedTuple, Self
 
 from snowplow_logging._delivery import exit as _exit
 from snowplow_logging._delivery.queue import Buffer
-from snowplow_logging._delivery.sink import Item, Payload, Pending, Sink
+from snowplow_logging._delivery.sink import Item, Queued, Sink
 from snowplow_logging._delivery.worker import FailureCallback, SuccessCallback, Worker
 from snowplow_logging._diagnostics import LOGGER, RateLimitedLog, counted
 from snowplow_logging._retry import Retry
@@ -128,7 +128,7 @@ class Engine(Generic[Item]):
 
     # --- the caller's side -------------------------------------------------
 
-    def put(self, item: Payload | Pending) -> None:
+    def put(self, item: Queued) -> None:
         """Queue one payload or pending event; the engine now owns it.
 
         Runs on the caller's thread: O(1) under a lock that no I/O ever holds;
@@ -178,7 +178,8 @@ class Engine(Generic[Item]):
                 self.sink.describe,
             )
             return
-        if queued >= buffer.wake_at and not buffer.wake.is_set():
+        if queued >= buffer.wake_at and not buffer.woken:
+            buffer.woken = True  # before the set: the worker clears in that order
             buffer.wake.set()
 
     input = put

@@ -11,7 +11,7 @@ from __future__ import annotations
 import threading
 from collections import deque
 
-from snowplow_logging._delivery.sink import Payload, Pending
+from snowplow_logging._delivery.sink import Queued
 
 __all__ = ["Buffer"]
 
@@ -20,7 +20,7 @@ class Buffer:
     """Queue and counters shared by the caller threads and the worker.
 
     Every field is read and written under ``cond``, except ``wake_at`` (an int
-    the worker tunes and callers read), ``drop_wakes`` and the events. Accepted
+    the worker tunes and callers read), ``woken``, ``drop_wakes`` and the events. Accepted
     events leave in order: ``taken`` by the worker, then resolved. ``input()``
     only appends, so whatever leaves ``queue`` must be counted in ``taken`` (or
     ``cleared``): :attr:`accepted` and :attr:`inputs` are derived from them.
@@ -32,7 +32,7 @@ class Buffer:
         # Reentrant: a signal handler that logs runs on the thread holding it.
         self.lock = threading.RLock()
         self.cond = threading.Condition(self.lock)
-        self.queue: deque[Payload | Pending] = deque()
+        self.queue: deque[Queued] = deque()
         self.wake = threading.Event()  # work is due
         self.closing = threading.Event()  # close() has begun
         self.give_up = threading.Event()  # close() gave up on what is left
@@ -46,6 +46,9 @@ class Buffer:
         self.flush_waits: list[int] = []  # targets flush() callers wait for
         self.settling = 0  # events counted whose callbacks have not returned yet
         self.wake_at = 1
+        # put() has set ``wake`` since the worker last cleared it: callers
+        # read this plain attribute, not the Event's Python-level is_set().
+        self.woken = False
         self.drop_wakes = True  # a drop wakes the worker to report it
         self.taken = self.in_flight = self.cleared = 0  # cleared: by abandon()
         self.sent = self.failed = self.requests = self.retried = 0

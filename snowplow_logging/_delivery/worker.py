@@ -15,10 +15,17 @@ import signal
 import time
 from collections import deque
 from collections.abc import Callable, Sequence
-from typing import Final, Generic, TypeAlias
+from typing import Final, Generic, TypeAlias, cast
 
 from snowplow_logging._delivery.queue import Buffer
-from snowplow_logging._delivery.sink import Attempt, Item, Payload, Pending, Sink
+from snowplow_logging._delivery.sink import (
+    Attempt,
+    Item,
+    Payload,
+    Pending,
+    Queued,
+    Sink,
+)
 from snowplow_logging._diagnostics import RateLimitedLog, counted
 from snowplow_logging._retry import Outcome, Retry
 
@@ -93,6 +100,7 @@ class Worker(Generic[Item]):
             if wait > 0:
                 buffer.wake.wait(wait)
             buffer.wake.clear()
+            buffer.woken = False  # after the clear: a put() between sets both again
             if time.monotonic() >= next_tick:
                 next_tick = time.monotonic() + self._interval
                 with buffer.cond:
@@ -148,7 +156,7 @@ class Worker(Generic[Item]):
         if stuck:
             self._settle(0, stuck)
 
-    def _take(self, ready: int, most: int) -> list[Payload | Pending] | None:
+    def _take(self, ready: int, most: int) -> list[Queued] | None:
         """Take up to ``most`` queued events if a batch is due (under the lock).
 
         ``ready`` counts events prepared earlier and not sent yet. Returns
@@ -166,7 +174,7 @@ class Worker(Generic[Item]):
         buffer.in_flight += count
         return taken
 
-    def _prepare(self, taken: list[Payload | Pending]) -> bool:
+    def _prepare(self, taken: list[Queued]) -> bool:
         """Build pending events and prepare each for the sink.
 
         One that raises counts as failed alone. Returns False if close gave up
@@ -178,7 +186,12 @@ class Worker(Generic[Item]):
                 return False
             payload: Payload | None = None
             try:
-                payload = item if isinstance(item, dict) else item.build()
+                if isinstance(item, dict):
+                    payload = item
+                elif type(item) is tuple:  # Parts: the tracker's, unwrapped
+                    payload = item[0](item)
+                else:  # a Pending, which may be a tuple subclass (Submitted is)
+                    payload = cast("Pending", item).build()
                 out(prepare(payload))
             except BaseException as exc:  # noqa: BLE001 - a bad payload (even one raising SystemExit from __str__) must not stop the others
                 # A payload the sink refuses (one too long for a GET, say) goes

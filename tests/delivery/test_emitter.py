@@ -561,6 +561,37 @@ class TestConcurrency:
         assert emitter.stats["sent"] == 80_000
         assert _identity(emitter.stats)
 
+    def test_full_batches_wake_the_worker(
+        self, collector: Collector, make: MakeEmitter
+    ) -> None:
+        """With no timer and no flush, each full batch wakes an idle worker.
+
+        50 rounds: two threads queue five events each, one batch, and the
+        round waits until the collector has it. The worker idles between
+        rounds, so every round needs a wake that a producer set after the
+        worker's last clear; a lost one leaves the batch for the hourly timer.
+        """
+        emitter = make(batch_size=10, flush_interval=3600.0)
+
+        def produce(first: int) -> None:
+            for n in range(first, first + 5):
+                emitter.input(_payload(n))
+
+        for round_ in range(50):
+            threads = [
+                threading.Thread(target=produce, args=(round_ * 10 + t * 5,))
+                for t in range(2)
+            ]
+            for thread in threads:
+                thread.start()
+            for thread in threads:
+                thread.join()
+            assert collector.wait_for(events=(round_ + 1) * 10, timeout=10), round_
+
+        assert len({e["eid"] for e in collector.accepted_events()}) == 500
+        assert emitter.stats["requests"] == 50
+        assert _identity(emitter.stats)
+
 
 class TestQueueBound:
     """At most max_queue events are held; the rest are dropped and counted."""
