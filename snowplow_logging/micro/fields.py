@@ -44,6 +44,10 @@ _BIG_INTEGER_DIGITS: Final = 646_456_993
 """Decimal digits of the largest ``java.math.BigInteger`` (2**31 - 1 bits)."""
 _JAVA_LONG_MAX: Final = 2**63 - 1
 _JAVA_LONG_MIN: Final = -(2**63)
+_SURE_INT_DIGITS: Final = len(str(proto.INT_MAX)) - 1
+"""So many ASCII digits or fewer are always a Java int (9: at most 999,999,999)."""
+_SURE_MS_DIGITS: Final = len(str(proto.MS_MAX)) - 1
+"""So many ASCII digits or fewer are always within the timestamp range (14)."""
 
 
 def shown(value: object) -> str:
@@ -92,6 +96,8 @@ def whole_number(value: str) -> int | None:
 
 
 def _is_int(value: str) -> bool:
+    if len(value) <= _SURE_INT_DIGITS and value.isdigit() and value.isascii():
+        return True  # the usual case: ASCII digits, within an int whatever they are
     if value.lower() == "null":  # Enrich's legacy "no value"
         return True
     number = whole_number(value)
@@ -99,6 +105,8 @@ def _is_int(value: str) -> bool:
 
 
 def _is_ms(value: str) -> bool:
+    if len(value) <= _SURE_MS_DIGITS and value.isdigit() and value.isascii():
+        return True  # the usual case: ASCII digits, within the range whatever they are
     number = whole_number(value)
     return (
         number is not None
@@ -117,7 +125,9 @@ def _is_size(value: str) -> bool:
 
 def _is_decimal(value: str) -> bool:
     """What ``new java.math.BigDecimal(value)`` reads (or ``"null"``)."""
-    if value.lower() == "null":
+    if (
+        value.isascii() and value.replace(".", "", 1).isdigit()  # the usual case
+    ) or value.lower() == "null":
         return True
     match = _JAVA_DECIMAL.fullmatch(value)
     if match is None:
@@ -144,13 +154,13 @@ def _is_flag(value: str) -> bool:
     return value in ("0", "1")
 
 
-_RULES: Final[Mapping[proto.Kind, tuple[Callable[[str], bool], str]]] = {
+_RULES: Final[Mapping[proto.Kind, tuple[Callable[[str], object], str]]] = {
     "event": (
         proto.ENRICH_EVENT_TYPES.__contains__,
         "must be an event type (pv, pp, se, ev, ue, tr, ti)",
     ),
     "platform": (proto.PLATFORMS.__contains__, "must be a platform code"),
-    "uuid": (lambda v: bool(proto.UUID_PATTERN.fullmatch(v)), "must be a UUID"),
+    "uuid": (proto.UUID_PATTERN.fullmatch, "must be a UUID"),
     "ms": (
         _is_ms,
         (
@@ -169,7 +179,7 @@ _RULES: Final[Mapping[proto.Kind, tuple[Callable[[str], bool], str]]] = {
 """The value rule of each kind of field: the test, and what the error says.
 Text fields have none; the JSON fields are checked by :mod:`.validate`."""
 
-_Spec = tuple[Callable[[str], bool] | None, str | None, int | None, proto.Kind]
+_Spec = tuple[Callable[[str], object] | None, str | None, int | None, proto.Kind]
 
 
 def _specs(table: Mapping[str, proto.Field]) -> Mapping[str, _Spec]:

@@ -24,6 +24,7 @@ from __future__ import annotations
 import functools
 import json
 import math
+import threading
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Final
@@ -78,7 +79,10 @@ def read_json(text: str, *, max_depth: int | None = None) -> object:
             nested deeper than ``max_depth``.
         RecursionError: it is nested deeper than the parser goes.
     """
-    value = json.loads(text, parse_constant=_not_a_number, parse_float=_finite)
+    if text.startswith("\ufeff"):  # as json.loads refuses it
+        msg = "Unexpected UTF-8 BOM (decode using utf-8-sig)"
+        raise json.JSONDecodeError(msg, text, 0)
+    value = _decoder().decode(text)
     if max_depth is not None and too_deep(text, value, max_depth):
         msg = f"nested deeper than Enrich's maximum JSON depth, {max_depth}"
         raise ValueError(msg)
@@ -89,9 +93,24 @@ def too_deep(text: str, value: object, max_depth: int = proto.MAX_JSON_DEPTH) ->
     """Whether ``value`` (parsed from ``text``) nests deeper than ``max_depth``."""
     return (
         type(value) in (dict, list)
+        and text.count("{") + text.count("[") >= max_depth  # else certainly not
         and text_depth_bound(text) > max_depth
         and json_depth(value, max_depth) > max_depth
     )
+
+
+_DECODERS: Final = threading.local()
+
+
+def _decoder() -> json.JSONDecoder:
+    """This thread's strict decoder, built once (its scanner is not shared)."""
+    try:
+        decoder: json.JSONDecoder = _DECODERS.decoder
+    except AttributeError:
+        decoder = _DECODERS.decoder = json.JSONDecoder(
+            parse_constant=_not_a_number, parse_float=_finite
+        )
+    return decoder
 
 
 def _not_a_number(name: str) -> object:

@@ -260,8 +260,26 @@ class TestSoundness:
         assert quick(instance)
 
 
+CLOSED: Final = {
+    "type": "object",
+    "properties": {"a": {"type": "string"}, "b": {"type": "string"}},
+    "required": ["a"],
+    "additionalProperties": False,
+}
+"""A closed object whose properties check one type (as payload_data's events)."""
+
+
 class TestSemantics:
     """JSON Schema's rules, not Python's, decide."""
+
+    @pytest.mark.parametrize("instance", [{"a": "x"}, {"a": "x", "b": ""}])
+    def test_closed_object_quick_valid(self, instance: object) -> None:
+        """Known names, the required ones, each of the one type: quickly valid."""
+        quick, validator = _pair(CLOSED)
+
+        assert quick is not None
+        assert quick(instance)
+        assert validator.is_valid(instance)
 
     @pytest.mark.parametrize(
         ("schema", "instance"),
@@ -284,6 +302,11 @@ class TestSemantics:
             ),
             ({"type": "array", "minItems": 1}, []),
             ({"minProperties": 2}, {"a": 1}),
+            (CLOSED, {"b": "x"}),
+            (CLOSED, {"a": 1, "b": "x"}),
+            (CLOSED, {"a": "x", "b": "x", "c": "x"}),
+            (CLOSED, {"a": "x", "b": None}),
+            ({**CLOSED, "properties": {}}, {"a": "x"}),
         ],
     )
     def test_not_quick_valid(self, schema: dict[str, Any], instance: object) -> None:

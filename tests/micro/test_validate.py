@@ -240,6 +240,48 @@ class TestCheckPayload:
         assert all(error.startswith("cx[1]: ") for error in checked.errors)
 
 
+class TestNumberEdges:
+    """The quick answers for plain ASCII numbers agree with the full Java rules."""
+
+    @pytest.mark.parametrize(
+        ("field", "value", "good"),
+        [
+            ("vid", "999999999", True),
+            ("vid", "2147483647", True),
+            ("vid", "0000000002147483647", True),
+            ("vid", "2147483648", False),
+            ("vid", "-2147483648", True),
+            ("vid", "\u0661\u0662", True),  # Arabic-Indic digits, as Java reads them
+            ("vid", "\u00b2", False),
+            ("vid", "", False),
+            ("stm", "99999999999999", True),
+            ("stm", "253402300799999", True),
+            ("stm", "253402300800000", False),
+            ("stm", "000000000000000001", True),
+            ("stm", "1700000000000\u00b2", False),
+            ("stm", "", False),
+            ("se_va", "5.", True),
+            ("se_va", ".5", True),
+            ("se_va", "30.00", True),
+            ("se_va", ".", False),
+            ("se_va", "1.2.3", False),
+            ("se_va", "1..2", False),
+            ("se_va", "\u0661.\u0665", True),
+            ("se_va", "1.\u00b2", False),
+            ("se_va", "", False),
+            ("eid", "C0FFEE00-0000-4000-8000-000000000000", True),
+            ("eid", "c0ffee00-0000-4000-8000-00000000000", False),
+        ],
+    )
+    def test_agrees(
+        self, resolver: IgluResolver, field: str, value: str, *, good: bool
+    ) -> None:
+        """Each value is judged as Enrich judges it, fast path or not."""
+        errors = check_payload({**GOOD, field: value}, resolver).errors
+
+        assert (errors == []) is good, errors
+
+
 class TestResolver:
     """Schemas come from user directories first, then the bundled copies."""
 
