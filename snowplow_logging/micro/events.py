@@ -22,7 +22,14 @@ from snowplow_logging.micro.enrich import (
     iso_time,
 )
 
-__all__ = ["BadEvent", "GoodEvent", "RequestInfo", "api_of", "payload_text"]
+__all__ = [
+    "BadEvent",
+    "GoodEvent",
+    "RequestInfo",
+    "api_of",
+    "good_event",
+    "payload_text",
+]
 
 _SNOWPLOW: Final = "com.snowplowanalytics.snowplow"
 _TP1_PATHS: Final = frozenset({"/i", "/ice.png"})
@@ -248,6 +255,32 @@ class BadEvent:
     def to_json(self) -> dict[str, object]:
         """The ``/micro/bad`` object: ``collectorPayload``, ``rawEvent``, ``errors``."""
         return {key: self[key] for key in ("collectorPayload", "rawEvent", "errors")}
+
+
+_new_event = object.__new__
+_set_payload, _set_self_describing, _set_entities, _set_request = (
+    GoodEvent.__dict__[name].__set__  # the slots' own setters
+    for name in ("payload", "self_describing", "entities", "request")
+)
+
+
+def good_event(
+    payload: Mapping[str, str],
+    self_describing: Mapping[str, object] | None,
+    entities: Sequence[Mapping[str, object]],
+    request: RequestInfo,
+) -> GoodEvent:
+    """``GoodEvent(payload=..., ...)``, built at half the cost: the intake's hot path.
+
+    The frozen dataclass's ``__init__`` sets each slot through
+    ``object.__setattr__``; this sets the slots directly.
+    """
+    event: GoodEvent = _new_event(GoodEvent)
+    _set_payload(event, payload)
+    _set_self_describing(event, self_describing)
+    _set_entities(event, entities)
+    _set_request(event, request)
+    return event
 
 
 _GOOD_KEYS: Final = {"eventType": "event_type", "contexts": "contexts"}

@@ -58,6 +58,12 @@ _DRAFT4_KEYWORDS: Final = _UNSUPPORTED | {
 }  # fmt: skip
 """Every keyword Draft 4 validates; anything else is an annotation."""
 _NUMBERS: Final = frozenset({int, float})
+_JSON_TYPES: Final = frozenset().union(*_TYPES.values())
+"""What the JSON decoder makes; anything else is left to the real validator."""
+_CANONICAL_UUID: Final = re.compile(
+    r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}"
+)
+"""A UUID every ``uuid`` format test accepts; others are asked to ``conforms``."""
 
 
 class _Unsupported(Exception):  # noqa: N818 - internal signal, never raised out
@@ -80,15 +86,23 @@ def compile_check(schema: object, conforms: FormatTest) -> Check | None:
 def _compile(schema: object, conforms: FormatTest) -> Check:
     if not isinstance(schema, dict) or not _UNSUPPORTED.isdisjoint(schema):
         raise _Unsupported
+    kind = schema.get("type")
+    objects = _object_checks(schema, conforms, typed=kind == "object")
+    arrays = _array_checks(schema, conforms, typed=kind == "array")
+    strings = _string_checks(schema, conforms, typed=kind == "string")
     checks: list[Check] = []
-    if "type" in schema:
-        checks.append(_type_check(schema["type"]))
+    if "type" in schema and not (
+        (kind == "object" and objects)
+        or (kind == "array" and arrays)
+        or (kind == "string" and strings)
+    ):  # else the object, array or string check tests the type too
+        checks.append(_type_check(kind))
     if "enum" in schema:
         checks.append(_enum_check(schema["enum"]))
-    checks.extend(_string_checks(schema, conforms))
+    checks.extend(strings)
     checks.extend(_number_checks(schema))
-    checks.extend(_object_checks(schema, conforms))
-    checks.extend(_array_checks(schema, conforms))
+    checks.extend(objects)
+    checks.extend(arrays)
     if len(checks) == 1:
         return checks[0]
     frozen = tuple(checks)
@@ -119,12 +133,15 @@ def _type_check(names: object) -> Check:
 
 
 def _only_type(schema: object) -> frozenset[type] | None:
-    """The allowed types when ``schema`` checks nothing but the type."""
-    if not isinstance(schema, dict) or "type" not in schema:
+    """The allowed types when ``schema`` checks nothing but the type.
+
+    A schema checking nothing (``{}``) allows what the JSON decoder makes.
+    """
+    if not isinstance(schema, dict):
         return None
     if any(key in _DRAFT4_KEYWORDS for key in schema if key != "type"):
         return None
-    return _types(schema["type"])
+    return _types(schema["type"]) if "type" in schema else _JSON_TYPES
 
 
 def _enum_check(values: object) -> Check:
@@ -146,7 +163,10 @@ def _bound(schema: Mapping[str, object], name: str) -> int | float | None:
     return value  # type: ignore[return-value]
 
 
-def _string_checks(schema: Mapping[str, object], conforms: FormatTest) -> list[Check]:
+def _string_checks(
+    schema: Mapping[str, object], conforms: FormatTest, *, typed: bool
+) -> list[Check]:
+    """The string keywords' test; with ``typed``, a value not a string fails it."""
     low, high = _bound(schema, "minLength"), _bound(schema, "maxLength")
     pattern, fmt = schema.get("pattern"), schema.get("format")
     if (pattern is not None and not isinstance(pattern, str)) or (
@@ -159,14 +179,19 @@ def _string_checks(schema: Mapping[str, object], conforms: FormatTest) -> list[C
         compiled = None if pattern is None else re.compile(pattern)
     except re.error:
         raise _Unsupported from None
+    sure = _CANONICAL_UUID.fullmatch if fmt == "uuid" else None
 
     def check_string(value: object) -> bool:
         if type(value) is not str:
-            return True
+            return not typed
         return (
             _within(len(value), low, high)
             and (compiled is None or compiled.search(value) is not None)
-            and (fmt is None or conforms(value, fmt))
+            and (
+                fmt is None
+                or (sure is not None and sure(value) is not None)
+                or conforms(value, fmt)
+            )
         )
 
     return [check_string]
@@ -206,7 +231,10 @@ def _within(size: int, low: float | None, high: float | None) -> bool:
     return (low is None or size >= low) and (high is None or size <= high)
 
 
-def _object_checks(schema: Mapping[str, object], conforms: FormatTest) -> list[Check]:
+def _object_checks(
+    schema: Mapping[str, object], conforms: FormatTest, *, typed: bool
+) -> list[Check]:
+    """The object keywords' test; with ``typed``, a value not an object fails it."""
     properties, needed, extra = _object_keywords(schema)
     low, high = _bound(schema, "minProperties"), _bound(schema, "maxProperties")
     if not properties and not needed and extra and low is None and high is None:
@@ -214,11 +242,15 @@ def _object_checks(schema: Mapping[str, object], conforms: FormatTest) -> list[C
     type_only, subchecks = _property_checks(properties, conforms)
     kinds = set(type_only.values())
     if not extra and not subchecks and len(kinds) <= 1 and low is None and high is None:
-        return [_record_check(frozenset(properties), needed, next(iter(kinds), None))]
+        return [
+            _record_check(
+                frozenset(properties), needed, next(iter(kinds), None), typed=typed
+            )
+        ]
 
     def check_object(value: object) -> bool:
         if type(value) is not dict:
-            return True
+            return not typed
         if not value.keys() >= needed or not _within(len(value), low, high):
             return False
         for name, item in value.items():
@@ -236,7 +268,11 @@ def _object_checks(schema: Mapping[str, object], conforms: FormatTest) -> list[C
 
 
 def _record_check(
-    names: frozenset[str], needed: frozenset[str], types: frozenset[type] | None
+    names: frozenset[str],
+    needed: frozenset[str],
+    types: frozenset[type] | None,
+    *,
+    typed: bool,
 ) -> Check:
     """A closed object whose properties all check one same type, in C loops.
 
@@ -247,7 +283,7 @@ def _record_check(
 
     def check_record(value: object) -> bool:
         if type(value) is not dict:
-            return True
+            return not typed
         return (
             value.keys() >= needed
             and names.issuperset(value)
@@ -271,7 +307,10 @@ def _property_checks(
     return type_only, subchecks
 
 
-def _array_checks(schema: Mapping[str, object], conforms: FormatTest) -> list[Check]:
+def _array_checks(
+    schema: Mapping[str, object], conforms: FormatTest, *, typed: bool
+) -> list[Check]:
+    """The array keywords' test; with ``typed``, a value not an array fails it."""
     items = schema.get("items")
     low, high = _bound(schema, "minItems"), _bound(schema, "maxItems")
     if items is None and low is None and high is None:
@@ -280,7 +319,7 @@ def _array_checks(schema: Mapping[str, object], conforms: FormatTest) -> list[Ch
 
     def check_array(value: object) -> bool:
         if type(value) is not list:
-            return True
+            return not typed
         if not _within(len(value), low, high):
             return False
         if item_check is not None:

@@ -16,10 +16,12 @@ from typing import Final, NamedTuple
 from urllib.parse import parse_qsl
 
 from snowplow_logging._protocol import GET_PATH, POST_PATH
-from snowplow_logging.micro.events import BadEvent, GoodEvent, RequestInfo
+from snowplow_logging.micro.events import BadEvent, GoodEvent, RequestInfo, good_event
 from snowplow_logging.micro.validate import (
+    CheckedEvent,
     IgluResolver,
     check_envelope,
+    check_parts,
     check_payload,
     collector_content_type,
     read_json,
@@ -114,7 +116,16 @@ def _check_events(
     bad: list[BadEvent] = []
     for event in events:
         try:
-            checked = check_payload(event, resolver, post=False)  # body: the envelope's
+            if type(event) is dict:  # the usual case, without a CheckedEvent
+                errors, decoded, entities = check_parts(event, resolver, post=False)
+                if not errors and not refused:
+                    good.append(good_event(event, decoded, entities, info))
+                    continue
+                checked = CheckedEvent(event, errors, decoded, entities)
+            else:
+                checked = check_payload(
+                    event, resolver, post=False
+                )  # body: the envelope's
         except Exception as exc:  # noqa: BLE001 - a bad event says why, never a 500
             reason = f"internal error while validating: {type(exc).__name__}: {exc}"
             payload = event if isinstance(event, Mapping) else None
@@ -135,11 +146,11 @@ def _check_events(
             )
         else:
             good.append(
-                GoodEvent(
-                    payload=checked.payload,  # type: ignore[arg-type]
-                    self_describing=checked.event,
-                    entities=checked.entities,
-                    request=info,
+                good_event(
+                    checked.payload,  # type: ignore[arg-type]
+                    checked.event,
+                    checked.entities,
+                    info,
                 )
             )
     return Intake(good, bad, refused=bool(refused))

@@ -40,6 +40,7 @@ __all__ = [
     "CheckedEvent",
     "IgluResolver",
     "check_envelope",
+    "check_parts",
     "check_payload",
     "collector_content_type",
     "read_json",
@@ -203,19 +204,32 @@ def check_payload(
         return CheckedEvent(
             {}, [f"event must be a JSON object (got {type(payload).__name__})"]
         )
-    checked = CheckedEvent(payload)
-    errors = checked.errors
+    errors, event, entities = check_parts(payload, resolver, post=post)
+    return CheckedEvent(payload, errors, event, entities)
+
+
+def check_parts(
+    payload: Mapping[str, object], resolver: IgluResolver, *, post: bool
+) -> tuple[list[str], dict[str, object] | None, list[dict[str, object]]]:
+    """:func:`check_payload` of a mapping, as its parts: errors, event, entities.
+
+    The collector's path, without building a :class:`CheckedEvent` per event.
+    """
+    errors: list[str] = []
     try:
         fields = check_fields(payload, errors, post=post)
-        checked.event = _check_json(fields, "ue", resolver, errors)  # type: ignore[assignment]
+        event = _check_json(fields, "ue", resolver, errors)
         entities = _check_json(fields, "co", resolver, errors)
-        checked.entities = entities if isinstance(entities, list) else []
     except Exception as exc:  # noqa: BLE001 - a validator bug must not lose the event
-        checked.event, checked.entities = None, []
         errors.append(
             f"internal error while validating: {type(exc).__name__}: {str(exc)[:200]}"
         )
-    return checked
+        return errors, None, []
+    return (
+        errors,
+        event,  # type: ignore[return-value]
+        entities if isinstance(entities, list) else [],
+    )
 
 
 def collector_content_type(header: str | None) -> str | None:

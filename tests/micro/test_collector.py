@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import http.client
 import json
 import subprocess
@@ -139,6 +140,24 @@ class TestGoodEvents:
             "page_view", "page_ping", "unstruct", "struct", "unstruct",
             "transaction", "transaction_item",
         ]  # fmt: skip
+
+    def test_stored_events_are_whole_frozen_good_events(
+        self, micro: MicroCollector
+    ) -> None:
+        """What the intake stores equals the dataclass built field by field, frozen."""
+        post(micro, tracked(every_event_type()))
+
+        for event in micro.good():
+            rebuilt = GoodEvent(
+                payload=event.payload,
+                self_describing=event.self_describing,
+                entities=event.entities,
+                request=event.request,
+            )
+            assert event == rebuilt
+            assert event.to_json() == rebuilt.to_json()
+            with pytest.raises(dataclasses.FrozenInstanceError):
+                event.payload = {}  # type: ignore[misc]
 
     def test_every_type_by_get(self, micro: MicroCollector) -> None:
         """Each event alone on GET /i, as plain JSON (co/ue_pr): good, answered a GIF."""

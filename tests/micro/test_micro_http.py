@@ -304,12 +304,13 @@ class TestNeverFiveHundred:
     def test_validation_raising(
         self, micro: MicroCollector, monkeypatch: pytest.MonkeyPatch
     ) -> None:
-        """check_payload raising for an event: that event bad, the request 200."""
+        """Validation raising for an event: that event bad, the request 200."""
 
         def boom(*args: object, **kwargs: object) -> object:
             raise RuntimeError("boom")
 
-        monkeypatch.setattr(intake, "check_payload", boom)
+        monkeypatch.setattr(intake, "check_parts", boom)  # a JSON object's
+        monkeypatch.setattr(intake, "check_payload", boom)  # anything else's
 
         response = post(micro, [GOOD, GOOD])
 
