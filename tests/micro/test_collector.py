@@ -8,6 +8,7 @@ import json
 import subprocess
 import sys
 import threading
+import tracemalloc
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -639,6 +640,43 @@ class TestMicroCollector:
 
             assert [e.payload["se_la"] for e in micro.good()] == ["3", "4"]
             assert micro.summary() == {"total": 5, "good": 5, "bad": 0}
+
+    def test_memory_bounded_by_history(self, resolver: IgluResolver) -> None:
+        """Past the history, an evicted event is gone from every list and its memory
+        freed: 1,000 more events (over 1 MB sent) leave the memory where it was."""
+        history = 20
+
+        def send(micro: MicroCollector, first: int) -> None:
+            good = [{**GOOD, "se_la": f"{first + n}:" + "x" * 500} for n in range(50)]
+            bad = {**GOOD, "eid": "not-a-uuid", "se_la": str(first)}
+            assert post(micro, [*good, bad]).status_code == 200
+
+        with MicroCollector(resolver=resolver, history=history) as micro:
+            tracemalloc.start()
+            try:
+                for first in range(0, 1250, 50):  # both histories full
+                    send(micro, first)
+                before = tracemalloc.get_traced_memory()[0]
+                for first in range(1250, 2250, 50):
+                    send(micro, first)
+                grown = tracemalloc.get_traced_memory()[0] - before
+            finally:
+                tracemalloc.stop()
+
+            kept = [e.payload["se_la"].partition(":")[0] for e in micro.good()]
+            assert kept == [str(n) for n in range(2230, 2250)]
+            assert [e.payload["se_la"] for e in micro.bad()] == [  # type: ignore[index]
+                str(n) for n in range(1250, 2250, 50)
+            ]
+            assert (len(rest(micro, "good")), len(rest(micro, "bad"))) == (20, 20)
+            paged = requests.post(
+                f"{micro.endpoint}/micro/events",
+                json={"filters": [], "page": 1, "pageSize": 100},
+                timeout=10,
+            ).json()
+            assert (paged["totalItems"], len(paged["events"])) == (40, 40)
+            assert micro.summary() == {"total": 2295, "good": 2250, "bad": 45}
+        assert grown < 256 * 1024, grown
 
     def test_concurrent_senders(self, micro: MicroCollector) -> None:
         """Eight threads posting at once: every event counted once."""
