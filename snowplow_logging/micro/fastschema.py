@@ -180,18 +180,19 @@ def _string_checks(
     except re.error:
         raise _Unsupported from None
     sure = _CANONICAL_UUID.fullmatch if fmt == "uuid" else None
+    sized = low is not None or high is not None
 
     def check_string(value: object) -> bool:
         if type(value) is not str:
             return not typed
+        if (sized and not _within(len(value), low, high)) or (
+            compiled is not None and compiled.search(value) is None
+        ):
+            return False
         return (
-            _within(len(value), low, high)
-            and (compiled is None or compiled.search(value) is not None)
-            and (
-                fmt is None
-                or (sure is not None and sure(value) is not None)
-                or conforms(value, fmt)
-            )
+            fmt is None
+            or (sure is not None and sure(value) is not None)
+            or conforms(value, fmt)
         )
 
     return [check_string]
@@ -248,10 +249,17 @@ def _object_checks(
             )
         ]
 
+    names = None if extra else frozenset(properties)
+    sized = low is not None or high is not None
+
     def check_object(value: object) -> bool:
         if type(value) is not dict:
             return not typed
-        if not value.keys() >= needed or not _within(len(value), low, high):
+        if (
+            not value.keys() >= needed
+            or (sized and not _within(len(value), low, high))
+            or (names is not None and not names.issuperset(value))
+        ):
             return False
         for name, item in value.items():
             types = type_only.get(name)
@@ -260,7 +268,7 @@ def _object_checks(
                     return False
                 continue
             sub = subchecks.get(name)
-            if (sub is None and not extra) or (sub is not None and not sub(item)):
+            if sub is not None and not sub(item):
                 return False
         return True
 

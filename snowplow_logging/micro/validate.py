@@ -51,6 +51,8 @@ _JSON_FIELDS: Final = {
     "ue": (proto.UNSTRUCT, proto.UNSTRUCT_ENCODED),
     "co": (proto.CONTEXT, proto.CONTEXT_ENCODED),
 }
+_UE_PR, _UE_PX = _JSON_FIELDS["ue"]
+_CO, _CX = _JSON_FIELDS["co"]
 _ENCODED_FIELDS: Final = frozenset({proto.UNSTRUCT_ENCODED, proto.CONTEXT_ENCODED})
 _PAYLOAD_DATA_PREFIX: Final = (
     "iglu:com.snowplowanalytics.snowplow/payload_data/jsonschema/1-0-"
@@ -83,7 +85,7 @@ def read_json(text: str, *, max_depth: int | None = None) -> object:
     if text.startswith("\ufeff"):  # as json.loads refuses it
         msg = "Unexpected UTF-8 BOM (decode using utf-8-sig)"
         raise json.JSONDecodeError(msg, text, 0)
-    value = _decoder().decode(text)
+    value = _decode(text)
     if max_depth is not None and too_deep(text, value, max_depth):
         msg = f"nested deeper than Enrich's maximum JSON depth, {max_depth}"
         raise ValueError(msg)
@@ -112,6 +114,28 @@ def _decoder() -> json.JSONDecoder:
             parse_constant=_not_a_number, parse_float=_finite
         )
     return decoder
+
+
+def _decode(text: str) -> object:
+    """``JSONDecoder.decode``, without its whitespace scans when there is none.
+
+    Text starting or ending otherwise (or not JSON) goes to ``decode`` itself,
+    so the value or the error is its own.
+    """
+    decoder = _decoder()
+    if text[:1] not in _JSON_SPACE:
+        try:
+            value, end = decoder.raw_decode(text)
+        except ValueError:
+            pass
+        else:
+            if end == len(text):
+                return value
+    return decoder.decode(text)
+
+
+_JSON_SPACE: Final = frozenset(" \t\n\r")
+"""JSON's whitespace (``decode`` skips it around the value)."""
 
 
 def _not_a_number(name: str) -> object:
@@ -218,8 +242,16 @@ def check_parts(
     errors: list[str] = []
     try:
         fields = check_fields(payload, errors, post=post)
-        event = _check_json(fields, "ue", resolver, errors)
-        entities = _check_json(fields, "co", resolver, errors)
+        event = (
+            _check_json(fields, "ue", resolver, errors)
+            if _UE_PX in fields or _UE_PR in fields
+            else None
+        )
+        entities = (
+            _check_json(fields, "co", resolver, errors)
+            if _CX in fields or _CO in fields
+            else None
+        )
     except Exception as exc:  # noqa: BLE001 - a validator bug must not lose the event
         errors.append(
             f"internal error while validating: {type(exc).__name__}: {str(exc)[:200]}"

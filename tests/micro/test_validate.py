@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from snowplow_logging.micro import IgluResolver, check_payload
+from snowplow_logging.micro.validate import read_json
 
 GOOD = {
     "e": "se",
@@ -280,6 +281,43 @@ class TestNumberEdges:
         errors = check_payload({**GOOD, field: value}, resolver).errors
 
         assert (errors == []) is good, errors
+
+
+class TestReadJson:
+    """read_json reads what json.loads reads, errors included, refusing NaN and inf."""
+
+    @pytest.mark.parametrize(
+        "text",
+        ['{"a": [1, 2.5]}', ' {"a": 1}', '{"a": 1}\n', "\t[]\r\n", '"x"', "3"],
+    )
+    def test_as_json_loads(self, text: str) -> None:
+        """Whitespace around the value is JSON's to skip."""
+        assert read_json(text) == json.loads(text)
+
+    @pytest.mark.parametrize(
+        "text", ["", " ", '{"a": 1} x', "[1] [2]", '{"a": }', "\ufeff{}", "\u00a0{}"]
+    )
+    def test_errors_as_json_loads(self, text: str) -> None:
+        """Not JSON: the same error, word for word."""
+        with pytest.raises(json.JSONDecodeError) as expected:
+            json.loads(text)
+        with pytest.raises(json.JSONDecodeError) as got:
+            read_json(text)
+
+        assert str(got.value) == str(expected.value)
+
+    @pytest.mark.parametrize(
+        ("text", "reason"),
+        [
+            ("[NaN]", "NaN is not a JSON number"),
+            ('{"a": -Infinity}', "-Infinity is not a JSON number"),
+            ("1e999", "1e999 is past a double's range"),
+        ],
+    )
+    def test_not_numbers(self, text: str, reason: str) -> None:
+        """What JSON cannot write is an error."""
+        with pytest.raises(ValueError, match=reason):
+            read_json(text)
 
 
 class TestResolver:
