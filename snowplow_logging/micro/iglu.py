@@ -21,6 +21,7 @@ from types import ModuleType
 from typing import TYPE_CHECKING, Any, Final, Generic, TypeAlias, TypeVar, cast
 
 from snowplow_logging import _protocol as proto
+from snowplow_logging._diagnostics import LOGGER
 from snowplow_logging.micro.fastschema import Check, compile_check
 from snowplow_logging.micro.registry_check import check_registry
 
@@ -53,6 +54,13 @@ _DECODED_ITEM_CHARS: Final = 16 * 1024
 """A longer value (with its errors) is decoded each time, never remembered: the
 cache is for the small entities sent again and again."""
 _SCHEMA_CACHE_SIZE: Final = 512
+_FORMAT_PACKAGES: Final = {
+    "date-time": "rfc3339-validator",
+    "uri": "rfc3986-validator",
+    "hostname": "fqdn",
+}
+"""Formats Iglu's validator checks that jsonschema checks only with these installed."""
+_WARNED_FORMATS: set[str] = set()
 """How many schema lookups (compiled validators, and URIs found missing) it keeps."""
 _SCHEMA_CACHE_CHARS: Final = 128 * 1024
 """How many characters of those URIs it keeps; a URI over 512 is not remembered."""
@@ -188,6 +196,23 @@ class IgluResolver:
             item_weight=_DECODED_ITEM_CHARS,
         )
         self._format_checker = self._jsonschema.FormatChecker()
+        self.unchecked_formats: tuple[str, ...] = tuple(
+            name
+            for name in _FORMAT_PACKAGES
+            if name not in self._format_checker.checkers
+        )
+        """Formats not checked here for want of a package; the pipeline checks them."""
+        if self.unchecked_formats and not _WARNED_FORMATS.issuperset(
+            self.unchecked_formats
+        ):
+            _WARNED_FORMATS.update(self.unchecked_formats)
+            LOGGER.warning(
+                "The local collector cannot check the JSON Schema formats %s "
+                "without %s: such values pass here and fail in a Snowplow "
+                "pipeline: pip install 'snowplow-logging[micro]'",
+                ", ".join(self.unchecked_formats),
+                ", ".join(_FORMAT_PACKAGES[name] for name in self.unchecked_formats),
+            )
 
     @property
     def roots(self) -> tuple[Path, ...]:

@@ -373,6 +373,33 @@ class TestResolver:
         payload = _ue(uri, {"v": bad})
         assert check_payload(payload, resolver).errors == [f"ue_px: {error}"]
 
+    def test_missing_format_packages_warned_once(self) -> None:
+        """Without the format packages, the resolver says which formats go unchecked."""
+        code = (
+            "import logging, sys\n"
+            "sys.modules['rfc3339_validator'] = None\n"
+            "sys.modules['fqdn'] = None\n"
+            "records = []\n"
+            "logging.getLogger('snowplow_logging').addHandler(\n"
+            "    type('H', (logging.Handler,), {'emit': lambda s, r: records.append(r)})()\n"
+            ")\n"
+            "from snowplow_logging.micro import IgluResolver\n"
+            "print(IgluResolver().unchecked_formats, IgluResolver().unchecked_formats)\n"
+            "print(len(records), records[0].getMessage())\n"
+        )
+        result = subprocess.run(
+            [sys.executable, "-c", code], capture_output=True, text=True, check=True
+        )
+
+        formats, warning = result.stdout.splitlines()
+        assert formats == "('date-time', 'hostname') ('date-time', 'hostname')"
+        assert warning == (
+            "1 The local collector cannot check the JSON Schema formats date-time, "
+            "hostname without rfc3339-validator, fqdn: such values pass here and "
+            "fail in a Snowplow pipeline: pip install 'snowplow-logging[micro]'"
+        )
+        assert IgluResolver().unchecked_formats == ()  # the micro extra has them
+
     def test_missing_jsonschema_names_the_extra(self) -> None:
         """Without jsonschema, the error says what to install."""
         code = (
