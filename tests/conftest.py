@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 
 import pytest
 
+from snowplow_logging._delivery import closing
 from snowplow_logging.micro import CheckedEvent, IgluResolver, check_payload
 from snowplow_logging.testing import decode_self_describing_event
 
@@ -28,6 +30,21 @@ def _restore_logging() -> Iterator[None]:
     root.handlers[:], library.handlers[:] = saved[0], saved[2]
     root.setLevel(saved[1])
     library.setLevel(saved[3])
+
+
+@pytest.fixture(autouse=True)
+def _close_leftover_emitters() -> Iterator[None]:
+    """Close, at once, the emitters a test built and left open.
+
+    One still retrying a closed server's port would send into whatever
+    server of a later test gets that port (the wire tests check every
+    request line a server sees).
+    """
+    before = {id(emitter) for emitter in closing.live_emitters()}
+    yield
+    left = [e for e in closing.live_emitters() if id(e) not in before]
+    if left:
+        closing.close_emitters(left, time.monotonic(), final=False)
 
 
 @pytest.fixture(name="resolver", scope="session")
