@@ -158,13 +158,15 @@ class Engine(Generic[Item]):
                 buffer.dropped_full += 1
                 if buffer.drop_wakes:  # once per report, not once per drop
                     buffer.drop_wakes = False
-                    buffer.wake.set()
+                    buffer.wake_worker()
                 return
             else:
                 if buffer.thread is None and not self._start_locked():
                     return
                 queue.append(item)
                 queued = len(queue)
+                if queued >= buffer.wake_at and not buffer.woken:
+                    buffer.wake_worker()
         finally:
             try:  # noqa: SIM105 - contextlib.suppress is a ``with``: what this avoids
                 lock.release()
@@ -178,9 +180,6 @@ class Engine(Generic[Item]):
                 self.sink.describe,
             )
             return
-        if queued >= buffer.wake_at and not buffer.woken:
-            buffer.woken = True  # before the set: the worker clears in that order
-            buffer.wake.set()
 
     input = put
     """Queue one built payload (see :meth:`put`); the emitter now owns the dict."""
@@ -255,7 +254,7 @@ class Engine(Generic[Item]):
         with buffer.cond:
             target = buffer.accepted
             buffer.flush_upto = max(buffer.flush_upto, target)
-        buffer.wake.set()
+            buffer.wake_worker()
         if threading.current_thread() is buffer.thread:
             return False
         with buffer.cond:
@@ -294,8 +293,8 @@ class Engine(Generic[Item]):
         with buffer.cond:
             buffer.closed = True
             buffer.deadline = min(deadline, buffer.deadline or math.inf)
-        buffer.closing.set()
-        buffer.wake.set()
+            buffer.closing.set()
+            buffer.wake_worker()
 
     def finish_close(self, deadline: float) -> bool:
         """Wait for the worker until ``deadline``; count and report what is left."""

@@ -20,7 +20,7 @@ class Buffer:
     """Queue and counters shared by the caller threads and the worker.
 
     Every field is read and written under ``cond``, except ``wake_at`` (an int
-    the worker tunes and callers read), ``woken``, ``drop_wakes`` and the events. Accepted
+    the worker tunes and callers read), ``drop_wakes`` and the events. Accepted
     events leave in order: ``taken`` by the worker, then resolved. ``input()``
     only appends, so whatever leaves ``queue`` must be counted in ``taken`` (or
     ``cleared``): :attr:`accepted` and :attr:`inputs` are derived from them.
@@ -46,9 +46,9 @@ class Buffer:
         self.flush_waits: list[int] = []  # targets flush() callers wait for
         self.settling = 0  # events counted whose callbacks have not returned yet
         self.wake_at = 1
-        # put() has set ``wake`` since the worker last cleared it: callers
-        # read this plain attribute, not the Event's Python-level is_set().
-        self.woken = False
+        self.woken = (
+            False  # wake was set since the worker's last take: see wake_worker()
+        )
         self.drop_wakes = True  # a drop wakes the worker to report it
         self.taken = self.in_flight = self.cleared = 0  # cleared: by abandon()
         self.sent = self.failed = self.requests = self.retried = 0
@@ -84,6 +84,20 @@ class Buffer:
         """
         if self.flush_waits and self.resolved() >= min(self.flush_waits):
             self.cond.notify_all()
+
+    def wake_worker(self) -> None:
+        """Set ``wake`` unless ``woken`` says it is set (call under ``lock``).
+
+        Callers read the plain ``woken``, not the Event's Python-level
+        ``is_set()``. Both are set under the lock, and the worker clears
+        ``woken`` under it after clearing ``wake``, before it takes events:
+        no wake is lost, and a signal handler that interrupts this
+        thread inside ``wake.set()`` (which holds the Event's own,
+        non-reentrant lock) finds ``woken`` true and does not enter it again.
+        """
+        if not self.woken:
+            self.woken = True
+            self.wake.set()
 
     def abandon(self) -> None:
         """Count everything still held as unsent and stop (call under ``cond``)."""

@@ -100,7 +100,8 @@ class Worker(Generic[Item]):
             if wait > 0:
                 buffer.wake.wait(wait)
             buffer.wake.clear()
-            buffer.woken = False  # after the clear: a put() between sets both again
+            with buffer.cond:  # after the clear, under the lock: see Buffer.wake_worker
+                buffer.woken = False
             if time.monotonic() >= next_tick:
                 next_tick = time.monotonic() + self._interval
                 with buffer.cond:

@@ -594,6 +594,67 @@ class TestConcurrency:
         assert _identity(emitter.stats)
 
 
+class ReenteringWake(threading.Event):
+    """A wake whose ``set()`` runs ``reenter`` once while holding its lock.
+
+    As a signal handler that logs would, interrupting the thread inside
+    ``threading.Event.set()``, whose lock is not reentrant: a nested ``set()``
+    on that thread would wait for itself forever. Here it is counted instead.
+    """
+
+    def __init__(self, reenter: Callable[[], object] | None = None) -> None:
+        super().__init__()
+        self._held = threading.Lock()
+        self.reenter = reenter
+        self.nested_sets = 0
+
+    def set(self) -> None:
+        if not self._held.acquire(blocking=False):
+            self.nested_sets += 1
+            return
+        try:
+            reenter, self.reenter = self.reenter, None
+            if reenter is not None:
+                reenter()
+            super().set()
+        finally:
+            self._held.release()
+
+
+class TestWakeReentry:
+    """An input() that interrupts the wake of the worker never sets it again."""
+
+    def test_input_inside_the_wake(
+        self, collector: Collector, make: MakeEmitter
+    ) -> None:
+        """The 10th event wakes the worker; an 11th, input inside that wake, does not."""
+        emitter = make(batch_size=10)
+        wake = ReenteringWake(lambda: emitter.input(_payload(10)))
+        emitter._buffer.wake = wake
+        for n in range(10):
+            emitter.input(_payload(n))
+
+        assert emitter.flush(timeout=10)
+        assert wake.nested_sets == 0
+        assert len(collector.accepted_events()) == 11
+        assert _identity(emitter.stats)
+
+    def test_input_inside_a_flush_wake(
+        self, collector: Collector, make: MakeEmitter
+    ) -> None:
+        """An event input while flush() wakes the worker is sent, without a nested set."""
+        emitter = make(batch_size=10)
+        wake = ReenteringWake()
+        emitter._buffer.wake = wake  # before the worker starts waiting on it
+        emitter.input(_payload(0))
+        wake.reenter = lambda: [emitter.input(_payload(n)) for n in range(1, 10)]
+
+        assert emitter.flush(timeout=10)
+        assert emitter.flush(timeout=10)
+        assert wake.nested_sets == 0
+        assert len(collector.accepted_events()) == 10
+
+
 class TestQueueBound:
     """At most max_queue events are held; the rest are dropped and counted."""
 
