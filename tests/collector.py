@@ -19,11 +19,13 @@ own script; :class:`~tests.reliability.faults.FaultCollector` is a policy
 from __future__ import annotations
 
 import json
+import logging
 import socket
 import ssl
 import struct
 import threading
 import time
+import uuid
 from collections import deque
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
@@ -31,7 +33,7 @@ from dataclasses import dataclass, field, replace
 from enum import Enum
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Protocol, Self, cast
+from typing import Final, Protocol, Self, cast
 from urllib.parse import parse_qsl, urlsplit
 
 import jsonschema
@@ -68,6 +70,48 @@ def check_post_body(body: bytes) -> list[dict[str, str]]:
     assert envelope["data"], "never an empty batch"
     PAYLOAD_DATA.validate(envelope["data"])
     return cast("list[dict[str, str]]", envelope["data"])
+
+
+DTM: Final = 1_795_420_800_000
+"""The ``dtm`` of :func:`se_payload`'s first event (2026-11-23 08:00 UTC)."""
+
+
+def se_payload(n: int = 0, **extra: str) -> dict[str, str]:
+    """A structured event's payload, the ``n``-th of a run, with a new ``eid``."""
+    return {
+        "e": "se",
+        "eid": str(uuid.uuid4()),
+        "tv": "py-test",
+        "p": "srv",
+        "dtm": str(DTM + n),
+        "se_ca": "category",
+        "se_ac": f"action-{n}",
+        **extra,
+    }
+
+
+class LogWatch(logging.Handler):
+    """Collects snowplow_logging records; tests wait on a message appearing."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.DEBUG)
+        self.records: list[logging.LogRecord] = []
+        self._cond = threading.Condition()
+
+    def emit(self, record: logging.LogRecord) -> None:
+        with self._cond:
+            self.records.append(record)
+            self._cond.notify_all()
+
+    def messages(self) -> list[str]:
+        with self._cond:
+            return [r.getMessage() for r in self.records]
+
+    def wait_for(self, text: str, timeout: float = 10.0) -> bool:
+        with self._cond:
+            return self._cond.wait_for(
+                lambda: any(text in r.getMessage() for r in self.records), timeout
+            )
 
 
 class Kind(Enum):

@@ -6,7 +6,6 @@ import json
 import logging
 import threading
 import time
-import uuid
 from collections.abc import Callable, Iterator
 from typing import Any
 from urllib.parse import parse_qsl
@@ -28,70 +27,17 @@ from snowplow_logging._tracker import PendingEvent
 from snowplow_logging.testing import decode_entities
 from tests.collector import (
     Collector,
+    LogWatch,
     Reply,
     blackhole,
     check_event,
     check_post_body,
     free_port,
+    se_payload,
 )
 
 FAST = Retry(initial_delay=0.01, max_delay=0.05, jitter=0.0)
-DTM = 1_795_420_800_000
 MakeEmitter = Callable[..., Emitter]
-
-
-def _payload(n: int = 0, **extra: str) -> dict[str, str]:
-    return {
-        "e": "se",
-        "eid": str(uuid.uuid4()),
-        "tv": "py-test",
-        "p": "srv",
-        "dtm": str(DTM + n),
-        "se_ca": "category",
-        "se_ac": f"action-{n}",
-        **extra,
-    }
-
-
-class LogWatch(logging.Handler):
-    """Collects snowplow_logging records; tests wait on a message appearing."""
-
-    def __init__(self) -> None:
-        super().__init__(logging.DEBUG)
-        self.records: list[logging.LogRecord] = []
-        self._cond = threading.Condition()
-
-    def emit(self, record: logging.LogRecord) -> None:
-        with self._cond:
-            self.records.append(record)
-            self._cond.notify_all()
-
-    def messages(self) -> list[str]:
-        with self._cond:
-            return [r.getMessage() for r in self.records]
-
-    def wait_for(self, text: str, timeout: float = 10.0) -> bool:
-        with self._cond:
-            return self._cond.wait_for(
-                lambda: any(text in r.getMessage() for r in self.records), timeout
-            )
-
-
-@pytest.fixture(name="collector")
-def _collector() -> Iterator[Collector]:
-    collector = Collector()
-    yield collector
-    collector.close()
-
-
-@pytest.fixture(name="logs")
-def _logs() -> Iterator[LogWatch]:
-    watch = LogWatch()
-    logger = logging.getLogger("snowplow_logging")
-    logger.addHandler(watch)
-    logger.setLevel(logging.DEBUG)
-    yield watch
-    logger.removeHandler(watch)
 
 
 @pytest.fixture(name="make")
@@ -230,8 +176,8 @@ class TestNeverRaises:
 
         with monkeypatch.context() as patch:
             patch.setattr(threading.Thread, "start", refuse)
-            emitter.input(_payload(1))
-        emitter.input(_payload(2))
+            emitter.input(se_payload(1))
+        emitter.input(se_payload(2))
         assert emitter.flush(timeout=10)
 
         assert (emitter.stats["dropped_closed"], emitter.stats["sent"]) == (1, 1)
@@ -243,9 +189,9 @@ class TestNeverRaises:
         """A payload JSON cannot encode fails alone; the others are sent."""
         emitter = make()
 
-        emitter.input(_payload(1))
+        emitter.input(se_payload(1))
         emitter.input({"e": "se", "bad": object()})  # type: ignore[dict-item]
-        emitter.input(_payload(3))
+        emitter.input(se_payload(3))
         assert emitter.flush(timeout=10)
 
         assert (emitter.stats["failed"], emitter.stats["sent"]) == (1, 2)
@@ -259,7 +205,7 @@ class TestRequestShape:
     def test_post_envelope(self, collector: Collector, make: MakeEmitter) -> None:
         """One compact UTF-8 JSON envelope at the tp2 path with the exact type."""
         emitter = make()
-        payloads = [_payload(n, se_la="café ☕") for n in range(3)]
+        payloads = [se_payload(n, se_la="café ☕") for n in range(3)]
 
         for payload in payloads:
             emitter.input(dict(payload))
@@ -283,7 +229,7 @@ class TestRequestShape:
     def test_get_query(self, collector: Collector, make: MakeEmitter) -> None:
         """One GET /i per event, values percent-encoded, stm then co/cx last."""
         emitter = make(method="get")
-        payload = _payload(se_la="a b&c=d/é+", cx="eyJhIjoxfQ", url="https://x/?q=1")
+        payload = se_payload(se_la="a b&c=d/é+", cx="eyJhIjoxfQ", url="https://x/?q=1")
 
         emitter.input(dict(payload))
         assert emitter.flush(timeout=10)
@@ -329,7 +275,7 @@ class TestBatching:
         emitter = make(batch_size=10)
 
         for n in range(25):
-            emitter.input(_payload(n))
+            emitter.input(se_payload(n))
         assert emitter.flush(timeout=10)
 
         assert [len(r.events()) for r in collector.requests] == [10, 10, 5]
@@ -349,7 +295,7 @@ class TestBatching:
         emitter = make(**options)
 
         for n in range(count):
-            emitter.input(_payload(n))
+            emitter.input(se_payload(n))
 
         assert collector.wait_for(events=count, timeout=10)
 
@@ -358,7 +304,7 @@ class TestBatching:
     ) -> None:
         """Every body fits byte_limit and the next event would not have fitted."""
         emitter = make(byte_limit=2_000)
-        payloads = [_payload(n, se_la="é" * (n * 7 % 120)) for n in range(60)]
+        payloads = [se_payload(n, se_la="é" * (n * 7 % 120)) for n in range(60)]
 
         for payload in payloads:
             emitter.input(dict(payload))
@@ -380,9 +326,9 @@ class TestBatching:
     ) -> None:
         """An event larger than byte_limit is sent in a request of its own."""
         emitter = make(byte_limit=600)
-        big = _payload(1, se_la="x" * 1_000)
+        big = se_payload(1, se_la="x" * 1_000)
 
-        for payload in (_payload(0), big, _payload(2)):
+        for payload in (se_payload(0), big, se_payload(2)):
             emitter.input(payload)
         assert emitter.flush(timeout=10)
 
@@ -396,7 +342,7 @@ class TestBatching:
         """flush_interval delivers a single event without any flush call."""
         emitter = make(flush_interval=0.05)
 
-        emitter.input(_payload())
+        emitter.input(se_payload())
 
         assert collector.wait_for(events=1, timeout=10)
 
@@ -407,7 +353,7 @@ class TestBatching:
         emitter = make(method="get")
 
         for n in range(5):
-            emitter.input(_payload(n))
+            emitter.input(se_payload(n))
 
         assert collector.wait_for(requests=5, events=5, timeout=10)
         assert all(r.method == "GET" for r in collector.requests)
@@ -420,7 +366,7 @@ class TestRetry:
         """After two 503s every event arrives once; stm is rewritten per attempt."""
         collector.script(Reply(503), Reply(503))
         emitter = make()
-        payloads = [_payload(n) for n in range(20)]
+        payloads = [se_payload(n) for n in range(20)]
 
         for payload in payloads:
             emitter.input(dict(payload))
@@ -444,7 +390,7 @@ class TestRetry:
         emitter = make(on_failure=lambda sent, failed: calls.append((sent, failed)))
 
         for n in range(5):
-            emitter.input(_payload(n))
+            emitter.input(se_payload(n))
         assert emitter.flush(timeout=10)
 
         assert len(collector.requests) == 1
@@ -460,7 +406,7 @@ class TestRetry:
         collector.script(Reply(503, {"Retry-After": "1"}))
         emitter = make(retry=Retry(initial_delay=0.01, max_delay=5.0, jitter=0.0))
 
-        emitter.input(_payload())
+        emitter.input(se_payload())
         assert emitter.flush(timeout=10)
 
         first, second = collector.requests
@@ -473,7 +419,7 @@ class TestRetry:
         collector.script(Reply(429, {"Retry-After": "3600"}))
         emitter = make(retry=Retry(initial_delay=0.01, max_delay=0.1, jitter=0.0))
 
-        emitter.input(_payload())
+        emitter.input(se_payload())
 
         assert emitter.flush(timeout=5)
 
@@ -482,7 +428,7 @@ class TestRetry:
         port = free_port()
         emitter = make(f"http://127.0.0.1:{port}")
         for n in range(3):
-            emitter.input(_payload(n))
+            emitter.input(se_payload(n))
         emitter.flush(timeout=0)
         assert logs.wait_for("unreachable")
 
@@ -501,7 +447,7 @@ class TestRetry:
         collector.script(Reply(delay=2.0))
         emitter = make(timeout=0.2)
 
-        emitter.input(_payload())
+        emitter.input(se_payload())
         started = time.monotonic()
 
         assert emitter.flush(timeout=10)
@@ -517,7 +463,7 @@ class TestRetry:
             on_failure=lambda sent, failed: failures.append(len(failed)),
         )
 
-        emitter.input(_payload())
+        emitter.input(se_payload())
         assert emitter.flush(timeout=10)
 
         assert (len(collector.requests), failures) == (3, [1])
@@ -528,7 +474,7 @@ class TestRetry:
         collector.default = Reply(503)
         emitter = make(retry=Retry.disabled())
 
-        emitter.input(_payload())
+        emitter.input(se_payload())
         assert emitter.flush(timeout=10)
 
         assert (len(collector.requests), emitter.stats["failed"]) == (1, 1)
@@ -543,7 +489,7 @@ class TestConcurrency:
         barrier = threading.Barrier(8)
 
         def produce(thread: int) -> None:
-            batch = [_payload(thread * 10_000 + n) for n in range(10_000)]
+            batch = [se_payload(thread * 10_000 + n) for n in range(10_000)]
             barrier.wait()
             for payload in batch:
                 emitter.input(payload)
@@ -575,7 +521,7 @@ class TestConcurrency:
 
         def produce(first: int) -> None:
             for n in range(first, first + 5):
-                emitter.input(_payload(n))
+                emitter.input(se_payload(n))
 
         for round_ in range(50):
             threads = [
@@ -629,10 +575,10 @@ class TestWakeReentry:
     ) -> None:
         """The 10th event wakes the worker; an 11th, input inside that wake, does not."""
         emitter = make(batch_size=10)
-        wake = ReenteringWake(lambda: emitter.input(_payload(10)))
+        wake = ReenteringWake(lambda: emitter.input(se_payload(10)))
         emitter._buffer.wake = wake
         for n in range(10):
-            emitter.input(_payload(n))
+            emitter.input(se_payload(n))
 
         assert emitter.flush(timeout=10)
         assert wake.nested_sets == 0
@@ -646,8 +592,8 @@ class TestWakeReentry:
         emitter = make(batch_size=10)
         wake = ReenteringWake()
         emitter._buffer.wake = wake  # before the worker starts waiting on it
-        emitter.input(_payload(0))
-        wake.reenter = lambda: [emitter.input(_payload(n)) for n in range(1, 10)]
+        emitter.input(se_payload(0))
+        wake.reenter = lambda: [emitter.input(se_payload(n)) for n in range(1, 10)]
 
         assert emitter.flush(timeout=10)
         assert emitter.flush(timeout=10)
@@ -665,7 +611,7 @@ class TestQueueBound:
         emitter = make(f"http://127.0.0.1:{free_port()}", max_queue=100)
 
         for n in range(1_000):
-            emitter.input(_payload(n))
+            emitter.input(se_payload(n))
 
         stats = emitter.stats
         assert (stats["queued"], stats["dropped_queue_full"]) == (100, 900)
@@ -686,7 +632,7 @@ class TestFlush:
             retry=Retry(initial_delay=0.05, max_delay=0.5, jitter=0.0),
         )
         for n in range(10):
-            emitter.input(_payload(n))
+            emitter.input(se_payload(n))
         cpu, wall = time.process_time(), time.monotonic()
 
         assert emitter.flush(timeout=1.5) is False
@@ -703,9 +649,9 @@ class TestFlush:
             results.append(emitter.flush(timeout=5))
 
         emitter = make(on_success=on_success)
-        emitter.input(_payload(1))
+        emitter.input(se_payload(1))
         assert emitter.flush(timeout=10)
-        emitter.input(_payload(2))
+        emitter.input(se_payload(2))
         assert emitter.flush(timeout=10)
 
         assert results == [False, False]
@@ -721,11 +667,11 @@ class TestClose:
         """close sends what is queued; later inputs are dropped, not raised."""
         emitter = make()
         for n in range(5):
-            emitter.input(_payload(n))
+            emitter.input(se_payload(n))
 
         assert emitter.close(timeout=10) is True
         assert emitter.close() is True
-        emitter.input(_payload(6))
+        emitter.input(se_payload(6))
 
         assert len(collector.accepted_events()) == 5
         assert emitter._buffer.thread is not None
@@ -745,11 +691,11 @@ class TestClose:
         def first() -> dict[str, str]:
             building.set()
             release.wait(10)
-            return _payload(0)
+            return se_payload(0)
 
         def later(n: int) -> dict[str, str]:
             built.append(n)
-            return _payload(n)
+            return se_payload(n)
 
         emitter.defer(PendingEvent(first))
         for n in range(1, 100):
@@ -770,7 +716,7 @@ class TestClose:
     def test_context_manager(self, collector: Collector) -> None:
         """Leaving the with block closes the emitter, sending what is queued."""
         with Emitter(collector.url, flush_interval=60.0) as emitter:
-            emitter.input(_payload())
+            emitter.input(se_payload())
 
         assert len(collector.accepted_events()) == 1
         assert "closed=True" in repr(emitter)
@@ -784,7 +730,7 @@ class TestClose:
             retry=Retry(initial_delay=0.05, max_delay=0.2, jitter=0.0),
         )
         for n in range(3):
-            emitter.input(_payload(n))
+            emitter.input(se_payload(n))
         started = time.monotonic()
 
         assert emitter.close(timeout=0.5) is False
@@ -804,10 +750,10 @@ class TestClose:
             retry=Retry(initial_delay=0.05, max_delay=0.2, jitter=0.0),
         )
         for n in range(7):  # at most 2 in flight, the rest wait in the queue
-            emitter.input(_payload(n))
+            emitter.input(se_payload(n))
 
         assert emitter.close(timeout=0.3) is False
-        emitter.input(_payload())
+        emitter.input(se_payload())
 
         stats = emitter.stats
         assert (stats["inputs"], stats["queued"]) == (8, 0)
@@ -820,7 +766,7 @@ class TestClose:
         """A Retry-After beyond the close deadline makes close return at once."""
         collector.default = Reply(503, {"Retry-After": "30"})
         emitter = make(retry=Retry(max_delay=60.0))
-        emitter.input(_payload())
+        emitter.input(se_payload())
         emitter.flush(timeout=0)
         assert collector.wait_for(requests=1)
         started = time.monotonic()
@@ -834,7 +780,7 @@ class TestClose:
         """A request that never returns does not hold close past its timeout."""
         with blackhole() as url:
             emitter = make(url, timeout=5.0)
-            emitter.input(_payload())
+            emitter.input(se_payload())
             emitter.flush(timeout=0)
             started = time.monotonic()
 
@@ -852,9 +798,9 @@ class TestClose:
             results.append(emitter.close(timeout=5))
 
         emitter = make(on_success=on_success)
-        emitter.input(_payload())
+        emitter.input(se_payload())
         assert emitter.flush(timeout=10)
-        emitter.input(_payload())
+        emitter.input(se_payload())
 
         assert results == [False]
         assert emitter.stats["dropped_closed"] == 1
@@ -885,7 +831,7 @@ class TestCallbacks:
                 flushed.set()
 
         emitter = make(on_success=on_success)
-        emitter.input(_payload())
+        emitter.input(se_payload())
         flusher = threading.Thread(target=flush)
         if flush_from == "before":
             flusher.start()
@@ -910,7 +856,7 @@ class TestCallbacks:
         emitter = make(
             on_success=lambda p: calls.append((threading.current_thread().name, p))
         )
-        payload = _payload()
+        payload = se_payload()
 
         emitter.input(dict(payload))
         assert emitter.flush(timeout=10)
@@ -929,9 +875,9 @@ class TestCallbacks:
             raise RuntimeError("boom")
 
         emitter = make(on_success=on_success)
-        emitter.input(_payload(1))
+        emitter.input(se_payload(1))
         assert emitter.flush(timeout=10)
-        emitter.input(_payload(2))
+        emitter.input(se_payload(2))
         assert emitter.flush(timeout=10)
 
         assert len(collector.accepted_events()) == 2
@@ -950,7 +896,7 @@ class TestReporting:
         emitter = make(batch_size=10)
 
         for n in range(300):
-            emitter.input(_payload(n))
+            emitter.input(se_payload(n))
         assert emitter.flush(timeout=10)
 
         assert logs.messages() == []
@@ -963,7 +909,7 @@ class TestReporting:
         collector.script(Reply(503), Reply(502), Reply(500))
         emitter = make()
 
-        emitter.input(_payload())
+        emitter.input(se_payload())
         assert emitter.flush(timeout=10)
 
         levels = [(r.levelname, r.getMessage().split(" (")[0]) for r in logs.records]
@@ -978,10 +924,10 @@ class TestReporting:
         emitter = make(batch_size=5, max_queue=12)
 
         for n in range(15):
-            emitter.input(_payload(n))
+            emitter.input(se_payload(n))
         assert emitter.flush(timeout=10)
         emitter.close()
-        emitter.input(_payload())
+        emitter.input(se_payload())
 
         stats = emitter.stats
         assert _identity(stats)

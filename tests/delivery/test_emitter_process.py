@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import time
 from collections import Counter
-from collections.abc import Iterator
 from contextlib import AbstractContextManager, nullcontext
 from pathlib import Path
 
@@ -22,13 +21,6 @@ def _run(script: str, *args: str, timeout: float = 30.0) -> tuple[float, str, st
     result = run_script(SCRIPTS / script, *args, timeout=timeout)
     assert result.returncode == 0, result.stderr
     return time.monotonic() - started, result.stdout, result.stderr
-
-
-@pytest.fixture(name="collector")
-def _collector() -> Iterator[Collector]:
-    collector = Collector()
-    yield collector
-    collector.close()
 
 
 class TestInterpreterExit:

@@ -2,65 +2,18 @@
 
 from __future__ import annotations
 
-import logging
-import threading
-import uuid
-from collections.abc import Iterator
-
 import pytest
 
 from snowplow_logging import Emitter, Retry
 from snowplow_logging._delivery.http import RequestLineTooLongError, get_within
 from snowplow_logging._protocol import GET_PATH, GET_REQUEST_LINE_MAX
-from tests.collector import Collector
+from tests.collector import Collector, LogWatch, se_payload
 
 FAST = Retry(initial_delay=0.01, max_delay=0.05, jitter=0.0)
 
 
-def _payload(**extra: str) -> dict[str, str]:
-    return {
-        "e": "se",
-        "eid": str(uuid.uuid4()),
-        "tv": "py-test",
-        "p": "srv",
-        "dtm": "1795420800000",
-        "se_ca": "category",
-        "se_ac": "action",
-        **extra,
-    }
-
-
-class _Warnings(logging.Handler):
-    def __init__(self) -> None:
-        super().__init__(logging.WARNING)
-        self.messages: list[str] = []
-        self.seen = threading.Event()
-
-    def emit(self, record: logging.LogRecord) -> None:
-        self.messages.append(record.getMessage())
-        self.seen.set()
-
-
-@pytest.fixture(name="collector")
-def _collector() -> Iterator[Collector]:
-    collector = Collector()
-    yield collector
-    collector.close()
-
-
-@pytest.fixture(name="warnings")
-def _warnings() -> Iterator[_Warnings]:
-    watch = _Warnings()
-    logger = logging.getLogger("snowplow_logging")
-    logger.addHandler(watch)
-    yield watch
-    logger.removeHandler(watch)
-
-
 class TestRequestLine:
-    def test_too_long_fails_unsent(
-        self, collector: Collector, warnings: _Warnings
-    ) -> None:
+    def test_too_long_fails_unsent(self, collector: Collector, logs: LogWatch) -> None:
         """4,000 'é' fit se_la (4,096) but take 24,000 bytes percent-encoded."""
         failures: list[tuple[int, list[str]]] = []
         emitter = Emitter(
@@ -73,8 +26,8 @@ class TestRequestLine:
             ),
         )
         try:
-            emitter.input(_payload(se_la="é" * 4000))
-            emitter.input(_payload(se_la="small"))
+            emitter.input(se_payload(se_la="é" * 4000))
+            emitter.input(se_payload(se_la="small"))
             assert emitter.flush(timeout=10)
             stats = emitter.stats
         finally:
@@ -83,17 +36,17 @@ class TestRequestLine:
         assert [r.events()[0]["se_la"] for r in collector.requests] == ["small"]
         assert (stats["sent"], stats["failed"]) == (1, 1)
         assert failures == [(0, ["ééé"])]  # on_failure has it, as any failed event
-        assert warnings.seen.wait(10)
-        assert any(
-            f"over the collector's {GET_REQUEST_LINE_MAX}-byte limit" in m
-            for m in warnings.messages
-        ), warnings.messages
+        assert logs.wait_for(
+            f"over the collector's {GET_REQUEST_LINE_MAX}-byte limit"
+        ), logs.messages()
 
     def test_under_the_limit_is_sent(self, collector: Collector) -> None:
         """A long ASCII GET that fits is sent whole."""
         emitter = Emitter(collector.url, method="get", retry=FAST, flush_interval=60)
         try:
-            emitter.input(_payload(se_la="a" * 4096, se_pr="b" * 1000, url="u" * 4096))
+            emitter.input(
+                se_payload(se_la="a" * 4096, se_pr="b" * 1000, url="u" * 4096)
+            )
             assert emitter.flush(timeout=10)
         finally:
             emitter.close()
@@ -105,10 +58,10 @@ class TestRequestLine:
         """The limit is the request line: method, path, query, stm and HTTP version."""
         prepare = get_within(GET_PATH)
         fixed = len("GET ") + len(GET_PATH) + len("?") + len(" HTTP/1.1") + 15
-        base = _payload()
+        base = se_payload()
         used = len(prepare(dict(base)).head)  # the query without a label
 
         room = GET_REQUEST_LINE_MAX - fixed - used - len("&se_la=")
-        prepare(_payload(se_la="x" * room))  # exactly at the limit: kept
+        prepare(se_payload(se_la="x" * room))  # exactly at the limit: kept
         with pytest.raises(RequestLineTooLongError, match="request line of"):
-            prepare(_payload(se_la="x" * (room + 1)))
+            prepare(se_payload(se_la="x" * (room + 1)))

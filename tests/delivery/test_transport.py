@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -18,13 +17,6 @@ from snowplow_logging._delivery.transport import (
 from snowplow_logging._delivery.url import collector_url
 from snowplow_logging._protocol import POST_PATH
 from tests.collector import Collector, Reply, blackhole, free_port
-
-
-@pytest.fixture(name="collector")
-def _collector() -> Iterator[Collector]:
-    collector = Collector()
-    yield collector
-    collector.close()
 
 
 def _transport(

@@ -10,9 +10,6 @@ it is.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
-import pytest
 import requests
 from requests.adapters import HTTPAdapter
 
@@ -23,13 +20,6 @@ from snowplow_logging._delivery.transport import (
 )
 from snowplow_logging._delivery.url import collector_url
 from tests.collector import Collector
-
-
-@pytest.fixture(name="collector")
-def _collector() -> Iterator[Collector]:
-    collector = Collector()
-    yield collector
-    collector.close()
 
 
 def _transport(
