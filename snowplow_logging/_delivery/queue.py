@@ -46,9 +46,7 @@ class Buffer:
         self.flush_waits: list[int] = []  # targets flush() callers wait for
         self.settling = 0  # events counted whose callbacks have not returned yet
         self.wake_at = 1
-        self.woken = (
-            False  # wake was set since the worker's last take: see wake_worker()
-        )
+        self.woken = False  # wake set since the worker cleared it: wake_worker()
         self.drop_wakes = True  # a drop wakes the worker to report it
         self.taken = self.in_flight = self.cleared = 0  # cleared: by abandon()
         self.sent = self.failed = self.requests = self.retried = 0
