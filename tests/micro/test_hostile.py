@@ -49,6 +49,15 @@ def _post(
     )
 
 
+def _send(
+    micro: MicroCollector, method: str, payload: dict[str, str]
+) -> requests.Response:
+    """One event by POST (a batch of one) or GET (its fields as the query)."""
+    if method == "POST":
+        return _post(micro, [payload])
+    return requests.get(f"{micro.endpoint}/i", params=payload, timeout=10)
+
+
 def _raw_get(micro: MicroCollector, target: str) -> tuple[int, bytes]:
     """GET ``target`` exactly as written (no client-side path clean-up)."""
     connection = http.client.HTTPConnection("127.0.0.1", micro.port, timeout=10)
@@ -556,11 +565,7 @@ class TestHugeNumbers:
         value: str,
         extra: dict[str, str],
     ) -> None:
-        payload = {**GOOD, **extra, name: value}
-        if method == "POST":
-            response = _post(micro, [payload])
-        else:
-            response = requests.get(f"{micro.endpoint}/i", params=payload, timeout=10)
+        response = _send(micro, method, {**GOOD, **extra, name: value})
 
         assert response.status_code == 200, response.text[:200]
         assert micro.summary() == {"total": 1, "good": 0, "bad": 1}
@@ -582,11 +587,7 @@ class TestHugeNumbers:
         extra: dict[str, str],
     ) -> None:
         """Enrich reads any length of decimal digits (a BigDecimal): good, and served."""
-        payload = {**GOOD, **extra, name: value}
-        if method == "POST":
-            response = _post(micro, [payload])
-        else:
-            response = requests.get(f"{micro.endpoint}/i", params=payload, timeout=10)
+        response = _send(micro, method, {**GOOD, **extra, name: value})
 
         assert response.status_code == 200, response.text[:200]
         assert micro.summary() == {"total": 1, "good": 1, "bad": 0}, micro.bad()
