@@ -107,6 +107,11 @@ class LogWatch(logging.Handler):
         with self._cond:
             return [r.getMessage() for r in self.records]
 
+    def formatted(self) -> list[str]:
+        """Each record as ``logging.Formatter()`` writes it, traceback included."""
+        with self._cond:
+            return [logging.Formatter().format(r) for r in self.records]
+
     def wait_for(self, text: str, timeout: float = 10.0) -> bool:
         with self._cond:
             return self._cond.wait_for(

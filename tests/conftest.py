@@ -13,6 +13,7 @@ import pytest
 from snowplow_logging._delivery import closing
 from snowplow_logging.micro import CheckedEvent, IgluResolver, check_payload
 from snowplow_logging.testing import decode_self_describing_event
+from tests.collector import LogWatch
 
 TEST_SCHEMAS = Path(__file__).parent / "iglu"
 """Iglu schemas of the test vendor ``com.acme``, beside the bundled ones."""
@@ -45,6 +46,17 @@ def _close_leftover_emitters() -> Iterator[None]:
     left = [e for e in closing.live_emitters() if id(e) not in before]
     if left:
         closing.close_emitters(left, time.monotonic(), final=False)
+
+
+@pytest.fixture(name="logs")
+def _logs() -> Iterator[LogWatch]:
+    """Every record of the ``snowplow_logging`` logger during the test."""
+    watch = LogWatch()
+    logger = logging.getLogger("snowplow_logging")
+    logger.addHandler(watch)
+    logger.setLevel(logging.DEBUG)  # _restore_logging puts the level back
+    yield watch
+    logger.removeHandler(watch)
 
 
 @pytest.fixture(name="resolver", scope="session")

@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import base64
 import http.client
-import logging
 import socket
-from collections.abc import Iterator
 
 import pytest
 import requests
@@ -21,7 +19,7 @@ from snowplow_logging import (
     Tracker,
 )
 from snowplow_logging.micro import MicroCollector
-from tests.collector import Collector
+from tests.collector import Collector, LogWatch
 from tests.reliability.faults import (
     TLS_CERT,
     Fault,
@@ -52,27 +50,6 @@ def _with_password(url: str) -> str:
 def _assert_secret_free(text: str) -> None:
     for secret in SECRETS:
         assert secret not in text, text
-
-
-class _Records(logging.Handler):
-    """Keeps every record of the ``snowplow_logging`` logger, formatted."""
-
-    def __init__(self) -> None:
-        super().__init__(logging.DEBUG)
-        self.lines: list[str] = []
-
-    def emit(self, record: logging.LogRecord) -> None:
-        self.lines.append(logging.Formatter().format(record))
-
-
-@pytest.fixture(name="library_log")
-def _library_log() -> Iterator[_Records]:
-    records = _Records()
-    library = logging.getLogger("snowplow_logging")
-    library.addHandler(records)
-    library.setLevel(logging.DEBUG)
-    yield records
-    library.removeHandler(records)
 
 
 class TestRepr:
@@ -150,7 +127,7 @@ class TestLogMessages:
             Fault(kind=Kind.DROP),
         ],
     )
-    def test_failing_collector(self, library_log: _Records, fault: Fault) -> None:
+    def test_failing_collector(self, logs: LogWatch, fault: Fault) -> None:
         """Retries, failures and recoveries are logged without secrets."""
         with FaultCollector(always(fault)) as collector:
             stats = _send_one(
@@ -160,21 +137,21 @@ class TestLogMessages:
             )
 
         assert stats["failed"] == 1
-        assert library_log.lines
-        for line in library_log.lines:
+        assert logs.formatted()
+        for line in logs.formatted():
             _assert_secret_free(line)
 
-    def test_refused_connection(self, library_log: _Records) -> None:
+    def test_refused_connection(self, logs: LogWatch) -> None:
         """A refused connection's error message carries no secrets either."""
         with FaultCollector(listening=False) as down:
             stats = _send_one(_with_password(down.url), retry=TWO_ATTEMPTS)
 
         assert stats["failed"] == 1
-        assert any("unreachable" in line for line in library_log.lines)
-        for line in library_log.lines:
+        assert any("unreachable" in line for line in logs.formatted())
+        for line in logs.formatted():
             _assert_secret_free(line)
 
-    def test_proxy_credentials(self, library_log: _Records) -> None:
+    def test_proxy_credentials(self, logs: LogWatch) -> None:
         """A proxy URL's password, set on the user's session, is not logged."""
         session = requests.Session()
         session.trust_env = False
@@ -183,8 +160,8 @@ class TestLogMessages:
             stats = _send_one(collector.url, session=session, retry=TWO_ATTEMPTS)
 
         assert stats["failed"] == 1
-        assert any("ProxyError" in line for line in library_log.lines)
-        for line in library_log.lines:
+        assert any("ProxyError" in line for line in logs.formatted())
+        for line in logs.formatted():
             _assert_secret_free(line)
 
     def test_credentials_reach_the_collector_only(self) -> None:
@@ -218,9 +195,7 @@ class TestTls:
             emitter.flush(timeout=10)
             return emitter.stats
 
-    def test_self_signed_certificate_fails_by_default(
-        self, library_log: _Records
-    ) -> None:
+    def test_self_signed_certificate_fails_by_default(self, logs: LogWatch) -> None:
         """An untrusted certificate fails every attempt: counted and reported."""
         with FaultCollector(tls=tls_context()) as collector:
             stats = self._send(collector)
@@ -228,7 +203,7 @@ class TestTls:
 
         assert (stats["sent"], stats["failed"], stats["requests"]) == (0, 3, 2)
         assert tally.requests == 0
-        assert any("CERTIFICATE_VERIFY_FAILED" in line for line in library_log.lines)
+        assert any("CERTIFICATE_VERIFY_FAILED" in line for line in logs.formatted())
 
     def test_trusting_the_certificate_delivers(self) -> None:
         """With the certificate as the session's CA bundle, events arrive."""
